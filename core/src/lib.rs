@@ -1,0 +1,21 @@
+//! # mote-core
+//!
+//! The `no_std`, allocation-free half of mote: the same code runs in the host's simulator and on
+//! the Cortex-M firmware, so both compute the same bits.
+//!
+//! ```
+//! use mote_core::lmul::{lmul_f32, Fp8E4M3};
+//! // L-Mul replaces the mantissa product by a constant: 1.5 · 1.5 ≈ 2.125 (exact: 2.25).
+//! assert_eq!(lmul_f32(1.5, 1.5), 2.125);
+//! let w = Fp8E4M3::from_f32(0.3);
+//! assert_eq!(w.to_f32(), 0.3125);
+//! ```
+//!
+//! Modules:
+//! - [`lmul`]: L-Mul in fp32, bf16, fp16, fp8 e4m3 and e5m2; dot product and matvec.
+//! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
+#![cfg_attr(not(test), no_std)]
+#![deny(missing_docs)]
+
+pub mod check;
+pub mod lmul;

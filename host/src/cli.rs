@@ -1,0 +1,114 @@
+//! Command-line interface: argument definitions and dispatch to one module per subcommand.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::qemu::Board;
+
+/// mote: prepare small neural models on the desktop, run them bit-exact on Cortex-M.
+#[derive(Debug, Parser)]
+#[command(name = "mote", version, about)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the end-to-end demo on the bundled data.
+    Demo,
+    /// Print L-Mul's error table (SPEC §1.6) against fp8 e4m3/e5m2 multiplication.
+    LmulError {
+        /// Operand pairs to sample.
+        #[arg(long, default_value_t = 2_000_000)]
+        samples: u64,
+        /// Seed of the operand generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
+    Selftest {
+        /// Boards to run on (default: both).
+        #[arg(long, value_enum)]
+        board: Vec<Board>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo => crate::demo::run(),
+        Command::LmulError {
+            samples,
+            seed,
+            json,
+        } => {
+            let rows = crate::lmul_error::error_table(samples, seed);
+            if json {
+                crate::output::print_json(&rows)
+            } else {
+                print!("{}", crate::lmul_error::render(&rows));
+                Ok(())
+            }
+        }
+        Command::Selftest { board, json } => {
+            let boards = if board.is_empty() {
+                Board::ALL.to_vec()
+            } else {
+                board
+            };
+            let mut reports = Vec::new();
+            for b in boards {
+                let r = crate::selftest::run_on(b)?;
+                if !json {
+                    println!(
+                        "{} ({}): {} L-Mul cases, {} log lines, all bit-identical to the host",
+                        b.machine(),
+                        b.cpu(),
+                        r.cases,
+                        r.lines_checked
+                    );
+                }
+                reports.push(r);
+            }
+            if json {
+                crate::output::print_json(&reports)
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_subcommands() {
+        let cli = Cli::try_parse_from(["mote", "lmul-error", "--json", "--samples", "10"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::LmulError {
+                json: true,
+                samples: 10,
+                ..
+            }
+        ));
+        let cli =
+            Cli::try_parse_from(["mote", "selftest", "--board", "lm3s6965evb"]).expect("parses");
+        assert!(
+            matches!(cli.command, Command::Selftest { ref board, .. } if board == &[Board::Lm3s6965evb])
+        );
+        assert!(Cli::try_parse_from(["mote", "selftest", "--board", "nope"]).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! # mote-host
+//!
+//! The desktop half of mote (binary `mote`). Each subcommand lives in its own module; `cli`
+//! parses arguments and dispatches.
+//!
+//! - [`cli`]: argument parsing and dispatch.
+//! - [`lmul_error`]: the L-Mul error table of SPEC §1.6 computed with `mote-core`.
+//! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
+//! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
+//! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
+//! - [`output`]: atomic file writes and JSON output helpers.
+
+pub mod cli;
+pub mod demo;
+pub mod lmul_error;
+pub mod output;
+pub mod qemu;
+pub mod selftest;

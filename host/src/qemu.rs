@@ -1,0 +1,275 @@
+//! Hardware-in-the-loop without hardware: build the firmware for a board, run it under
+//! `qemu-system-arm` with semihosting, and decode its defmt log in-process.
+//!
+//! The firmware crate lives in `firmware/` (outside the host workspace, with its own target and
+//! linker settings). It is located through `MOTE_FIRMWARE_DIR` or, by default, next to this crate
+//! in the source tree.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A QEMU board mote's firmware is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+pub enum Board {
+    /// Cortex-M4F (hard float), QEMU `mps2-an386`, target `thumbv7em-none-eabihf`.
+    #[value(name = "mps2-an386")]
+    Mps2An386,
+    /// Cortex-M3 (no FPU, soft float), QEMU `lm3s6965evb`, target `thumbv7m-none-eabi`.
+    #[value(name = "lm3s6965evb")]
+    Lm3s6965evb,
+}
+
+impl Board {
+    /// Both boards, M4F first.
+    pub const ALL: [Board; 2] = [Board::Mps2An386, Board::Lm3s6965evb];
+    /// QEMU `-machine` name.
+    pub fn machine(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "mps2-an386",
+            Board::Lm3s6965evb => "lm3s6965evb",
+        }
+    }
+    /// Rust target triple.
+    pub fn target(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "thumbv7em-none-eabihf",
+            Board::Lm3s6965evb => "thumbv7m-none-eabi",
+        }
+    }
+    /// Cargo feature of the firmware crate selecting the memory map.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "board-mps2-an386",
+            Board::Lm3s6965evb => "board-lm3s6965",
+        }
+    }
+    /// Short CPU description.
+    pub fn cpu(self) -> &'static str {
+        match self {
+            Board::Mps2An386 => "Cortex-M4F",
+            Board::Lm3s6965evb => "Cortex-M3",
+        }
+    }
+}
+
+/// The firmware source directory.
+pub fn firmware_dir() -> PathBuf {
+    match std::env::var_os("MOTE_FIRMWARE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware"),
+    }
+}
+
+/// Builds firmware binary `bin` for `board` (release profile) and returns the ELF path.
+/// `env` is passed to the build (e.g. the path of a model file to embed).
+pub fn build_firmware(board: Board, bin: &str, env: &[(&str, &Path)]) -> Result<PathBuf> {
+    let dir = firmware_dir();
+    let target_dir = dir.join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--bin",
+            bin,
+            "--target",
+            board.target(),
+        ])
+        .args(["--no-default-features", "--features", board.feature()])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // The outer cargo (when run from `cargo test`) must not leak its target settings.
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("running cargo build in {}", dir.display()))?;
+    if !out.status.success() {
+        bail!(
+            "building firmware `{bin}` for {} failed:\n{}",
+            board.machine(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(target_dir.join(board.target()).join("release").join(bin))
+}
+
+/// One decoded defmt log line.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LogLine {
+    /// Level (`info`, `error`, ...), empty for `println`-style frames.
+    pub level: String,
+    /// The formatted message.
+    pub message: String,
+}
+
+/// The outcome of one QEMU run.
+#[derive(Clone, Debug)]
+pub struct Run {
+    /// Semihosting exit status (0 = success).
+    pub exit_code: i32,
+    /// Decoded defmt log.
+    pub log: Vec<LogLine>,
+    /// QEMU's stderr (diagnostics, e.g. a lock-up).
+    pub stderr: String,
+}
+
+impl Run {
+    /// Messages starting with `prefix`, with the prefix removed.
+    pub fn messages<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.log
+            .iter()
+            .filter_map(move |l| l.message.strip_prefix(prefix))
+    }
+}
+
+/// Options for [`run`].
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Kill QEMU after this long.
+    pub timeout: Duration,
+    /// Extra QEMU arguments (e.g. `-icount shift=0 -plugin ...`).
+    pub extra_args: Vec<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            timeout: Duration::from_secs(120),
+            extra_args: Vec::new(),
+        }
+    }
+}
+
+/// Runs `elf` on `board` under QEMU and decodes its defmt output.
+pub fn run(elf: &Path, board: Board, opts: &RunOptions) -> Result<Run> {
+    let elf_bytes = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+    let table = defmt_decoder::Table::parse(&elf_bytes)
+        .with_context(|| format!("{}: reading the defmt table", elf.display()))?
+        .with_context(|| format!("{}: no defmt table in this ELF", elf.display()))?;
+    let mut child = Command::new("qemu-system-arm")
+        .args([
+            "-machine",
+            board.machine(),
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(&opts.extra_args)
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting qemu-system-arm (install it with scripts/setup.sh)")?;
+    // Drain both pipes on threads: a full pipe would block QEMU forever.
+    let mut stdout = child.stdout.take().context("qemu stdout")?;
+    let mut stderr = child.stderr.take().context("qemu stderr")?;
+    let out_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stdout.read_to_end(&mut buf);
+        buf
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf);
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() > opts.timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "{}: QEMU ({}) timed out after {:?}",
+                elf.display(),
+                board.machine(),
+                opts.timeout
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let out = out_thread.join().unwrap_or_default();
+    let err = String::from_utf8_lossy(&err_thread.join().unwrap_or_default()).into_owned();
+    let exit_code = status.code().unwrap_or(-1);
+    let log = decode(&table, &out)
+        .with_context(|| format!("{}: decoding defmt output", elf.display()))?;
+    Ok(Run {
+        exit_code,
+        log,
+        stderr: err,
+    })
+}
+
+fn decode(table: &defmt_decoder::Table, bytes: &[u8]) -> Result<Vec<LogLine>> {
+    let mut decoder = table.new_stream_decoder();
+    decoder.received(bytes);
+    let mut lines = Vec::new();
+    loop {
+        match decoder.decode() {
+            Ok(frame) => lines.push(LogLine {
+                level: frame
+                    .level()
+                    .map(|l| l.as_str().to_string())
+                    .unwrap_or_default(),
+                message: frame.display_message().to_string(),
+            }),
+            Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+            Err(defmt_decoder::DecodeError::Malformed) => {
+                bail!("malformed defmt frame after {} good lines", lines.len())
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Builds `bin` for `board`, runs it, and fails unless it exits 0.
+pub fn build_and_run(
+    board: Board,
+    bin: &str,
+    env: &[(&str, &Path)],
+    opts: &RunOptions,
+) -> Result<Run> {
+    let elf = build_firmware(board, bin, env)?;
+    let run = run(&elf, board, opts)?;
+    if run.exit_code != 0 {
+        let tail: Vec<String> = run
+            .log
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(|l| format!("  [{}] {}", l.level, l.message))
+            .collect();
+        bail!(
+            "firmware `{bin}` on {} exited with status {}\n{}\n{}",
+            board.machine(),
+            run.exit_code,
+            tail.join("\n"),
+            run.stderr.trim()
+        );
+    }
+    Ok(run)
+}

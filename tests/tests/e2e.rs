@@ -1,0 +1,4 @@
+//! End-to-end tests: every module here crosses crates and, where it says so, runs the firmware
+//! under qemu-system-arm.
+
+mod lmul_qemu;
