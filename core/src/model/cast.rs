@@ -26,7 +26,9 @@ unsafe impl Pod for QuantMultiplier {}
 /// `size_of::<T>()`; otherwise `None`.
 pub fn slice_of<T: Pod>(bytes: &[u8]) -> Option<&[T]> {
     let size = core::mem::size_of::<T>();
-    if bytes.len() % size != 0 || (bytes.as_ptr() as usize) % core::mem::align_of::<T>() != 0 {
+    if !bytes.len().is_multiple_of(size)
+        || !(bytes.as_ptr() as usize).is_multiple_of(core::mem::align_of::<T>())
+    {
         return None;
     }
     // SAFETY: the pointer is non-null and aligned for T (checked above), the range covers

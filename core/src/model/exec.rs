@@ -173,7 +173,7 @@ impl Model<'_> {
                     let (cur, _) = halves(ws.arena_f32, hf, f_at);
                     for v in &mut cur[..n_in] {
                         // max(v, 0) keeps -0.0 → 0.0 and is the same on every target.
-                        if !(*v > 0.0) {
+                        if v.is_nan() || *v <= 0.0 {
                             *v = 0.0;
                         }
                     }

@@ -381,7 +381,7 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(ParseError::CrcMismatch { stored, computed });
         }
-        if (bytes.as_ptr() as usize) % format::TENSOR_ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(format::TENSOR_ALIGN) {
             return Err(ParseError::MisalignedBuffer);
         }
         let layer_count = rd(h::LAYER_COUNT)? as usize;
@@ -516,7 +516,7 @@ impl<'a> Model<'a> {
             .checked_add(len)
             .ok_or(ParseError::OutOfBounds("tensor data"))?;
         if offset < format::HEADER_BYTES
-            || offset % format::TENSOR_ALIGN != 0
+            || !offset.is_multiple_of(format::TENSOR_ALIGN)
             || end > self.bytes.len()
         {
             return Err(ParseError::OutOfBounds("tensor data"));
@@ -698,7 +698,7 @@ fn check_table(
     let end = offset
         .checked_add(len)
         .ok_or(ParseError::OutOfBounds(what))?;
-    if offset < format::HEADER_BYTES || offset % 4 != 0 || end > file {
+    if offset < format::HEADER_BYTES || !offset.is_multiple_of(4) || end > file {
         return Err(ParseError::OutOfBounds(what));
     }
     Ok(())
