@@ -1,8 +1,11 @@
-use std::{env, fs, path::PathBuf};
+use std::{
+    env, fs,
+    path::{Path, PathBuf},
+};
 
 /// Copies an input file named by an environment variable into OUT_DIR (empty if unset), so a
 /// binary can `include_bytes!` it: the model file and test samples are chosen at build time.
-fn embed(var: &str, out: &PathBuf, name: &str) {
+fn embed(var: &str, out: &Path, name: &str) {
     println!("cargo:rerun-if-env-changed={var}");
     let dest = out.join(name);
     match env::var_os(var) {
