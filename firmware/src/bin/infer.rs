@@ -70,15 +70,10 @@ fn main() -> ! {
     let mut x = [0.0f32; MAX_IO];
     let mut y = [0.0f32; MAX_IO];
     let mut correct = 0u32;
-    for i in 0..n {
-        let base = 12 + i * d * 4;
-        for (j, v) in x[..d].iter_mut().enumerate() {
-            *v = f32::from_le_bytes([
-                SAMPLES[base + 4 * j],
-                SAMPLES[base + 4 * j + 1],
-                SAMPLES[base + 4 * j + 2],
-                SAMPLES[base + 4 * j + 3],
-            ]);
+    let samples = SAMPLES[12..12 + n * d * 4].chunks_exact(d * 4);
+    for (i, (sample, &label)) in samples.zip(labels).enumerate() {
+        for (v, b) in x[..d].iter_mut().zip(sample.chunks_exact(4)) {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         }
         let out = &mut y[..model.output_len()];
         let mut ws = Workspace {
@@ -99,7 +94,7 @@ fn main() -> ! {
                 pred = k;
             }
         }
-        if pred == labels[i] as usize {
+        if pred == label as usize {
             correct += 1;
         }
         let mut bits = [0u32; MAX_IO];
