@@ -3,18 +3,28 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mote_core::model::{Model, Workspace};
+use mote_core::model::{Model, Workspace, crc32};
 
 /// A 16-byte aligned copy of the input (the parser requires aligned bytes).
 #[repr(C, align(16))]
 struct Aligned([u8; 1 << 16]);
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|input: &[u8]| {
+    // The first byte selects a mode: odd = re-seal both CRCs after the mutation, so the fuzzer
+    // explores the structural checks behind the checksums instead of stopping at them.
+    let Some((&mode, data)) = input.split_first() else { return };
     if data.len() > 1 << 16 {
         return;
     }
     let mut buf = Box::new(Aligned([0; 1 << 16]));
-    buf.0[..data.len()].copy_from_slice(data);
+    let file = &mut buf.0[..data.len()];
+    file.copy_from_slice(data);
+    if mode & 1 == 1 && file.len() >= 64 {
+        let body = crc32(&file[64..]);
+        file[20..24].copy_from_slice(&body.to_le_bytes());
+        let head = crc32(&file[..60]);
+        file[60..64].copy_from_slice(&head.to_le_bytes());
+    }
     let Ok(model) = Model::parse(&buf.0[..data.len()]) else { return };
     let ram = model.ram();
     // Cap what a fuzzed header may ask for, as a device with fixed buffers would.

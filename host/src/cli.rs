@@ -1,9 +1,12 @@
 //! Command-line interface: argument definitions and dispatch to one module per subcommand.
 
-use anyhow::Result;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::qemu::Board;
+use crate::quantize::Scheme;
 
 /// mote: prepare small neural models on the desktop, run them bit-exact on Cortex-M.
 #[derive(Debug, Parser)]
@@ -40,6 +43,42 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Quantize a trained MLP (safetensors, PyTorch nn.Sequential names) into a .mote model file.
+    Quantize {
+        /// The trained model.
+        input: PathBuf,
+        /// Numeric scheme.
+        #[arg(long, value_enum)]
+        scheme: Scheme,
+        /// Calibration data set (its training split), required for int8.
+        #[arg(long)]
+        calib: Option<String>,
+        /// Output model file (written atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Describe a .mote model file: layers, shapes, schemes, flash and RAM bytes.
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a .mote model file on a data set's test split in the host simulator (mote-core itself).
+    Run {
+        /// The model file.
+        model: PathBuf,
+        /// Data set name (e.g. digits, fashion-mnist).
+        #[arg(long)]
+        data: String,
+        /// Also run on this board under QEMU and compare every output bit for bit.
+        #[arg(long, value_enum)]
+        device: Option<Board>,
+        /// Machine-readable output (includes per-sample outputs).
+        #[arg(long)]
+        json: bool,
+    },
     /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
     Selftest {
         /// Boards to run on (default: both).
@@ -66,6 +105,17 @@ pub enum Command {
 pub enum BenchCommand {
     /// Instructions per 256×256 matvec for each kernel on M4F and M3.
     Kernels,
+    /// Instructions per inference of a model file on M4F and M3 (first samples of a data set).
+    Model {
+        /// The model file.
+        model: PathBuf,
+        /// Data set whose test split feeds the model.
+        #[arg(long, default_value = "digits")]
+        data: String,
+        /// Samples to run.
+        #[arg(long, default_value_t = 20)]
+        samples: usize,
+    },
 }
 
 /// Runs a parsed command line.
@@ -91,6 +141,41 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench {
+            what:
+                BenchCommand::Model {
+                    model,
+                    data,
+                    samples,
+                },
+            json,
+        } => {
+            let file = crate::quantize::AlignedModel::read(&model)?;
+            let (_, test) = crate::data::load(&data)?;
+            let test = test.take(samples);
+            let mut rows = Vec::new();
+            for board in [Board::Mps2An386, Board::Lm3s6965evb] {
+                rows.push(crate::device::run_on_device(
+                    file.bytes(),
+                    &test,
+                    board,
+                    true,
+                )?);
+            }
+            if json {
+                return crate::output::print_json(&rows);
+            }
+            for r in rows {
+                println!(
+                    "{:<12} {:<10} {:>10} instructions/inference  (outputs identical to host: {})",
+                    r.board.machine(),
+                    r.board.cpu(),
+                    r.instructions_per_inference.unwrap_or(0),
+                    r.mismatches == 0
+                );
+            }
+            Ok(())
+        }
+        Command::Bench {
             what: BenchCommand::Kernels,
             json,
         } => {
@@ -101,6 +186,88 @@ pub fn run(cli: Cli) -> Result<()> {
                 print!("{}", crate::bench::render(&rows));
                 Ok(())
             }
+        }
+        Command::Quantize {
+            input,
+            scheme,
+            calib,
+            output,
+        } => {
+            let mlp = crate::mlp::Mlp::load(&input)?;
+            let calib = match &calib {
+                Some(name) => Some(crate::data::load(name)?.0),
+                None => None,
+            };
+            let bytes = crate::quantize::quantize(&mlp, scheme, calib.as_ref())
+                .with_context(|| format!("quantizing {}", input.display()))?;
+            crate::output::write_atomic(&output, &bytes)?;
+            println!(
+                "wrote {} ({} bytes, scheme {})",
+                output.display(),
+                bytes.len(),
+                scheme.name()
+            );
+            Ok(())
+        }
+        Command::Inspect { model, json } => {
+            let file = crate::quantize::AlignedModel::read(&model)?;
+            let parsed = file
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let x = crate::quantize::inspect(&parsed)?;
+            if json {
+                crate::output::print_json(&x)
+            } else {
+                print!("{}", crate::quantize::render_inspection(&x));
+                Ok(())
+            }
+        }
+        Command::Run {
+            model,
+            data,
+            device,
+            json,
+        } => {
+            let file = crate::quantize::AlignedModel::read(&model)?;
+            let parsed = file
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            let (_, test) = crate::data::load(&data)?;
+            let report = crate::quantize::simulate(&parsed, &test)?;
+            let dev = match device {
+                Some(board) => Some(crate::device::run_on_device(
+                    file.bytes(),
+                    &test,
+                    board,
+                    false,
+                )?),
+                None => None,
+            };
+            if json {
+                return crate::output::print_json(
+                    &serde_json::json!({ "host": report, "device": dev }),
+                );
+            }
+            println!(
+                "{}: {} samples of {data} (test split), accuracy {:.2}% (host simulator)",
+                model.display(),
+                report.samples,
+                100.0 * report.accuracy
+            );
+            if let Some(d) = dev {
+                println!(
+                    "{} ({}): accuracy {:.2}%, {} of {} outputs differ from the host",
+                    d.board.machine(),
+                    d.board.cpu(),
+                    100.0 * d.accuracy,
+                    d.mismatches,
+                    d.samples
+                );
+                if d.mismatches > 0 {
+                    anyhow::bail!("device outputs differ from the host simulator");
+                }
+            }
+            Ok(())
         }
         Command::Selftest { board, json } => {
             let boards = if board.is_empty() {

@@ -70,9 +70,17 @@ pub fn firmware_dir() -> PathBuf {
     }
 }
 
-/// Builds firmware binary `bin` for `board` (release profile) and returns the ELF path.
-/// `env` is passed to the build (e.g. the path of a model file to embed).
+/// Serialises firmware builds in this process: a build followed by the copy of its ELF must not
+/// interleave with another build of the same binary with different embedded inputs.
+static BUILD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Builds firmware binary `bin` for `board` (release profile) and returns the path of a copy of
+/// the ELF that no later build overwrites. `env` is passed to the build (e.g. `MOTE_MODEL`, the
+/// path of a model file to embed); the copy's name is derived from the board, binary and `env`.
 pub fn build_firmware(board: Board, bin: &str, env: &[(&str, &Path)]) -> Result<PathBuf> {
+    let _guard = BUILD_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = firmware_dir();
     let target_dir = dir.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -114,7 +122,13 @@ pub fn build_firmware(board: Board, bin: &str, env: &[(&str, &Path)]) -> Result<
     }
     // The M3 boards share a target triple but not a memory map: keep their ELFs apart.
     let elf = target_dir.join(board.target()).join("release").join(bin);
-    let kept = target_dir.join(format!("{bin}-{}.elf", board.machine()));
+    let tag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        env.hash(&mut h);
+        h.finish()
+    };
+    let kept = target_dir.join(format!("{bin}-{}-{tag:016x}.elf", board.machine()));
     std::fs::copy(&elf, &kept).with_context(|| format!("copying {}", elf.display()))?;
     Ok(kept)
 }

@@ -1,0 +1,80 @@
+//! Model file round trip across crates: train a digits MLP on the host, quantize it in every
+//! scheme, run it in the host simulator (mote-core) and on the firmware under QEMU (Cortex-M4F and
+//! Cortex-M3), and require identical outputs bit for bit.
+
+use std::sync::OnceLock;
+
+use mote_host::data::{self, Dataset};
+use mote_host::mlp::Mlp;
+use mote_host::qemu::Board;
+use mote_host::quantize::{AlignedModel, Scheme, quantize, simulate};
+use mote_host::train::{TrainConfig, train_mlp};
+
+/// The digits MLP of the README's accuracy table (64-64-32-10), trained once per test run.
+fn trained() -> &'static (Mlp, Dataset, Dataset) {
+    static MODEL: OnceLock<(Mlp, Dataset, Dataset)> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let (train, test) = data::load("digits").expect("bundled digits");
+        let cfg = TrainConfig {
+            hidden: vec![64, 32],
+            epochs: 40,
+            batch_size: 32,
+            lr: 3e-3,
+            seed: 7,
+            progress: false,
+        };
+        let mlp = train_mlp(&cfg, &train).expect("trains");
+        (mlp, train, test)
+    })
+}
+
+fn device_equals_host(scheme: Scheme, board: Board) {
+    let (mlp, train, test) = trained();
+    let bytes = quantize(mlp, scheme, Some(train)).expect("quantizes");
+    let report = mote_host::device::run_on_device(&bytes, test, board, false)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(report.samples, test.n);
+    assert_eq!(
+        report.mismatches,
+        0,
+        "{} on {}: outputs differ from the host",
+        scheme.name(),
+        board.machine()
+    );
+    assert_eq!(report.accuracy, report.host_accuracy);
+}
+
+#[test]
+fn f32_model_bit_identical_on_m4f_and_m3() {
+    device_equals_host(Scheme::F32, Board::Mps2An386);
+    device_equals_host(Scheme::F32, Board::Lm3s6965evb);
+}
+
+#[test]
+fn int8_model_bit_identical_on_m4f_and_m3() {
+    device_equals_host(Scheme::Int8, Board::Mps2An386);
+    device_equals_host(Scheme::Int8, Board::Lm3s6965evb);
+}
+
+#[test]
+fn lmul_e4m3_model_bit_identical_on_m4f_and_m3() {
+    device_equals_host(Scheme::LmulE4m3, Board::Mps2An386);
+    device_equals_host(Scheme::LmulE4m3, Board::Lm3s6965evb);
+}
+
+#[test]
+fn quantized_accuracy_within_budget() {
+    let (mlp, train, test) = trained();
+    let acc = |s: Scheme| {
+        let bytes = quantize(mlp, s, Some(train)).expect("quantizes");
+        let file = AlignedModel::new(&bytes);
+        simulate(&file.parse().expect("parses"), test)
+            .expect("runs")
+            .accuracy
+    };
+    let (f, i, l) = (acc(Scheme::F32), acc(Scheme::Int8), acc(Scheme::LmulE4m3));
+    // The fixed split tests on the last 360 rows (other writers than the training rows): ~91%.
+    assert!(f > 0.88, "f32 digits accuracy {f}");
+    assert!(f - i <= 0.01, "int8 {i} vs f32 {f}");
+    assert!(f - l <= 0.02, "lmul-e4m3 {l} vs f32 {f}");
+}
