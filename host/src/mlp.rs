@@ -176,14 +176,7 @@ impl fmt::Display for ModelError {
     }
 }
 
-impl std::error::Error for ModelError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for ModelError {}
 
 /// Which half of a layer a tensor name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

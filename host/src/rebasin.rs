@@ -547,6 +547,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn match_command_rejects_bad_models_and_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("mote-match-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut rng = Rng::new(8);
+        let a = random_mlp(&[6, 8, 8, 3], &mut rng);
+        let mut nan = a.clone();
+        nan.layers[1].weight[5] = f32::NAN;
+        let other = random_mlp(&[6, 8, 4, 3], &mut rng);
+        let pa = dir.join("a.safetensors");
+        a.save(&pa).expect("writes");
+        // Mlp::save refuses nothing, so write the NaN model's bytes directly.
+        std::fs::write(dir.join("nan.safetensors"), nan.to_safetensors()).expect("writes");
+        other.save(&dir.join("other.safetensors")).expect("writes");
+        let out = dir.join("out.safetensors");
+        for (b, want) in [
+            (
+                "nan.safetensors",
+                "tensor `2.weight` has non-finite value NaN at flat index 5",
+            ),
+            ("other.safetensors", "tensor `2.weight` is [8, 8] vs [4, 8]"),
+        ] {
+            let args = MatchArgs {
+                a: pa.clone(),
+                b: dir.join(b),
+                output: out.clone(),
+                method: Method::Weight,
+                seed: 0,
+                data: None,
+                json: true,
+            };
+            let e = format!("{:#}", run_match(&args).expect_err(b));
+            assert!(e.contains(b) && e.contains(want), "{e}");
+            assert!(!out.exists(), "nothing may be written on error");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn activation_matching_recovers_planted_permutation() {
         let mut rng = Rng::new(6);
         let a = random_mlp(&[12, 16, 16, 3], &mut rng);

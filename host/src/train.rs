@@ -339,8 +339,9 @@ mod tests {
         let (train, test) = crate::data::load("digits").expect("bundled");
         let cfg = TrainConfig {
             hidden: vec![32],
-            epochs: 8,
-            batch_size: 64,
+            epochs: 15,
+            batch_size: 32,
+            lr: 3e-3,
             seed: 3,
             ..TrainConfig::default()
         };

@@ -2,12 +2,14 @@
 //!
 //! - [`digits`]: the bundled UCI 8×8 handwritten digits (1797 samples, CSV gz).
 //! - [`idx`]: the IDX format of (Fashion-)MNIST, gzip-compressed or not.
+//! - [`ts`]: the sktime `.ts` time-series format and the bundled BasicMotions sensor set.
 //!
 //! Every loader returns features scaled to `[0, 1]` and a fixed train/test split, so two runs on
 //! the same machine or on different machines see the same samples in the same order.
 
 pub mod digits;
 pub mod idx;
+pub mod ts;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -80,14 +82,7 @@ impl fmt::Display for DataError {
     }
 }
 
-impl std::error::Error for DataError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
+impl std::error::Error for DataError {}
 
 pub(crate) fn malformed(path: &Path, message: impl Into<String>) -> DataError {
     DataError::Malformed {
@@ -104,7 +99,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Data set names accepted by [`load`] (and by `--data`).
-pub const NAMES: &[&str] = &["digits", "fashion-mnist"];
+pub const NAMES: &[&str] = &["digits", "fashion-mnist", "basicmotions"];
 
 /// Where Debian's `dataset-fashion-mnist` installs the IDX files; `MOTE_FASHION_MNIST_DIR`
 /// overrides it.
@@ -114,6 +109,7 @@ pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 pub fn load(name: &str) -> Result<(Dataset, Dataset), DataError> {
     match name {
         "digits" => digits::load_bundled(),
+        "basicmotions" => ts::load_basicmotions(),
         "fashion-mnist" => {
             let dir = std::env::var_os("MOTE_FASHION_MNIST_DIR")
                 .map_or_else(|| PathBuf::from(FASHION_MNIST_DIR), PathBuf::from);
@@ -130,6 +126,9 @@ mod tests {
     #[test]
     fn unknown_name_lists_known_ones() {
         let e = load("cifar").expect_err("unknown").to_string();
-        assert_eq!(e, "unknown data set `cifar`; known: digits, fashion-mnist");
+        assert_eq!(
+            e,
+            "unknown data set `cifar`; known: digits, fashion-mnist, basicmotions"
+        );
     }
 }

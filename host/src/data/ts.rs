@@ -1,0 +1,263 @@
+//! The sktime/aeon `.ts` text format for multivariate time-series classification, and the
+//! bundled BasicMotions set (`data/basicmotions/`, UEA archive): smartwatch 3-axis accelerometer
+//! and gyroscope at 10 Hz, 4 activities, 40 train + 40 test cases × 6 channels × 100 steps.
+//!
+//! A case becomes one feature vector, channel-major (`[ch0 t0..t99, ch1 t0..t99, ...]`, 600
+//! values). Each channel is min–max scaled with the minimum and maximum of that channel over the
+//! **train** split, and test values are clamped to `[0, 1]`. The split is the archive's own.
+
+use std::path::Path;
+
+use super::{DataError, Dataset, malformed};
+
+const TRAIN: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../data/basicmotions/BasicMotions_TRAIN.ts"
+));
+const TEST: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../data/basicmotions/BasicMotions_TEST.ts"
+));
+
+/// A parsed `.ts` file: equal-length series, class labels as indices into `classes`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TsFile {
+    /// Channels per case.
+    pub dimensions: usize,
+    /// Steps per channel.
+    pub length: usize,
+    /// Class names in header order (label `k` is `classes[k]`).
+    pub classes: Vec<String>,
+    /// Per case, `dimensions × length` values, channel-major.
+    pub cases: Vec<Vec<f32>>,
+    /// Per case, the class index.
+    pub labels: Vec<u8>,
+}
+
+/// Parses a `.ts` file with `@dimensions`, `@seriesLength`, `@classLabel true ...` and
+/// `@data`; `path` is used in error messages.
+pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
+    let (mut dims, mut len, mut classes) = (None, None, None);
+    let mut in_data = false;
+    let (mut cases, mut labels) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !in_data {
+            let mut words = line.split_whitespace();
+            let key = words.next().unwrap_or("").to_ascii_lowercase();
+            let num = |w: Option<&str>| -> Result<usize, DataError> {
+                w.and_then(|w| w.parse().ok())
+                    .filter(|&v: &usize| v > 0)
+                    .ok_or_else(|| {
+                        malformed(
+                            path,
+                            format!("line {lineno}: `{line}` needs a positive integer"),
+                        )
+                    })
+            };
+            match key.as_str() {
+                "@dimensions" => dims = Some(num(words.next())?),
+                "@serieslength" => len = Some(num(words.next())?),
+                "@classlabel" => {
+                    if words.next() != Some("true") {
+                        return Err(malformed(
+                            path,
+                            format!(
+                                "line {lineno}: only labelled data (`@classLabel true ...`) is supported"
+                            ),
+                        ));
+                    }
+                    let names: Vec<String> = words.map(str::to_string).collect();
+                    if names.is_empty() || names.len() > 256 {
+                        return Err(malformed(
+                            path,
+                            format!("line {lineno}: 1 to 256 class names expected"),
+                        ));
+                    }
+                    classes = Some(names);
+                }
+                "@data" => in_data = true,
+                _ => {} // @problemName, @timeStamps, ... carry nothing we need
+            }
+            continue;
+        }
+        let (Some(d), Some(l), Some(cls)) = (dims, len, classes.as_ref()) else {
+            return Err(malformed(
+                path,
+                "header lacks @dimensions, @seriesLength or @classLabel before @data",
+            ));
+        };
+        let parts: Vec<&str> = line.split(':').collect();
+        if parts.len() != d + 1 {
+            return Err(malformed(
+                path,
+                format!(
+                    "line {lineno}: {} ':'-separated fields, expected {} channels + label",
+                    parts.len(),
+                    d
+                ),
+            ));
+        }
+        let mut values = Vec::with_capacity(d * l);
+        for (ch, part) in parts[..d].iter().enumerate() {
+            let before = values.len();
+            for v in part.split(',') {
+                let x: f32 = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|x: &f32| x.is_finite())
+                    .ok_or_else(|| {
+                        malformed(
+                            path,
+                            format!("line {lineno}, channel {ch}: `{v}` is not a finite number"),
+                        )
+                    })?;
+                values.push(x);
+            }
+            if values.len() - before != l {
+                return Err(malformed(
+                    path,
+                    format!(
+                        "line {lineno}, channel {ch}: {} values, expected {l}",
+                        values.len() - before
+                    ),
+                ));
+            }
+        }
+        let label = parts[d].trim();
+        let k = cls.iter().position(|c| c == label).ok_or_else(|| {
+            malformed(
+                path,
+                format!("line {lineno}: label `{label}` is not declared in @classLabel"),
+            )
+        })?;
+        cases.push(values);
+        labels.push(k as u8);
+    }
+    let (Some(dimensions), Some(length), Some(classes)) = (dims, len, classes) else {
+        return Err(malformed(
+            path,
+            "header lacks @dimensions, @seriesLength or @classLabel",
+        ));
+    };
+    if cases.is_empty() {
+        return Err(malformed(path, "no cases after @data"));
+    }
+    Ok(TsFile {
+        dimensions,
+        length,
+        classes,
+        cases,
+        labels,
+    })
+}
+
+/// Channel-wise min–max scaling with the train split's ranges (see the module doc).
+pub fn to_datasets(
+    train: &TsFile,
+    test: &TsFile,
+    test_path: &Path,
+) -> Result<(Dataset, Dataset), DataError> {
+    if (test.dimensions, test.length, &test.classes)
+        != (train.dimensions, train.length, &train.classes)
+    {
+        return Err(malformed(
+            test_path,
+            "dimensions, series length or classes differ from the train file",
+        ));
+    }
+    let (d, l) = (train.dimensions, train.length);
+    let mut lo = vec![f32::INFINITY; d];
+    let mut hi = vec![f32::NEG_INFINITY; d];
+    for c in &train.cases {
+        for (i, &x) in c.iter().enumerate() {
+            lo[i / l] = lo[i / l].min(x);
+            hi[i / l] = hi[i / l].max(x);
+        }
+    }
+    let scale = |f: &TsFile| Dataset {
+        features: f
+            .cases
+            .iter()
+            .flat_map(|c| {
+                c.iter().enumerate().map(|(i, &x)| {
+                    let (a, b) = (lo[i / l], hi[i / l]);
+                    if b > a {
+                        ((x - a) / (b - a)).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                })
+            })
+            .collect(),
+        labels: f.labels.clone(),
+        n: f.cases.len(),
+        d: d * l,
+        classes: f.classes.len(),
+    };
+    Ok((scale(train), scale(test)))
+}
+
+/// Loads the bundled BasicMotions as `(train, test)`.
+pub fn load_basicmotions() -> Result<(Dataset, Dataset), DataError> {
+    let tp = Path::new("data/basicmotions/BasicMotions_TRAIN.ts");
+    let ep = Path::new("data/basicmotions/BasicMotions_TEST.ts");
+    to_datasets(&parse(TRAIN, tp)?, &parse(TEST, ep)?, ep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_basicmotions() {
+        let (train, test) = load_basicmotions().expect("bundled files parse");
+        assert_eq!((train.n, test.n, train.d, train.classes), (40, 40, 600, 4));
+        assert!(
+            train
+                .features
+                .iter()
+                .chain(&test.features)
+                .all(|x| (0.0..=1.0).contains(x))
+        );
+        let mut counts = [0; 4];
+        for &l in &train.labels {
+            counts[l as usize] += 1;
+        }
+        assert_eq!(counts, [10; 4]);
+    }
+
+    #[test]
+    fn malformed_ts_is_named() {
+        let p = Path::new("m.ts");
+        let head = "@dimensions 2\n@seriesLength 2\n@classLabel true a b\n@data\n";
+        let ok = parse(&format!("{head}1,2:3,4:b\n"), p).expect("valid");
+        assert_eq!(
+            (ok.cases[0].clone(), ok.labels[0]),
+            (vec![1.0, 2.0, 3.0, 4.0], 1)
+        );
+        let e = |body: &str| {
+            parse(&format!("{head}{body}"), p)
+                .expect_err(body)
+                .to_string()
+        };
+        assert_eq!(
+            e("1,2:3,4:c\n"),
+            "m.ts: line 5: label `c` is not declared in @classLabel"
+        );
+        assert_eq!(
+            e("1,2:3:a\n"),
+            "m.ts: line 5, channel 1: 1 values, expected 2"
+        );
+        assert_eq!(
+            e("1,x:3,4:a\n"),
+            "m.ts: line 5, channel 0: `x` is not a finite number"
+        );
+        assert!(parse("@data\n1:a\n", p).is_err());
+    }
+}
