@@ -7,12 +7,16 @@
 //! - [`lmul_error`]: the L-Mul error table of SPEC §1.6 computed with `mote-core`.
 //! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
+//! - [`data`]: loaders of the bundled real data sets.
 //! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
 //! - [`output`]: atomic file writes and JSON output helpers.
+//! - [`recurrent`]: sequence forms of the recurrent cells, the BasicMotions classifier, benchmarks.
 
 pub mod cli;
+pub mod data;
 pub mod demo;
 pub mod lmul_error;
 pub mod output;
 pub mod qemu;
+pub mod recurrent;
 pub mod selftest;

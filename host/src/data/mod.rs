@@ -1,0 +1,5 @@
+//! Loaders of the bundled real data sets.
+//!
+//! - [`basicmotions`]: BasicMotions smartwatch activity windows (sktime `.ts`).
+
+pub mod basicmotions;
