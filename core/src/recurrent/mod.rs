@@ -19,7 +19,8 @@
 //!   (gated delta rule, the default MoM memory, SPEC §5.2);
 //! - [`Mom`]: Mixture-of-Memories over any rule (softmax router, renormalised top-k, shared memory);
 //! - [`Swa`]: sliding-window softmax attention over a ring buffer (optional RoPE);
-//! - [`Liger`]: the 0.5/0.5 Liger Attention hybrid of GLA and SWA sharing q, k, v.
+//! - [`Liger`]: the 0.5/0.5 Liger Attention hybrid of GLA and SWA sharing q, k, v;
+//! - [`StreamClassifier`]: input projection, one cell, running-mean pooling, linear head.
 //!
 //! All arithmetic is sequential `f32` with `libm` functions, so the host simulator and the
 //! firmware produce the same bits.
@@ -27,11 +28,13 @@
 use crate::kernels::Linear;
 use crate::lmul::ShapeError;
 
+mod classifier;
 mod math;
 mod memory;
 mod mom;
 mod swa;
 
+pub use classifier::StreamClassifier;
 pub use math::{l2_normalize, log_sigmoid, sigmoid, silu, softmax, softplus};
 pub use memory::{
     DeltaMemory, GlaMemory, La2Memory, MemoryCell, MemoryRule, RuleKind, alibi_decays, apply_delta,
