@@ -40,12 +40,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train the recurrent BasicMotions classifier, report float and simulated accuracy per
+    /// weight scheme, export the firmware blob, optionally check it bit for bit under QEMU.
+    RecurrentTrain(crate::recurrent::train_cmd::TrainArgs),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(),
+        Command::RecurrentTrain(args) => crate::recurrent::train_cmd::run(&args),
         Command::LmulError {
             samples,
             seed,

@@ -9,9 +9,13 @@
 //! - [`forms`]: the sequence algorithms on per-token features.
 //! - [`weights`]: [`weights::OwnedLinear`], a projection quantized to a [`weights::Scheme`].
 //! - [`classifier`]: the recurrent BasicMotions classifier (training, evaluation, export).
-//! - [`bench`]: `mote recurrent-bench`, prefill throughput of the forms on 1 and 2 threads.
+//! - [`device`]: the classifier on the firmware under QEMU, checked bit for bit.
+//! - [`train_cmd`]: `mote recurrent-train`.
 
+pub mod classifier;
+pub mod device;
 pub mod forms;
+pub mod train_cmd;
 pub mod weights;
 
 use anyhow::{Result, bail};
