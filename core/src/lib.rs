@@ -15,6 +15,7 @@
 //! - [`lmul`]: L-Mul in fp32, bf16, fp16, fp8 e4m3 and e5m2; dot product and matvec.
 //! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
 //! - [`kernels`]: scalar reference kernels (f32, L-Mul e4m3, int8 with Q31 requantization).
+//! - [`model`]: the `.mote` model file: zero-copy validating reader, writer, executor.
 //! - [`recurrent`]: constant-memory recurrent cells (Lightning Attention-2, GLA-Liger, MoM, SWA, Liger).
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
@@ -22,4 +23,5 @@
 pub mod check;
 pub mod kernels;
 pub mod lmul;
+pub mod model;
 pub mod recurrent;

@@ -4,6 +4,7 @@
 //! parses arguments and dispatches.
 //!
 //! - [`cli`]: argument parsing and dispatch.
+//! - [`bench`]: instruction counts of the kernels under QEMU.
 //! - [`lmul_error`]: the L-Mul error table of SPEC §1.6 computed with `mote-core`.
 //! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
@@ -12,6 +13,7 @@
 //! - [`output`]: atomic file writes and JSON output helpers.
 //! - [`recurrent`]: sequence forms of the recurrent cells, the BasicMotions classifier, benchmarks.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod demo;
