@@ -20,7 +20,8 @@ fw::hardfault_exits!();
 struct Aligned<const N: usize>([u8; N]);
 
 const BLOB_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rec_blob.bin"));
-static BLOB: Aligned<{ BLOB_BYTES.len() }> = Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/rec_blob.bin")));
+static BLOB: Aligned<{ BLOB_BYTES.len() }> =
+    Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/rec_blob.bin")));
 
 /// Capacity of the fixed buffers (the trained model needs far less; checked at start).
 const STATE_CAP: usize = 2048;
@@ -53,16 +54,31 @@ impl Cursor {
             0 => Weights::F32(self.f32s(n)?),
             1 => {
                 let q = bytemuck::cast_slice(self.bytes(n)?);
-                Weights::Int8 { q, scale: self.f32s(rows)? }
+                Weights::Int8 {
+                    q,
+                    scale: self.f32s(rows)?,
+                }
             }
             2 => {
                 let q = self.bytes(n)?;
-                Weights::LmulE4m3 { q, scale: self.f32s(rows)? }
+                Weights::LmulE4m3 {
+                    q,
+                    scale: self.f32s(rows)?,
+                }
             }
             _ => return None,
         };
-        let bias = if has_bias == 1 { Some(self.f32s(rows)?) } else { None };
-        Some(Linear { rows, cols, weights, bias })
+        let bias = if has_bias == 1 {
+            Some(self.f32s(rows)?)
+        } else {
+            None
+        };
+        Some(Linear {
+            rows,
+            cols,
+            weights,
+            bias,
+        })
     }
 }
 
@@ -90,7 +106,12 @@ fn main() -> ! {
     if magic as u32 != u32::from_le_bytes(*b"MRC1") {
         fail("blob magic is not MRC1");
     }
-    let dims = Dims { d_model, heads, d_k, d_v };
+    let dims = Dims {
+        d_model,
+        heads,
+        d_k,
+        d_v,
+    };
     let layers = (|| {
         Some([
             c.linear(scheme)?,
@@ -101,11 +122,19 @@ fn main() -> ! {
             c.linear(scheme)?,
         ])
     })();
-    let Some([input, wq, wk, wv, wo, head]) = layers else { fail("blob weights truncated") };
-    let Some(decay) = c.f32s(heads) else { fail("blob decays truncated") };
+    let Some([input, wq, wk, wv, wo, head]) = layers else {
+        fail("blob weights truncated")
+    };
+    let Some(decay) = c.f32s(heads) else {
+        fail("blob decays truncated")
+    };
     let mem = La2Memory { wk, wv, decay };
-    let Ok(cell) = MemoryCell::new(dims, wq, mem, wo) else { fail("cell shapes") };
-    let Ok(model) = StreamClassifier::new(input, cell, head) else { fail("classifier shapes") };
+    let Ok(cell) = MemoryCell::new(dims, wq, mem, wo) else {
+        fail("cell shapes")
+    };
+    let Ok(model) = StreamClassifier::new(input, cell, head) else {
+        fail("classifier shapes")
+    };
     if model.state_len() > STATE_CAP
         || model.scratch_len() > SCRATCH_CAP
         || model.qscratch_len() > QS_CAP
@@ -114,10 +143,20 @@ fn main() -> ! {
     {
         fail("model larger than the firmware's buffers");
     }
-    let (Some(n_series), Some(length)) = (c.word(), c.word()) else { fail("blob series header") };
+    let (Some(n_series), Some(length)) = (c.word(), c.word()) else {
+        fail("blob series header")
+    };
     defmt::info!(
         "model scheme {=usize} d {=usize} heads {=usize} dk {=usize} dv {=usize} classes {=usize} state {=usize} floats; {=usize} series x {=usize}",
-        scheme, d_model, heads, d_k, d_v, classes, model.state_len(), n_series, length
+        scheme,
+        d_model,
+        heads,
+        d_k,
+        d_v,
+        classes,
+        model.state_len(),
+        n_series,
+        length
     );
     let mut state = [0f32; STATE_CAP];
     let mut scratch = [0f32; SCRATCH_CAP];
@@ -142,7 +181,10 @@ fn main() -> ! {
             }
             y.iter().for_each(|v| digest.word(v.to_bits()));
         }
-        if model.logits(state, length as u32, &mut scratch, &mut qs, logits).is_err() {
+        if model
+            .logits(state, length as u32, &mut scratch, &mut qs, logits)
+            .is_err()
+        {
             fail("logits");
         }
         let mut pred = 0;
@@ -158,7 +200,11 @@ fn main() -> ! {
         }
         defmt::info!(
             "series {=usize} label {=usize} pred {=usize} digest {=u32} logits {=[?]}",
-            i, label, pred, digest.0, &bits[..classes]
+            i,
+            label,
+            pred,
+            digest.0,
+            &bits[..classes]
         );
     }
     defmt::info!("accuracy {=u32}/{=usize}", correct, n_series);

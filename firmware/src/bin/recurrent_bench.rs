@@ -18,7 +18,12 @@ use mote_firmware as fw;
 
 fw::hardfault_exits!();
 
-const D: Dims = Dims { d_model: 32, heads: 2, d_k: 16, d_v: 16 };
+const D: Dims = Dims {
+    d_model: 32,
+    heads: 2,
+    d_k: 16,
+    d_v: 16,
+};
 const TOKENS: usize = 10_000;
 const MARKS: [usize; 4] = [1, 100, 1_000, 10_000];
 /// Weight matrices in the pool: q, k, v, o, 5 × (k, v) memories.
@@ -41,18 +46,35 @@ fn fill(rng: &mut XorShift32, v: &mut [f32], scale: f32) {
     }
 }
 
-fn measure<C: Cell>(name: &str, cell: &C, state: &mut [f32], scratch: &mut [f32]) {
+/// `ring = (floats per cached token, window)` for attention cells, `(0, 0)` for recurrent ones.
+fn measure<C: Cell>(
+    name: &str,
+    cell: &C,
+    ring: (usize, usize),
+    state: &mut [f32],
+    scratch: &mut [f32],
+) {
     let mut qs = [0i8; 64];
     let mut x = [0f32; 32];
     let mut y = [0f32; 32];
     let mut rng = XorShift32(0xC0FF_EE11);
     let state = &mut state[..cell.state_len()];
     if cell.reset(state).is_err() || cell.scratch_len() > scratch.len() {
-        defmt::error!("bench {}: needs {=usize} scratch", name, cell.scratch_len());
-        defmt::error!("bench {}: buffers too small", name);
+        defmt::error!(
+            "bench {=str}: needs {=usize} scratch",
+            name,
+            cell.scratch_len()
+        );
+        defmt::error!("bench {=str}: buffers too small", name);
         fw::exit(fw::EXIT_CHECK_FAILED);
     }
-    defmt::info!("bench {} state_floats {=usize} marks {=[?]}", name, cell.state_len(), MARKS);
+    defmt::info!(
+        "bench {=str} state_floats {=usize} ring_floats_per_token {=usize} window {=usize}",
+        name,
+        cell.state_len(),
+        ring.0,
+        ring.1
+    );
     let mut mark = 0;
     for t in 1..=TOKENS {
         fill(&mut rng, &mut x, 1.0);
@@ -66,17 +88,22 @@ fn measure<C: Cell>(name: &str, cell: &C, state: &mut [f32], scratch: &mut [f32]
             mark += 1;
         }
         if r.is_err() {
-            defmt::error!("bench {}: step failed at token {=usize}", name, t);
+            defmt::error!("bench {=str}: step failed at token {=usize}", name, t);
             fw::exit(fw::EXIT_CHECK_FAILED);
         }
     }
     let mut h = mote_core::check::Fnv1a::default();
     y.iter().for_each(|v| h.word(v.to_bits()));
-    defmt::info!("bench {} done output_digest {=u32}", name, h.0);
+    defmt::info!("done {=str} output_digest {=u32}", name, h.0);
 }
 
 fn lin(w: &'static [f32], rows: usize, cols: usize) -> Linear<'static> {
-    Linear { rows, cols, weights: Weights::F32(w), bias: None }
+    Linear {
+        rows,
+        cols,
+        weights: Weights::F32(w),
+        bias: None,
+    }
 }
 
 #[entry]
@@ -95,7 +122,11 @@ fn main() -> ! {
         )
     };
     fill(&mut rng, pool, 0.18);
-    for ((w, q), e) in pool.iter().zip(pool_i8.iter_mut()).zip(pool_e4m3.iter_mut()) {
+    for ((w, q), e) in pool
+        .iter()
+        .zip(pool_i8.iter_mut())
+        .zip(pool_e4m3.iter_mut())
+    {
         // per-row scales of 1/127 and 1 keep these a faithful cost model (values irrelevant)
         *q = (*w * 127.0 / 0.18) as i8;
         *e = Fp8E4M3::from_f32(*w).0;
@@ -106,33 +137,61 @@ fn main() -> ! {
     static SCALE_I8: [f32; 32] = [0.18 / 127.0; 32];
     static SCALE_E4M3: [f32; 32] = [1.0; 32];
     let m = |i: usize| &pool[i * MAT..(i + 1) * MAT];
-    let (q, k, v, o) = (lin(m(0), 32, 32), lin(m(1), 32, 32), lin(m(2), 32, 32), lin(m(3), 32, 32));
+    let (q, k, v, o) = (
+        lin(m(0), 32, 32),
+        lin(m(1), 32, 32),
+        lin(m(2), 32, 32),
+        lin(m(3), 32, 32),
+    );
     static DECAY: [f32; 2] = [0.939_413, 0.996_101];
 
     let la2 = |wq, wk, wv, wo| {
-        MemoryCell::new(D, wq, La2Memory { wk, wv, decay: &DECAY }, wo)
+        MemoryCell::new(
+            D,
+            wq,
+            La2Memory {
+                wk,
+                wv,
+                decay: &DECAY,
+            },
+            wo,
+        )
     };
-    let Ok(c) = la2(q, k, v, o) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("la2-f32", &c, state, scratch);
+    let Ok(c) = la2(q, k, v, o) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("la2-f32", &c, (0, 0), state, scratch);
     let qi = |i: usize| Linear {
         rows: 32,
         cols: 32,
-        weights: Weights::Int8 { q: &pool_i8[i * MAT..(i + 1) * MAT], scale: &SCALE_I8 },
+        weights: Weights::Int8 {
+            q: &pool_i8[i * MAT..(i + 1) * MAT],
+            scale: &SCALE_I8,
+        },
         bias: None,
     };
-    let Ok(c) = la2(qi(0), qi(1), qi(2), qi(3)) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("la2-int8", &c, state, scratch);
+    let Ok(c) = la2(qi(0), qi(1), qi(2), qi(3)) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("la2-int8", &c, (0, 0), state, scratch);
     let qe = |i: usize| Linear {
         rows: 32,
         cols: 32,
-        weights: Weights::LmulE4m3 { q: &pool_e4m3[i * MAT..(i + 1) * MAT], scale: &SCALE_E4M3 },
+        weights: Weights::LmulE4m3 {
+            q: &pool_e4m3[i * MAT..(i + 1) * MAT],
+            scale: &SCALE_E4M3,
+        },
         bias: None,
     };
-    let Ok(c) = la2(qe(0), qe(1), qe(2), qe(3)) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("la2-lmul-e4m3", &c, state, scratch);
+    let Ok(c) = la2(qe(0), qe(1), qe(2), qe(3)) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("la2-lmul-e4m3", &c, (0, 0), state, scratch);
 
-    let Ok(c) = MemoryCell::new(D, q, GlaMemory { wk: k, wv: v }, o) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("gla-liger-f32", &c, state, scratch);
+    let Ok(c) = MemoryCell::new(D, q, GlaMemory { wk: k, wv: v }, o) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("gla-liger-f32", &c, (0, 0), state, scratch);
 
     static A_LOG: [f32; 2] = [0.0, -0.5];
     static DT_BIAS: [f32; 2] = [0.5, -0.2];
@@ -146,16 +205,24 @@ fn main() -> ! {
         dt_bias: &DT_BIAS,
     });
     let router = lin(&pool[6 * MAT..6 * MAT + 4 * 32], 4, 32);
-    let Ok(c) = Mom::new(D, router, q, &mems[..4], Some(mems[4]), 2, o) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("mom-gdn-4top2+shared-f32", &c, state, scratch);
+    let Ok(c) = Mom::new(D, router, q, &mems[..4], Some(mems[4]), 2, o) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("mom-gdn-4top2+shared-f32", &c, (0, 0), state, scratch);
 
-    let Ok(c) = Swa::new(D, q, k, v, o, 64, None) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("swa-w64-f32", &c, state, scratch);
+    let Ok(c) = Swa::new(D, q, k, v, o, 64, None) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("swa-w64-f32", &c, (64, 64), state, scratch);
     let rope = Some(Rope { base: 10_000.0 });
-    let Ok(c) = Liger::new(D, q, k, v, o, 64, rope) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("liger-w64-rope-f32", &c, state, scratch);
+    let Ok(c) = Liger::new(D, q, k, v, o, 64, rope) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("liger-w64-rope-f32", &c, (64, 64), state, scratch);
     // Softmax attention with a growing KV cache: a window as long as the stream never evicts.
-    let Ok(c) = Swa::new(D, q, k, v, o, TOKENS, None) else { fw::exit(fw::EXIT_CHECK_FAILED) };
-    measure("softmax-kv-cache-f32", &c, state, scratch);
+    let Ok(c) = Swa::new(D, q, k, v, o, TOKENS, None) else {
+        fw::exit(fw::EXIT_CHECK_FAILED)
+    };
+    measure("softmax-kv-cache-f32", &c, (64, TOKENS), state, scratch);
     fw::exit(0)
 }

@@ -11,7 +11,9 @@
 //! - [`classifier`]: the recurrent BasicMotions classifier (training, evaluation, export).
 //! - [`device`]: the classifier on the firmware under QEMU, checked bit for bit.
 //! - [`train_cmd`]: `mote recurrent-train`.
+//! - [`bench`]: instructions per token under QEMU and host prefill throughput.
 
+pub mod bench;
 pub mod classifier;
 pub mod device;
 pub mod forms;
