@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use mote_core::check::XorShift32;
 use mote_core::recurrent::{Dims, La2Memory, MemoryCell, StreamClassifier, alibi_decays};
@@ -39,7 +39,7 @@ impl Default for TrainConfig {
             heads: 2,
             d_head: 8,
             epochs: 300,
-            lr: 1e-2,
+            lr: 3e-2,
             seed: 1,
         }
     }
@@ -402,7 +402,7 @@ pub const BLOB_MAGIC: u32 = u32::from_le_bytes(*b"MRC1");
 /// ```
 pub fn to_blob(model: &OwnedModel, channels: usize, ds: &Dataset) -> Vec<u8> {
     let mut b = Vec::new();
-    let mut word = |b: &mut Vec<u8>, w: u32| b.extend_from_slice(&w.to_le_bytes());
+    let word = |b: &mut Vec<u8>, w: u32| b.extend_from_slice(&w.to_le_bytes());
     let d = model.dims;
     for w in [
         BLOB_MAGIC,

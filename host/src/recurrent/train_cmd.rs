@@ -24,6 +24,9 @@ pub struct TrainArgs {
     /// Seed of the weight initialisation.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    pub lr: f64,
     /// Write the firmware blob (model + test windows) in this scheme to `--out`.
     #[arg(long, value_enum, default_value_t = Scheme::F32)]
     pub scheme: Scheme,
@@ -67,6 +70,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let cfg = TrainConfig {
         epochs: args.epochs,
         seed: args.seed,
+        lr: args.lr,
         ..TrainConfig::default()
     };
     let bar = if args.json {
