@@ -69,7 +69,7 @@ pub fn swa_attend(
                         qrot[i] = qh[i] * c - qh[i + half] * s;
                         qrot[i + half] = qh[i] * s + qh[i + half] * c;
                     }
-                    if dk % 2 == 1 {
+                    if !dk.is_multiple_of(2) {
                         qrot[dk - 1] = qh[dk - 1];
                     }
                     &qrot[..dk]
@@ -206,7 +206,7 @@ fn check_qkvo(
         return Err(CellError::Config("attention window must be at least 1"));
     }
     if let Some(r) = rope {
-        if dims.d_k % 2 != 0 {
+        if !dims.d_k.is_multiple_of(2) {
             return Err(CellError::Config("RoPE needs an even d_k"));
         }
         if !(r.base > 1.0 && r.base.is_finite()) {

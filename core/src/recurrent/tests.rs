@@ -1,3 +1,6 @@
+// Reference implementations index several arrays with the formulas' indices.
+#![allow(clippy::needless_range_loop)]
+
 use super::*;
 use crate::check::XorShift32;
 use crate::kernels::{Linear, Weights};

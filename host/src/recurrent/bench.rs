@@ -140,7 +140,9 @@ pub fn prefill(tokens: usize, chunk: usize, repeats: usize) -> Result<Vec<Prefil
     };
     let mut out = Vec::new();
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         let forms: [(&str, usize, Option<Form>); 4] = [
             ("recurrent", 0, None),
             ("parallel", 0, Some(Form::Parallel)),
@@ -175,10 +177,7 @@ pub fn render_prefill(rows: &[PrefillRate], tokens: usize) -> String {
                 .map(|r| format!("{:.0} tok/s", r.tokens_per_s))
                 .unwrap_or_default()
         };
-        let chunk = rows
-            .iter()
-            .find(|r| r.form == form)
-            .map_or(0, |r| r.chunk);
+        let chunk = rows.iter().find(|r| r.form == form).map_or(0, |r| r.chunk);
         let label = if chunk > 0 {
             format!("{form} (B={chunk})")
         } else {

@@ -130,7 +130,11 @@ impl OwnedModel {
             decay: &self.decay,
         };
         let cell = MemoryCell::new(self.dims, self.wq.view(), mem, self.wo.view())?;
-        Ok(StreamClassifier::new(self.input.view(), cell, self.head.view())?)
+        Ok(StreamClassifier::new(
+            self.input.view(),
+            cell,
+            self.head.view(),
+        )?)
     }
 
     /// Runs one series token by token; returns the logits and the FNV-1a digest of every
@@ -138,8 +142,11 @@ impl OwnedModel {
     pub fn run_series(&self, values: &[f32]) -> Result<(Vec<f32>, u32)> {
         let c = self.classifier()?;
         let n = c.inputs();
-        if values.is_empty() || values.len() % n != 0 {
-            bail!("series of {} values is not a whole number of {n}-channel samples", values.len());
+        if values.is_empty() || !values.len().is_multiple_of(n) {
+            bail!(
+                "series of {} values is not a whole number of {n}-channel samples",
+                values.len()
+            );
         }
         let mut state = vec![0.0; c.state_len()];
         let mut scratch = vec![0.0; c.scratch_len()];
@@ -152,7 +159,13 @@ impl OwnedModel {
             y.iter().for_each(|v| digest.word(v.to_bits()));
         }
         let mut logits = vec![0.0; c.classes()];
-        c.logits(&state, (values.len() / n) as u32, &mut scratch, &mut qs, &mut logits)?;
+        c.logits(
+            &state,
+            (values.len() / n) as u32,
+            &mut scratch,
+            &mut qs,
+            &mut logits,
+        )?;
         Ok((logits, digest.0))
     }
 
@@ -224,14 +237,20 @@ impl Net {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let d = self.dims;
-        let h = x.broadcast_matmul(&self.w_in.t()?)?.broadcast_add(&self.b_in)?;
+        let h = x
+            .broadcast_matmul(&self.w_in.t()?)?
+            .broadcast_add(&self.b_in)?;
         let heads = |w: &Var, size: usize| -> Result<Tensor> {
             Ok(candle_nn::ops::silu(&h.broadcast_matmul(&w.t()?)?)?
                 .reshape((b, t, d.heads, size))?
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        let (q, k, v) = (heads(&self.wq, d.d_k)?, heads(&self.wk, d.d_k)?, heads(&self.wv, d.d_v)?);
+        let (q, k, v) = (
+            heads(&self.wq, d.d_k)?,
+            heads(&self.wk, d.d_k)?,
+            heads(&self.wv, d.d_v)?,
+        );
         let a = q.matmul(&k.t()?)?.broadcast_mul(&self.mask)?;
         let o = a
             .matmul(&v)?
@@ -240,7 +259,9 @@ impl Net {
             .reshape((b, t, d.vd()))?;
         let y = o.broadcast_matmul(&self.wo.t()?)?;
         let pooled = y.mean(1)?;
-        Ok(pooled.broadcast_matmul(&self.w_head.t()?)?.broadcast_add(&self.b_head)?)
+        Ok(pooled
+            .broadcast_matmul(&self.w_head.t()?)?
+            .broadcast_add(&self.b_head)?)
     }
 }
 
@@ -309,7 +330,13 @@ pub fn train(
     let var = |v: Vec<f32>, shape: (usize, usize)| -> Result<Var> {
         Ok(Var::from_tensor(&Tensor::from_vec(v, shape, &dev)?)?)
     };
-    let vec1 = |v: Vec<f32>| -> Result<Var> { Ok(Var::from_tensor(&Tensor::from_vec(v.clone(), v.len(), &dev)?)?) };
+    let vec1 = |v: Vec<f32>| -> Result<Var> {
+        Ok(Var::from_tensor(&Tensor::from_vec(
+            v.clone(),
+            v.len(),
+            &dev,
+        )?)?)
+    };
     let d = dims.d_model;
     let net = Net {
         w_in: var(uniform(&mut rng, d * c, c), (d, c))?,
@@ -416,7 +443,14 @@ pub fn to_blob(model: &OwnedModel, channels: usize, ds: &Dataset) -> Vec<u8> {
     ] {
         word(&mut b, w);
     }
-    for l in [&model.input, &model.wq, &model.wk, &model.wv, &model.wo, &model.head] {
+    for l in [
+        &model.input,
+        &model.wq,
+        &model.wk,
+        &model.wv,
+        &model.wo,
+        &model.head,
+    ] {
         word(&mut b, l.rows as u32);
         word(&mut b, l.cols as u32);
         word(&mut b, u32::from(l.bias.is_some()));
@@ -424,7 +458,7 @@ pub fn to_blob(model: &OwnedModel, channels: usize, ds: &Dataset) -> Vec<u8> {
             l.w.iter().for_each(|v| word(&mut b, v.to_bits()));
         } else {
             b.extend_from_slice(&l.codes);
-            while b.len() % 4 != 0 {
+            while !b.len().is_multiple_of(4) {
                 b.push(0);
             }
             l.scale.iter().for_each(|v| word(&mut b, v.to_bits()));

@@ -3,6 +3,10 @@
 //! parallel, combined by a prefix scan). All produce the readouts `r_t = q_t S_t` (`T × H·d_v`)
 //! that the per-token recurrence in `mote_core::recurrent` produces.
 
+// The loops index several arrays with the formulas' indices (t, s, i, j); iterator chains would
+// hide the correspondence with the equations in the docs.
+#![allow(clippy::needless_range_loop)]
+
 use mote_core::recurrent::{Dims, RuleKind};
 use rayon::prelude::*;
 
@@ -312,6 +316,7 @@ pub fn delta_chunked(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
 /// `s ∈ (t − w, t]`, RoPE applied by relative age from `table` (as the ring-buffer cell does).
 /// `Parallel` builds each query's row directly; `Chunked(b)` scores a block of `b` queries
 /// against the block's keys plus the `w − 1` keys before it, then masks.
+#[allow(clippy::too_many_arguments)]
 pub fn swa_form(
     d: &Dims,
     window: usize,

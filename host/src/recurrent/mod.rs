@@ -33,7 +33,7 @@ pub use forms::{Features, Form};
 /// checked against, and what the firmware does.
 pub fn recurrent<C: Cell>(cell: &C, xs: &[f32]) -> Result<Vec<f32>> {
     let d = cell.dims().d_model;
-    if xs.len() % d != 0 {
+    if !xs.len().is_multiple_of(d) {
         bail!(
             "input of {} values is not a whole number of {d}-wide tokens",
             xs.len()
@@ -58,7 +58,7 @@ pub trait Prefill: Cell {
 }
 
 fn tokens(d: &Dims, xs: &[f32]) -> Result<usize> {
-    if xs.len() % d.d_model != 0 {
+    if !xs.len().is_multiple_of(d.d_model) {
         bail!(
             "input of {} values is not a whole number of {}-wide tokens",
             xs.len(),

@@ -118,7 +118,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         out.float.final_loss, out.float.train_accuracy, out.float.test_accuracy
     );
     for s in &out.simulator {
-        println!("simulator {:?} (token by token): test acc {:.3}", s.scheme, s.test_accuracy);
+        println!(
+            "simulator {:?} (token by token): test acc {:.3}",
+            s.scheme, s.test_accuracy
+        );
     }
     for d in &out.device {
         println!(
