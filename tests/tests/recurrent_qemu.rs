@@ -14,10 +14,7 @@ fn recurrent_classifier_bit_identical_on_firmware() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/basicmotions");
     let train_ds = basicmotions::load(&root.join("BasicMotions_TRAIN.ts")).unwrap();
     let test_ds = basicmotions::load(&root.join("BasicMotions_TEST.ts")).unwrap();
-    let cfg = TrainConfig {
-        epochs: 80,
-        ..TrainConfig::default()
-    };
+    let cfg = TrainConfig::default();
     let (model, report) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
     assert!(report.train_accuracy >= 0.9, "{report:?}");
     for (board, scheme) in [
