@@ -40,6 +40,7 @@ pub fn run_on_device(board: Board, model: &OwnedModel, test: &Dataset) -> Result
         &RunOptions::default(),
     );
     let _ = std::fs::remove_file(&blob);
+    let _ = std::fs::remove_dir(&dir);
     let run = run?;
     let lines: Vec<&str> = run.messages("series ").collect();
     ensure!(
