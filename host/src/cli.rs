@@ -98,6 +98,9 @@ pub enum Command {
     Barrier(crate::barrier::BarrierArgs),
     /// Distances, singular values and singular-vector alignment before/after weight matching.
     Analyze(crate::analyze::AnalyzeArgs),
+    /// Train the recurrent BasicMotions classifier, report float and simulated accuracy per
+    /// weight scheme, export the firmware blob, optionally check it bit for bit under QEMU.
+    RecurrentTrain(crate::recurrent::train_cmd::TrainArgs),
 }
 
 /// Benchmarks.
@@ -116,6 +119,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         samples: usize,
     },
+    /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
+    /// under QEMU (M4F), next to softmax attention with a growing KV cache.
+    Recurrent,
+    /// Host prefill throughput of LA2: recurrent, parallel, chunked, chunk-parallel, 1 and 2
+    /// threads.
+    Prefill {
+        /// Tokens.
+        #[arg(long, default_value_t = 4096)]
+        tokens: usize,
+        /// Chunk size of the chunked forms.
+        #[arg(long, default_value_t = 64)]
+        chunk: usize,
+        /// Runs per measurement (best is reported).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
 }
 
 /// Runs a parsed command line.
@@ -127,6 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Merge(args) => crate::merge::run(&args),
         Command::Barrier(args) => crate::barrier::run(&args),
         Command::Analyze(args) => crate::analyze::run(&args),
+        Command::RecurrentTrain(args) => crate::recurrent::train_cmd::run(&args),
         Command::LmulError {
             samples,
             seed,
@@ -269,6 +289,35 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Bench {
+            what: BenchCommand::Recurrent,
+            json,
+        } => {
+            let rows = crate::recurrent::bench::tokens()?;
+            if json {
+                crate::output::print_json(&rows)
+            } else {
+                print!("{}", crate::recurrent::bench::render_tokens(&rows));
+                Ok(())
+            }
+        }
+        Command::Bench {
+            what:
+                BenchCommand::Prefill {
+                    tokens,
+                    chunk,
+                    repeats,
+                },
+            json,
+        } => {
+            let rows = crate::recurrent::bench::prefill(tokens, chunk, repeats)?;
+            if json {
+                crate::output::print_json(&rows)
+            } else {
+                print!("{}", crate::recurrent::bench::render_prefill(&rows, tokens));
+                Ok(())
+            }
+        }
         Command::Selftest { board, json } => {
             let boards = if board.is_empty() {
                 Board::ALL.to_vec()
@@ -320,5 +369,28 @@ mod tests {
             matches!(cli.command, Command::Selftest { ref board, .. } if board == &[Board::Lm3s6965evb])
         );
         assert!(Cli::try_parse_from(["mote", "selftest", "--board", "nope"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mote",
+            "recurrent-train",
+            "--scheme",
+            "lmul-e4m3",
+            "--qemu",
+            "mps2-an386",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentTrain(ref a) if a.scheme == crate::recurrent::weights::Scheme::LmulE4m3
+                && a.qemu == [Board::Mps2An386] && a.epochs == 300
+        ));
+        let cli = Cli::try_parse_from(["mote", "bench", "prefill", "--tokens", "512", "--json"])
+            .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Bench {
+                what: BenchCommand::Prefill { tokens: 512, .. },
+                json: true
+            }
+        ));
     }
 }

@@ -21,6 +21,7 @@
 //! - [`bench`]: instruction counts of the kernels under QEMU.
 //! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
 //! - [`output`]: atomic file writes and JSON output helpers.
+//! - [`recurrent`]: sequence forms of the recurrent cells, the BasicMotions classifier, benchmarks.
 
 pub mod analyze;
 pub mod barrier;
@@ -38,5 +39,6 @@ pub mod qemu;
 pub mod quantize;
 pub mod rebasin;
 pub mod rng;
+pub mod recurrent;
 pub mod selftest;
 pub mod train;

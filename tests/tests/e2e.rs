@@ -3,3 +3,4 @@
 
 mod lmul_qemu;
 mod model_qemu;
+mod recurrent_qemu;

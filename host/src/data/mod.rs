@@ -3,10 +3,12 @@
 //! - [`digits`]: the bundled UCI 8×8 handwritten digits (1797 samples, CSV gz).
 //! - [`idx`]: the IDX format of (Fashion-)MNIST, gzip-compressed or not.
 //! - [`ts`]: the sktime `.ts` time-series format and the bundled BasicMotions sensor set.
+//! - [`basicmotions`]: BasicMotions as per-time-step windows for the recurrent classifier.
 //!
 //! Every loader returns features scaled to `[0, 1]` and a fixed train/test split, so two runs on
 //! the same machine or on different machines see the same samples in the same order.
 
+pub mod basicmotions;
 pub mod digits;
 pub mod idx;
 pub mod ts;

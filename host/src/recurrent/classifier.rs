@@ -1,0 +1,484 @@
+//! The recurrent BasicMotions classifier: a Lightning Attention-2 layer between a per-sample
+//! input projection and a mean-pooled linear head ([`StreamClassifier`]). Trained on the host
+//! with candle through the quadratic (parallel) form, evaluated token by token with `mote-core`
+//! in every weight scheme, and exported as a raw weight blob for the firmware.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use candle_core::{Device, Tensor, Var};
+use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
+use mote_core::check::XorShift32;
+use mote_core::recurrent::{Dims, La2Memory, MemoryCell, StreamClassifier, alibi_decays};
+use serde::Serialize;
+
+use super::weights::{OwnedLinear, Scheme};
+use crate::data::basicmotions::Dataset;
+
+/// Model and training hyper-parameters.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct TrainConfig {
+    /// Width of the recurrent layer.
+    pub d_model: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Key/value size per head.
+    pub d_head: usize,
+    /// Full-batch AdamW steps.
+    pub epochs: usize,
+    /// Learning rate.
+    pub lr: f64,
+    /// Seed of the weight initialisation.
+    pub seed: u32,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            d_model: 16,
+            heads: 2,
+            d_head: 8,
+            epochs: 300,
+            lr: 3e-2,
+            seed: 1,
+        }
+    }
+}
+
+/// Trained `f32` weights; input standardisation is folded into the input projection.
+#[derive(Clone, Debug)]
+pub struct FloatModel {
+    /// Sizes of the recurrent layer.
+    pub dims: Dims,
+    /// Input channels.
+    pub channels: usize,
+    /// Classes.
+    pub classes: usize,
+    /// `[w_in (d×C), b_in (d)]`, `wq, wk, wv (H·d_k×d)`, `wo (d×H·d_v)`, `[w_head (K×d), b_head]`.
+    pub w_in: Vec<f32>,
+    /// Input bias.
+    pub b_in: Vec<f32>,
+    /// Query projection.
+    pub wq: Vec<f32>,
+    /// Key projection.
+    pub wk: Vec<f32>,
+    /// Value projection.
+    pub wv: Vec<f32>,
+    /// Output projection.
+    pub wo: Vec<f32>,
+    /// Head weights.
+    pub w_head: Vec<f32>,
+    /// Head bias.
+    pub b_head: Vec<f32>,
+    /// Per-head decay `λ_h`.
+    pub decay: Vec<f32>,
+}
+
+/// A model in one weight scheme, ready to lend to `mote-core`.
+#[derive(Clone, Debug)]
+pub struct OwnedModel {
+    /// Scheme of every projection.
+    pub scheme: Scheme,
+    /// Sizes of the recurrent layer.
+    pub dims: Dims,
+    /// Input projection (with bias).
+    pub input: OwnedLinear,
+    /// Query projection.
+    pub wq: OwnedLinear,
+    /// Key projection.
+    pub wk: OwnedLinear,
+    /// Value projection.
+    pub wv: OwnedLinear,
+    /// Output projection.
+    pub wo: OwnedLinear,
+    /// Head (with bias).
+    pub head: OwnedLinear,
+    /// Per-head decay.
+    pub decay: Vec<f32>,
+}
+
+/// The classifier type the firmware and the simulator run.
+pub type La2Classifier<'a> = StreamClassifier<'a, MemoryCell<'a, La2Memory<'a>>>;
+
+impl FloatModel {
+    /// Quantizes every projection to `scheme` (the input projection and head included).
+    pub fn to_scheme(&self, scheme: Scheme) -> OwnedModel {
+        let d = self.dims;
+        let l = |r, c, w: &Vec<f32>, b: Option<&Vec<f32>>| {
+            OwnedLinear::new(r, c, w.clone(), b.cloned(), scheme)
+        };
+        OwnedModel {
+            scheme,
+            dims: d,
+            input: l(d.d_model, self.channels, &self.w_in, Some(&self.b_in)),
+            wq: l(d.qk(), d.d_model, &self.wq, None),
+            wk: l(d.qk(), d.d_model, &self.wk, None),
+            wv: l(d.vd(), d.d_model, &self.wv, None),
+            wo: l(d.d_model, d.vd(), &self.wo, None),
+            head: l(self.classes, d.d_model, &self.w_head, Some(&self.b_head)),
+            decay: self.decay.clone(),
+        }
+    }
+}
+
+impl OwnedModel {
+    /// The `mote-core` classifier over these weights.
+    pub fn classifier(&self) -> Result<La2Classifier<'_>> {
+        let mem = La2Memory {
+            wk: self.wk.view(),
+            wv: self.wv.view(),
+            decay: &self.decay,
+        };
+        let cell = MemoryCell::new(self.dims, self.wq.view(), mem, self.wo.view())?;
+        Ok(StreamClassifier::new(
+            self.input.view(),
+            cell,
+            self.head.view(),
+        )?)
+    }
+
+    /// Runs one series token by token; returns the logits and the FNV-1a digest of every
+    /// token's cell output bits (what the firmware logs).
+    pub fn run_series(&self, values: &[f32]) -> Result<(Vec<f32>, u32)> {
+        let c = self.classifier()?;
+        let n = c.inputs();
+        if values.is_empty() || !values.len().is_multiple_of(n) {
+            bail!(
+                "series of {} values is not a whole number of {n}-channel samples",
+                values.len()
+            );
+        }
+        let mut state = vec![0.0; c.state_len()];
+        let mut scratch = vec![0.0; c.scratch_len()];
+        let mut qs = vec![0i8; c.qscratch_len()];
+        let mut y = vec![0.0; self.dims.d_model];
+        c.reset(&mut state)?;
+        let mut digest = mote_core::check::Fnv1a::default();
+        for x in values.chunks_exact(n) {
+            c.step(x, &mut state, &mut scratch, &mut qs, &mut y)?;
+            y.iter().for_each(|v| digest.word(v.to_bits()));
+        }
+        let mut logits = vec![0.0; c.classes()];
+        c.logits(
+            &state,
+            (values.len() / n) as u32,
+            &mut scratch,
+            &mut qs,
+            &mut logits,
+        )?;
+        Ok((logits, digest.0))
+    }
+
+    /// Token-by-token accuracy on `ds`.
+    pub fn accuracy(&self, ds: &Dataset) -> Result<f64> {
+        let mut correct = 0;
+        for s in &ds.series {
+            let (l, _) = self.run_series(&s.values)?;
+            correct += usize::from(argmax(&l) == s.label);
+        }
+        Ok(correct as f64 / ds.series.len() as f64)
+    }
+}
+
+/// Index of the largest value (first on ties).
+pub fn argmax(v: &[f32]) -> usize {
+    let mut b = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[b] {
+            b = i;
+        }
+    }
+    b
+}
+
+fn uniform(rng: &mut XorShift32, n: usize, fan_in: usize) -> Vec<f32> {
+    let a = 1.0 / (fan_in as f32).sqrt();
+    (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * a).collect()
+}
+
+/// Per-channel mean and standard deviation over every sample of `ds`.
+fn channel_stats(ds: &Dataset) -> (Vec<f32>, Vec<f32>) {
+    let c = ds.channels;
+    let (mut sum, mut sq, mut n) = (vec![0f64; c], vec![0f64; c], 0f64);
+    for s in &ds.series {
+        for x in s.values.chunks_exact(c) {
+            for i in 0..c {
+                sum[i] += x[i] as f64;
+                sq[i] += (x[i] as f64).powi(2);
+            }
+            n += 1.0;
+        }
+    }
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let std = sq
+        .iter()
+        .zip(&mean)
+        .map(|(q, m)| ((q / n - m * m).max(1e-12)).sqrt() as f32)
+        .collect();
+    (mean.iter().map(|&m| m as f32).collect(), std)
+}
+
+struct Net {
+    w_in: Var,
+    b_in: Var,
+    wq: Var,
+    wk: Var,
+    wv: Var,
+    wo: Var,
+    w_head: Var,
+    b_head: Var,
+    mask: Tensor,
+    dims: Dims,
+}
+
+impl Net {
+    /// Logits for a batch `x` (`B × T × C`, standardised) through LA2's parallel form
+    /// `O = ((Q Kᵀ) ⊙ M) V`, `M[t,s] = λ_h^{t−s}` for `t ≥ s`.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let d = self.dims;
+        let h = x
+            .broadcast_matmul(&self.w_in.t()?)?
+            .broadcast_add(&self.b_in)?;
+        let heads = |w: &Var, size: usize| -> Result<Tensor> {
+            Ok(candle_nn::ops::silu(&h.broadcast_matmul(&w.t()?)?)?
+                .reshape((b, t, d.heads, size))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (q, k, v) = (
+            heads(&self.wq, d.d_k)?,
+            heads(&self.wk, d.d_k)?,
+            heads(&self.wv, d.d_v)?,
+        );
+        let a = q.matmul(&k.t()?)?.broadcast_mul(&self.mask)?;
+        let o = a
+            .matmul(&v)?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b, t, d.vd()))?;
+        let y = o.broadcast_matmul(&self.wo.t()?)?;
+        let pooled = y.mean(1)?;
+        Ok(pooled
+            .broadcast_matmul(&self.w_head.t()?)?
+            .broadcast_add(&self.b_head)?)
+    }
+}
+
+fn decay_mask(decay: &[f32], t: usize) -> Result<Tensor> {
+    let h = decay.len();
+    let mut m = vec![0f32; h * t * t];
+    for (hh, &l) in decay.iter().enumerate() {
+        for i in 0..t {
+            for j in 0..=i {
+                m[hh * t * t + i * t + j] = (l as f64).powi((i - j) as i32) as f32;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(m, (h, t, t), &Device::Cpu)?)
+}
+
+fn batch(ds: &Dataset, mean: &[f32], std: &[f32]) -> Result<(Tensor, Tensor)> {
+    let c = ds.channels;
+    let mut xs = Vec::with_capacity(ds.series.len() * ds.length * c);
+    for s in &ds.series {
+        for x in s.values.chunks_exact(c) {
+            xs.extend(x.iter().enumerate().map(|(i, v)| (v - mean[i]) / std[i]));
+        }
+    }
+    let labels: Vec<u32> = ds.series.iter().map(|s| s.label as u32).collect();
+    Ok((
+        Tensor::from_vec(xs, (ds.series.len(), ds.length, c), &Device::Cpu)?,
+        Tensor::from_vec(labels, ds.series.len(), &Device::Cpu)?,
+    ))
+}
+
+/// Outcome of [`train`].
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    /// Final training cross-entropy.
+    pub final_loss: f32,
+    /// Training accuracy of the float (parallel-form) model.
+    pub train_accuracy: f64,
+    /// Test accuracy of the float (parallel-form) model.
+    pub test_accuracy: f64,
+}
+
+/// Trains the classifier full-batch with AdamW; deterministic for a given seed. `progress` is
+/// called after every step with the loss.
+pub fn train(
+    train_ds: &Dataset,
+    test_ds: &Dataset,
+    cfg: &TrainConfig,
+    mut progress: impl FnMut(usize, f32),
+) -> Result<(FloatModel, TrainReport)> {
+    if train_ds.channels != test_ds.channels || train_ds.classes != test_ds.classes {
+        bail!("train and test sets disagree on channels or classes");
+    }
+    let dims = Dims {
+        d_model: cfg.d_model,
+        heads: cfg.heads,
+        d_k: cfg.d_head,
+        d_v: cfg.d_head,
+    };
+    let (c, k) = (train_ds.channels, train_ds.classes.len());
+    let (mean, std) = channel_stats(train_ds);
+    let mut decay = vec![0.0; dims.heads];
+    alibi_decays(&mut decay);
+    let mut rng = XorShift32(cfg.seed.max(1));
+    let dev = Device::Cpu;
+    let var = |v: Vec<f32>, shape: (usize, usize)| -> Result<Var> {
+        Ok(Var::from_tensor(&Tensor::from_vec(v, shape, &dev)?)?)
+    };
+    let vec1 = |v: Vec<f32>| -> Result<Var> {
+        Ok(Var::from_tensor(&Tensor::from_vec(
+            v.clone(),
+            v.len(),
+            &dev,
+        )?)?)
+    };
+    let d = dims.d_model;
+    let net = Net {
+        w_in: var(uniform(&mut rng, d * c, c), (d, c))?,
+        b_in: vec1(vec![0.0; d])?,
+        wq: var(uniform(&mut rng, dims.qk() * d, d), (dims.qk(), d))?,
+        wk: var(uniform(&mut rng, dims.qk() * d, d), (dims.qk(), d))?,
+        wv: var(uniform(&mut rng, dims.vd() * d, d), (dims.vd(), d))?,
+        wo: var(uniform(&mut rng, d * dims.vd(), dims.vd()), (d, dims.vd()))?,
+        w_head: var(uniform(&mut rng, k * d, d), (k, d))?,
+        b_head: vec1(vec![0.0; k])?,
+        mask: decay_mask(&decay, train_ds.length)?,
+        dims,
+    };
+    let vars = vec![
+        net.w_in.clone(),
+        net.b_in.clone(),
+        net.wq.clone(),
+        net.wk.clone(),
+        net.wv.clone(),
+        net.wo.clone(),
+        net.w_head.clone(),
+        net.b_head.clone(),
+    ];
+    let mut opt = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: cfg.lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
+    let (x, y) = batch(train_ds, &mean, &std)?;
+    let mut final_loss = f32::NAN;
+    for step in 0..cfg.epochs {
+        let loss = candle_nn::loss::cross_entropy(&net.forward(&x)?, &y)?;
+        opt.backward_step(&loss)?;
+        final_loss = loss.to_scalar::<f32>()?;
+        progress(step, final_loss);
+    }
+    let acc = |ds: &Dataset| -> Result<f64> {
+        let (x, y) = batch(ds, &mean, &std)?;
+        let pred = net.forward(&x)?.argmax(1)?.to_vec1::<u32>()?;
+        let y = y.to_vec1::<u32>()?;
+        Ok(pred.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / y.len() as f64)
+    };
+    let report = TrainReport {
+        final_loss,
+        train_accuracy: acc(train_ds)?,
+        test_accuracy: acc(test_ds)?,
+    };
+    let flat = |v: &Var| -> Result<Vec<f32>> { Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?) };
+    // fold (x − μ)/σ into the input projection: W' = W/σ (per column), b' = b − W' μ
+    let w = flat(&net.w_in)?;
+    let mut w_in = vec![0.0; d * c];
+    let mut b_in = flat(&net.b_in)?;
+    for o in 0..d {
+        for i in 0..c {
+            w_in[o * c + i] = w[o * c + i] / std[i];
+            b_in[o] -= w_in[o * c + i] * mean[i];
+        }
+    }
+    let model = FloatModel {
+        dims,
+        channels: c,
+        classes: k,
+        w_in,
+        b_in,
+        wq: flat(&net.wq)?,
+        wk: flat(&net.wk)?,
+        wv: flat(&net.wv)?,
+        wo: flat(&net.wo)?,
+        w_head: flat(&net.w_head)?,
+        b_head: flat(&net.b_head)?,
+        decay,
+    };
+    Ok((model, report))
+}
+
+/// Magic of the raw weight blob ("MRC1").
+pub const BLOB_MAGIC: u32 = u32::from_le_bytes(*b"MRC1");
+
+/// Serialises `model` and the `series` to stream (little-endian words; byte codes padded to 4):
+///
+/// ```text
+/// "MRC1" scheme channels d_model heads d_k d_v classes
+/// 6 × linear (input, wq, wk, wv, wo, head): rows cols has_bias, weights, [bias]
+///     weights: f32[rows·cols]  |  codes u8[rows·cols] (padded) + scale f32[rows]
+/// decay f32[heads]
+/// n_series length, then per series: label u32, values f32[length·channels]
+/// ```
+pub fn to_blob(model: &OwnedModel, channels: usize, ds: &Dataset) -> Vec<u8> {
+    let mut b = Vec::new();
+    let word = |b: &mut Vec<u8>, w: u32| b.extend_from_slice(&w.to_le_bytes());
+    let d = model.dims;
+    for w in [
+        BLOB_MAGIC,
+        model.scheme.tag(),
+        channels as u32,
+        d.d_model as u32,
+        d.heads as u32,
+        d.d_k as u32,
+        d.d_v as u32,
+        model.head.rows as u32,
+    ] {
+        word(&mut b, w);
+    }
+    for l in [
+        &model.input,
+        &model.wq,
+        &model.wk,
+        &model.wv,
+        &model.wo,
+        &model.head,
+    ] {
+        word(&mut b, l.rows as u32);
+        word(&mut b, l.cols as u32);
+        word(&mut b, u32::from(l.bias.is_some()));
+        if l.scheme == Scheme::F32 {
+            l.w.iter().for_each(|v| word(&mut b, v.to_bits()));
+        } else {
+            b.extend_from_slice(&l.codes);
+            while !b.len().is_multiple_of(4) {
+                b.push(0);
+            }
+            l.scale.iter().for_each(|v| word(&mut b, v.to_bits()));
+        }
+        if let Some(bias) = &l.bias {
+            bias.iter().for_each(|v| word(&mut b, v.to_bits()));
+        }
+    }
+    model.decay.iter().for_each(|v| word(&mut b, v.to_bits()));
+    word(&mut b, ds.series.len() as u32);
+    word(&mut b, ds.length as u32);
+    for s in &ds.series {
+        word(&mut b, s.label as u32);
+        s.values.iter().for_each(|v| word(&mut b, v.to_bits()));
+    }
+    b
+}
+
+/// Writes the blob atomically.
+pub fn write_blob(path: &Path, model: &OwnedModel, channels: usize, ds: &Dataset) -> Result<()> {
+    crate::output::write_atomic(path, &to_blob(model, channels, ds))
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,393 @@
+//! Sequence forms of the recurrences on precomputed per-token features: quadratic ("parallel"),
+//! chunked (Lightning Attention-2 tiling) and chunk-parallel (LASP-2: per-chunk states in
+//! parallel, combined by a prefix scan). All produce the readouts `r_t = q_t S_t` (`T × H·d_v`)
+//! that the per-token recurrence in `mote_core::recurrent` produces.
+
+// The loops index several arrays with the formulas' indices (t, s, i, j); iterator chains would
+// hide the correspondence with the equations in the docs.
+#![allow(clippy::needless_range_loop)]
+
+use mote_core::recurrent::{Dims, RuleKind};
+use rayon::prelude::*;
+
+/// Per-token features of one memory over a sequence, row-major `T × len`.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    /// Tokens.
+    pub t: usize,
+    /// Mapped queries `T × H·d_k`.
+    pub q: Vec<f32>,
+    /// Keys `T × H·d_k`.
+    pub k: Vec<f32>,
+    /// Values `T × H·d_v`.
+    pub v: Vec<f32>,
+    /// Gates: `T × H·d_k` decays for [`RuleKind::Diagonal`], `T × 2H` (`α`, `β`) for
+    /// [`RuleKind::Delta`].
+    pub gate: Vec<f32>,
+}
+
+/// How a sequence is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// All pairs `(t, s ≤ t)` at once, `O(T²)`.
+    Parallel,
+    /// Blocks of `chunk` tokens: intra-block quadratic, inter-block through the carried state.
+    Chunked(usize),
+    /// Chunk states computed in parallel (rayon), combined by a prefix scan, then each chunk's
+    /// outputs in parallel. Diagonal rules only; the delta rule falls back to [`Form::Chunked`].
+    ChunkParallel(usize),
+}
+
+/// Readouts of a memory over a sequence in the given form.
+pub fn mix(kind: RuleKind, d: &Dims, f: &Features, form: Form) -> Vec<f32> {
+    match (kind, form) {
+        (RuleKind::Diagonal, Form::Parallel) => diag_parallel(d, f),
+        (RuleKind::Diagonal, Form::Chunked(b)) => diag_chunked(d, f, b.max(1)),
+        (RuleKind::Diagonal, Form::ChunkParallel(b)) => diag_chunk_parallel(d, f, b.max(1)),
+        (RuleKind::Delta, Form::Parallel) => delta_chunked(d, f, f.t.max(1)),
+        (RuleKind::Delta, Form::Chunked(b) | Form::ChunkParallel(b)) => {
+            delta_chunked(d, f, b.max(1))
+        }
+    }
+}
+
+/// Natural logs of the diagonal decays.
+fn log_gates(f: &Features) -> Vec<f32> {
+    f.gate.iter().map(|&a| a.ln()).collect()
+}
+
+/// `r_t = Σ_{s≤t} Σ_i q_t[i] k_s[i] exp(L_t[i] − L_s[i]) v_s`, `L` the inclusive cumulative log
+/// decay (the current token is not decayed).
+pub fn diag_parallel(d: &Dims, f: &Features) -> Vec<f32> {
+    let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
+    let lg = log_gates(f);
+    let mut cum = vec![0.0f32; f.t * qk];
+    for t in 0..f.t {
+        for i in 0..qk {
+            cum[t * qk + i] = lg[t * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
+        }
+    }
+    let mut r = vec![0.0f32; f.t * vd];
+    for t in 0..f.t {
+        for s in 0..=t {
+            for h in 0..d.heads {
+                let mut w = 0.0f32;
+                for i in h * dk..(h + 1) * dk {
+                    w += f.q[t * qk + i]
+                        * f.k[s * qk + i]
+                        * (cum[t * qk + i] - cum[s * qk + i]).exp();
+                }
+                for j in h * dv..(h + 1) * dv {
+                    r[t * vd + j] += w * f.v[s * vd + j];
+                }
+            }
+        }
+    }
+    r
+}
+
+/// One chunk `[c0, c1)` with incoming state `s_in`: writes the readouts into `r` (rows of the
+/// chunk) and returns the local cumulative log decays (inclusive, relative to the chunk start).
+fn diag_chunk_outputs(
+    d: &Dims,
+    f: &Features,
+    lg: &[f32],
+    c0: usize,
+    c1: usize,
+    s_in: &[f32],
+    r: &mut [f32],
+) -> Vec<f32> {
+    let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
+    let n = c1 - c0;
+    let mut cum = vec![0.0f32; n * qk];
+    for t in 0..n {
+        for i in 0..qk {
+            cum[t * qk + i] =
+                lg[(c0 + t) * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
+        }
+    }
+    for t in 0..n {
+        let rt = &mut r[t * vd..(t + 1) * vd];
+        let qt = &f.q[(c0 + t) * qk..(c0 + t + 1) * qk];
+        // inter-chunk: (q_t ⊙ exp(L_t)) S_in
+        for h in 0..d.heads {
+            for i in 0..dk {
+                let qi = qt[h * dk + i] * cum[t * qk + h * dk + i].exp();
+                let srow = &s_in[(h * dk + i) * dv..(h * dk + i + 1) * dv];
+                for j in 0..dv {
+                    rt[h * dv + j] += qi * srow[j];
+                }
+            }
+        }
+        // intra-chunk: masked, decayed (Q Kᵀ) V
+        for s in 0..=t {
+            for h in 0..d.heads {
+                let mut w = 0.0f32;
+                for i in h * dk..(h + 1) * dk {
+                    w += qt[i] * f.k[(c0 + s) * qk + i] * (cum[t * qk + i] - cum[s * qk + i]).exp();
+                }
+                for j in h * dv..(h + 1) * dv {
+                    rt[j] += w * f.v[(c0 + s) * vd + j];
+                }
+            }
+        }
+    }
+    cum
+}
+
+/// The chunk's own contribution to the state at its end, `Σ_s diag(exp(L_end − L_s)) k_sᵀ v_s`.
+fn diag_chunk_state(d: &Dims, f: &Features, cum: &[f32], c0: usize, n: usize) -> Vec<f32> {
+    let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
+    let mut ds = vec![0.0f32; d.state()];
+    let end = &cum[(n - 1) * qk..n * qk];
+    for s in 0..n {
+        for h in 0..d.heads {
+            for i in 0..dk {
+                let hi = h * dk + i;
+                let w = f.k[(c0 + s) * qk + hi] * (end[hi] - cum[s * qk + hi]).exp();
+                for j in 0..dv {
+                    ds[hi * dv + j] += w * f.v[(c0 + s) * vd + h * dv + j];
+                }
+            }
+        }
+    }
+    ds
+}
+
+/// `S ← diag(exp(L_end)) S + ΔS`.
+fn diag_advance(d: &Dims, s: &mut [f32], end: &[f32], ds: &[f32]) {
+    let dv = d.d_v;
+    for hi in 0..d.qk() {
+        let a = end[hi].exp();
+        for j in 0..dv {
+            s[hi * dv + j] = a * s[hi * dv + j] + ds[hi * dv + j];
+        }
+    }
+}
+
+/// Lightning Attention-2 tiling generalised to per-dimension decays: intra-chunk quadratic,
+/// inter-chunk through the state, which is carried sequentially.
+pub fn diag_chunked(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
+    let (qk, vd) = (d.qk(), d.vd());
+    let lg = log_gates(f);
+    let mut r = vec![0.0f32; f.t * vd];
+    let mut s = vec![0.0f32; d.state()];
+    let mut c0 = 0;
+    while c0 < f.t {
+        let c1 = (c0 + chunk).min(f.t);
+        let n = c1 - c0;
+        let cum = diag_chunk_outputs(d, f, &lg, c0, c1, &s, &mut r[c0 * vd..c1 * vd]);
+        let ds = diag_chunk_state(d, f, &cum, c0, n);
+        diag_advance(d, &mut s, &cum[(n - 1) * qk..n * qk], &ds);
+        c0 = c1;
+    }
+    r
+}
+
+/// LASP-2-style prefill on the current rayon pool: (1) every chunk's local state and total decay
+/// in parallel, (2) a sequential prefix scan over chunks (`T/B` small state updates), (3) every
+/// chunk's outputs in parallel from its incoming state.
+pub fn diag_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
+    let (qk, vd) = (d.qk(), d.vd());
+    let lg = log_gates(f);
+    let starts: Vec<usize> = (0..f.t).step_by(chunk).collect();
+    let local: Vec<(Vec<f32>, Vec<f32>)> = starts
+        .par_iter()
+        .map(|&c0| {
+            let c1 = (c0 + chunk).min(f.t);
+            let n = c1 - c0;
+            let mut cum = vec![0.0f32; n * qk];
+            for t in 0..n {
+                for i in 0..qk {
+                    cum[t * qk + i] =
+                        lg[(c0 + t) * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
+                }
+            }
+            (
+                diag_chunk_state(d, f, &cum, c0, n),
+                cum[(n - 1) * qk..].to_vec(),
+            )
+        })
+        .collect();
+    let mut incoming = Vec::with_capacity(starts.len());
+    let mut s = vec![0.0f32; d.state()];
+    for (ds, end) in &local {
+        incoming.push(s.clone());
+        diag_advance(d, &mut s, end, ds);
+    }
+    let mut r = vec![0.0f32; f.t * vd];
+    r.par_chunks_mut(chunk * vd)
+        .zip(starts.par_iter())
+        .zip(incoming.par_iter())
+        .for_each(|((rc, &c0), s_in)| {
+            let c1 = (c0 + chunk).min(f.t);
+            diag_chunk_outputs(d, f, &lg, c0, c1, s_in, rc);
+        });
+    r
+}
+
+/// Gated delta rule in chunks (UT/WY form, derived in docs/recurrent.md): within a chunk with
+/// incoming state `S_0` and cumulative decays `γ_r = Π_{i≤r} α_i`,
+///
+/// ```text
+/// S_r = γ_r S_0 + Σ_{i≤r} (γ_r/γ_i) k_iᵀ u_i
+/// u_r = β_r v_r − β_r γ_r k_r S_0 − Σ_{i<r} β_r (γ_r/γ_i) (k_r·k_i) u_i      (forward substitution)
+/// o_r = γ_r q_r S_0 + Σ_{i≤r} (γ_r/γ_i) (q_r·k_i) u_i
+/// ```
+///
+/// One chunk of the whole sequence is the quadratic ("parallel") form.
+pub fn delta_chunked(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
+    let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
+    let mut r = vec![0.0f32; f.t * vd];
+    for h in 0..nh {
+        let mut s = vec![0.0f32; dk * dv];
+        let mut c0 = 0;
+        while c0 < f.t {
+            let c1 = (c0 + chunk).min(f.t);
+            let n = c1 - c0;
+            let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
+            let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
+            let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
+            let alpha = |t: usize| f.gate[(c0 + t) * 2 * nh + h];
+            let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
+            let mut lgam = vec![0.0f32; n];
+            for t in 0..n {
+                lgam[t] = alpha(t).ln() + if t > 0 { lgam[t - 1] } else { 0.0 };
+            }
+            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+            let s0t = |x: &[f32], out: &mut [f32]| {
+                out.fill(0.0);
+                for i in 0..dk {
+                    for j in 0..dv {
+                        out[j] += x[i] * s[i * dv + j];
+                    }
+                }
+            };
+            let mut u = vec![0.0f32; n * dv];
+            let mut tmp = vec![0.0f32; dv];
+            for t in 0..n {
+                let (b, g) = (beta(t), lgam[t].exp());
+                s0t(key(t), &mut tmp);
+                for j in 0..dv {
+                    u[t * dv + j] = b * val(t)[j] - b * g * tmp[j];
+                }
+                for i in 0..t {
+                    let a = b * (lgam[t] - lgam[i]).exp() * dot(key(t), key(i));
+                    for j in 0..dv {
+                        u[t * dv + j] -= a * u[i * dv + j];
+                    }
+                }
+            }
+            for t in 0..n {
+                s0t(qry(t), &mut tmp);
+                let g = lgam[t].exp();
+                let rt = &mut r[(c0 + t) * vd + h * dv..][..dv];
+                for j in 0..dv {
+                    rt[j] = g * tmp[j];
+                }
+                for i in 0..=t {
+                    let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), key(i));
+                    for j in 0..dv {
+                        rt[j] += a * u[i * dv + j];
+                    }
+                }
+            }
+            let gl = lgam[n - 1];
+            let g_end = gl.exp();
+            for x in s.iter_mut() {
+                *x *= g_end;
+            }
+            for i in 0..n {
+                let w = (gl - lgam[i]).exp();
+                for a in 0..dk {
+                    let ka = w * key(i)[a];
+                    for j in 0..dv {
+                        s[a * dv + j] += ka * u[i * dv + j];
+                    }
+                }
+            }
+            c0 = c1;
+        }
+    }
+    r
+}
+
+/// Sliding-window softmax attention over a whole sequence: query `t` attends to
+/// `s ∈ (t − w, t]`, RoPE applied by relative age from `table` (as the ring-buffer cell does).
+/// `Parallel` builds each query's row directly; `Chunked(b)` scores a block of `b` queries
+/// against the block's keys plus the `w − 1` keys before it, then masks.
+#[allow(clippy::too_many_arguments)]
+pub fn swa_form(
+    d: &Dims,
+    window: usize,
+    table: Option<&[f32]>,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    t_len: usize,
+    form: Form,
+) -> Vec<f32> {
+    let chunk = match form {
+        Form::Parallel => t_len.max(1),
+        Form::Chunked(b) | Form::ChunkParallel(b) => b.max(1),
+    };
+    let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
+    let scale = 1.0 / (dk as f32).sqrt();
+    let half = dk / 2;
+    let mut r = vec![0.0f32; t_len * vd];
+    let mut c0 = 0;
+    while c0 < t_len {
+        let c1 = (c0 + chunk).min(t_len);
+        let k0 = (c0 + 1).saturating_sub(window);
+        for h in 0..d.heads {
+            // block of scores: rows c0..c1, columns k0..c1 (masked outside the window)
+            let cols = c1 - k0;
+            let mut sc = vec![f32::NEG_INFINITY; (c1 - c0) * cols];
+            let mut qrot = vec![0.0f32; dk];
+            for t in c0..c1 {
+                let qh = &q[t * qk + h * dk..][..dk];
+                for s in k0..=t {
+                    let age = t - s;
+                    if age >= window {
+                        continue;
+                    }
+                    let qj: &[f32] = match table {
+                        Some(tb) => {
+                            let row = &tb[age * dk..][..dk];
+                            for i in 0..half {
+                                let (c, sn) = (row[2 * i], row[2 * i + 1]);
+                                qrot[i] = qh[i] * c - qh[i + half] * sn;
+                                qrot[i + half] = qh[i] * sn + qh[i + half] * c;
+                            }
+                            &qrot
+                        }
+                        None => qh,
+                    };
+                    let kh = &k[s * qk + h * dk..][..dk];
+                    sc[(t - c0) * cols + (s - k0)] =
+                        qj.iter().zip(kh).map(|(a, b)| a * b).sum::<f32>() * scale;
+                }
+            }
+            for t in c0..c1 {
+                let row = &mut sc[(t - c0) * cols..(t - c0 + 1) * cols];
+                let m = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let mut z = 0.0f32;
+                for x in row.iter_mut() {
+                    *x = (*x - m).exp();
+                    z += *x;
+                }
+                let rt = &mut r[t * vd + h * dv..][..dv];
+                for (c, &p) in row.iter().enumerate() {
+                    if p == 0.0 {
+                        continue;
+                    }
+                    for j in 0..dv {
+                        rt[j] += p / z * v[(k0 + c) * vd + h * dv + j];
+                    }
+                }
+            }
+        }
+        c0 = c1;
+    }
+    r
+}

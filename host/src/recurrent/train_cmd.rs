@@ -1,0 +1,141 @@
+//! `mote recurrent-train`: train the BasicMotions recurrent classifier, report float and
+//! simulated accuracies in every weight scheme, export the blob, optionally check it on QEMU.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::classifier::{TrainConfig, TrainReport, train, write_blob};
+use super::device::{DeviceReport, run_on_device};
+use super::weights::Scheme;
+use crate::data::basicmotions;
+use crate::qemu::Board;
+
+/// Arguments of `mote recurrent-train`.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Directory holding BasicMotions_TRAIN.ts and BasicMotions_TEST.ts.
+    #[arg(long, default_value = "data/basicmotions")]
+    pub data: PathBuf,
+    /// Full-batch AdamW steps.
+    #[arg(long, default_value_t = 300)]
+    pub epochs: usize,
+    /// Seed of the weight initialisation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    pub lr: f64,
+    /// Write the firmware blob (model + test windows) in this scheme to `--out`.
+    #[arg(long, value_enum, default_value_t = Scheme::F32)]
+    pub scheme: Scheme,
+    /// Blob output path.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Stream the test windows on these QEMU boards in every scheme and check bit identity.
+    #[arg(long, value_enum)]
+    pub qemu: Vec<Board>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Test accuracy of the token-by-token simulator in one scheme.
+#[derive(Debug, Serialize)]
+pub struct SchemeAccuracy {
+    /// Scheme.
+    pub scheme: Scheme,
+    /// Accuracy on the BasicMotions test split.
+    pub test_accuracy: f64,
+}
+
+/// Everything `mote recurrent-train` measured.
+#[derive(Debug, Serialize)]
+pub struct TrainOutput {
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Float (candle, parallel form) results.
+    pub float: TrainReport,
+    /// Simulator (mote-core, recurrent form) results per scheme.
+    pub simulator: Vec<SchemeAccuracy>,
+    /// Firmware runs.
+    pub device: Vec<DeviceReport>,
+}
+
+/// Runs the command.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let train_ds = basicmotions::load(&args.data.join("BasicMotions_TRAIN.ts"))?;
+    let test_ds = basicmotions::load(&args.data.join("BasicMotions_TEST.ts"))?;
+    let cfg = TrainConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        lr: args.lr,
+        ..TrainConfig::default()
+    };
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(cfg.epochs as u64)
+    };
+    let (model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
+        bar.set_message(format!("loss {loss:.4}"));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let mut simulator = Vec::new();
+    let mut device = Vec::new();
+    for scheme in Scheme::ALL {
+        let m = model.to_scheme(scheme);
+        simulator.push(SchemeAccuracy {
+            scheme,
+            test_accuracy: m.accuracy(&test_ds)?,
+        });
+        if scheme == args.scheme
+            && let Some(out) = &args.out
+        {
+            write_blob(out, &m, test_ds.channels, &test_ds)?;
+        }
+        for &board in &args.qemu {
+            device.push(run_on_device(board, &m, &test_ds)?);
+        }
+    }
+    let out = TrainOutput {
+        config: cfg,
+        float,
+        simulator,
+        device,
+    };
+    if args.json {
+        return crate::output::print_json(&out);
+    }
+    println!(
+        "BasicMotions, 1 Lightning-Attention-2 layer (d={}, {} heads × {}), {} epochs, seed {}",
+        cfg.d_model, cfg.heads, cfg.d_head, cfg.epochs, cfg.seed
+    );
+    println!(
+        "float (candle, parallel form): train loss {:.4}, train acc {:.3}, test acc {:.3}",
+        out.float.final_loss, out.float.train_accuracy, out.float.test_accuracy
+    );
+    for s in &out.simulator {
+        println!(
+            "simulator {:?} (token by token): test acc {:.3}",
+            s.scheme, s.test_accuracy
+        );
+    }
+    for d in &out.device {
+        println!(
+            "{} {:?}: {} windows / {} tokens bit-identical to the simulator, device test acc {:.3}, state {} floats",
+            d.board.machine(),
+            d.scheme,
+            d.series,
+            d.tokens,
+            d.device_accuracy,
+            d.state_floats
+        );
+    }
+    if let Some(p) = &args.out {
+        println!("wrote {} ({:?})", p.display(), args.scheme);
+    }
+    Ok(())
+}

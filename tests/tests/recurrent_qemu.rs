@@ -1,0 +1,33 @@
+//! The recurrent BasicMotions classifier: trained on the host, streamed token by token on the
+//! firmware under QEMU in every weight scheme, bit-identical to the host simulator.
+
+use std::path::Path;
+
+use mote_host::data::basicmotions;
+use mote_host::qemu::Board;
+use mote_host::recurrent::classifier::{TrainConfig, train};
+use mote_host::recurrent::device::run_on_device;
+use mote_host::recurrent::weights::Scheme;
+
+#[test]
+fn recurrent_classifier_bit_identical_on_firmware() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/basicmotions");
+    let train_ds = basicmotions::load(&root.join("BasicMotions_TRAIN.ts")).unwrap();
+    let test_ds = basicmotions::load(&root.join("BasicMotions_TEST.ts")).unwrap();
+    let cfg = TrainConfig::default();
+    let (model, report) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
+    assert!(report.train_accuracy >= 0.9, "{report:?}");
+    for (board, scheme) in [
+        (Board::Mps2An386, Scheme::F32),
+        (Board::Mps2An386, Scheme::Int8),
+        (Board::Mps2An386, Scheme::LmulE4m3),
+        (Board::Lm3s6965evb, Scheme::F32),
+    ] {
+        let m = model.to_scheme(scheme);
+        let sim = m.accuracy(&test_ds).unwrap();
+        // run_on_device fails unless every window's per-token digest and logits match the host
+        let dev = run_on_device(board, &m, &test_ds).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(dev.series, 40);
+        assert_eq!(dev.device_accuracy, sim, "{board:?} {scheme:?}");
+    }
+}
