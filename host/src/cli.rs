@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sandboxed WebAssembly merge rules: inspect, merge with, benchmark.
+    Plugin {
+        /// The plugin subcommand.
+        #[command(subcommand)]
+        command: crate::plugin::cmd::PluginCommand,
+    },
 }
 
 /// Runs a parsed command line.
@@ -59,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
+        Command::Plugin { command } => crate::plugin::cmd::run(command),
         Command::Selftest { board, json } => {
             let boards = if board.is_empty() {
                 Board::ALL.to_vec()

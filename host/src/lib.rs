@@ -8,11 +8,13 @@
 //! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
 //! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
+//! - [`plugin`]: custom merge rules as sandboxed WebAssembly components (`mote plugin`).
 //! - [`output`]: atomic file writes and JSON output helpers.
 
 pub mod cli;
 pub mod demo;
 pub mod lmul_error;
 pub mod output;
+pub mod plugin;
 pub mod qemu;
 pub mod selftest;

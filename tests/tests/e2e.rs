@@ -2,3 +2,4 @@
 //! under qemu-system-arm.
 
 mod lmul_qemu;
+mod plugins;
