@@ -161,7 +161,10 @@ fn plugin_info_declares_name_version_params() {
     assert!(ties.info().needs_base);
     assert_eq!(ties.info().params[0].default.as_deref(), Some("0.2"));
     let text = mote_host::plugin::cmd::render_info(&ties);
-    assert!(text.contains("ties v0.1.0") && text.contains("density"), "{text}");
+    assert!(
+        text.contains("ties v0.1.0") && text.contains("density"),
+        "{text}"
+    );
     assert!(load("mote-rule-fusechat").info().params.is_empty());
 }
 
@@ -185,10 +188,7 @@ fn slerp_matches_reference() {
         assert_close(&out, &slerp_ref(&a, &b, tf, 0.9995), &format!("t={t}"));
     }
     // Near-parallel: b2 = 1.5·a (+ tiny noise) → cos ≈ 1 → lerp fallback.
-    let b2: Vec<f32> = a
-        .iter()
-        .map(|x| 1.5 * x + 1e-6 * rng.next_f32())
-        .collect();
+    let b2: Vec<f32> = a.iter().map(|x| 1.5 * x + 1e-6 * rng.next_f32()).collect();
     let out = rule
         .merge_tensor("w", &[300], &[&a, &b2], None, &params(&[("t", "0.3")]))
         .expect("merges");
@@ -231,11 +231,7 @@ fn ties_matches_reference() {
     let mut rng = XorShift32(5);
     let base = random(&mut rng, 500, 1.0);
     let models: Vec<Vec<f32>> = (0..3)
-        .map(|_| {
-            base.iter()
-                .map(|&b| b + 0.1 * rng.next_f32())
-                .collect()
-        })
+        .map(|_| base.iter().map(|&b| b + 0.1 * rng.next_f32()).collect())
         .collect();
     let refs: Vec<&[f32]> = models.iter().map(Vec::as_slice).collect();
     for (density, lambda) in [("0.2", "1"), ("0.5", "0.7"), ("1", "1"), ("0", "1")] {
@@ -306,19 +302,32 @@ fn bad_params_and_inputs_are_clear_errors() {
     let slerp = load("mote-rule-slerp");
     let (a, b) = ([1.0f32, 2.0], [2.0f32, 1.0]);
     let e = slerp
-        .merge_tensor("fc1.weight", &[2], &[&a, &b], None, &params(&[("alpha", "1")]))
+        .merge_tensor(
+            "fc1.weight",
+            &[2],
+            &[&a, &b],
+            None,
+            &params(&[("alpha", "1")]),
+        )
         .unwrap_err();
     assert!(matches!(e.kind, PluginErrorKind::Params(_)), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("`alpha`") && msg.contains("t, dot-threshold"), "{msg}");
-    assert!(msg.contains("slerp") && msg.contains("`fc1.weight`"), "{msg}");
+    assert!(
+        msg.contains("`alpha`") && msg.contains("t, dot-threshold"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("slerp") && msg.contains("`fc1.weight`"),
+        "{msg}"
+    );
     let e = slerp
         .merge_tensor("w", &[2], &[&a, &b], None, &params(&[("t", "2")]))
         .unwrap_err();
-    assert!(matches!(e.kind, PluginErrorKind::Rejected(ref m) if m.contains("`t`")), "{e}");
-    let e = slerp
-        .merge_tensor("w", &[2], &[&a], None, &[])
-        .unwrap_err();
+    assert!(
+        matches!(e.kind, PluginErrorKind::Rejected(ref m) if m.contains("`t`")),
+        "{e}"
+    );
+    let e = slerp.merge_tensor("w", &[2], &[&a], None, &[]).unwrap_err();
     assert!(matches!(e.kind, PluginErrorKind::Inputs(_)), "{e}");
     let e = load("mote-rule-ties")
         .merge_tensor("w", &[2], &[&a, &b], None, &[])
@@ -341,7 +350,10 @@ fn contained(krate: &str, limits: SandboxLimits, check: impl Fn(&PluginErrorKind
     eprintln!("{krate}: contained in {elapsed:.2?}: {e}");
     assert!(check(&e.kind), "{krate}: unexpected error kind: {e}");
     let msg = e.to_string();
-    assert!(msg.contains(&format!("hostile-{}", &krate["mote-hostile-".len()..])), "{msg}");
+    assert!(
+        msg.contains(&format!("hostile-{}", &krate["mote-hostile-".len()..])),
+        "{msg}"
+    );
     assert!(msg.contains("`fc2.bias`"), "{msg}");
     // Generous sanity bound only; the measured times are in the report.
     assert!(elapsed.as_secs() < 10, "{krate} took {elapsed:?}");
@@ -374,9 +386,11 @@ fn infinite_loop_hits_the_epoch_deadline_when_fuel_allows_it() {
 
 #[test]
 fn memory_bomb_hits_the_memory_cap() {
-    contained("mote-hostile-membomb", SandboxLimits::default(), |k| {
-        matches!(k, PluginErrorKind::MemoryLimit { limit, .. } if *limit == 256 << 20)
-    });
+    contained(
+        "mote-hostile-membomb",
+        SandboxLimits::default(),
+        |k| matches!(k, PluginErrorKind::MemoryLimit { limit, .. } if *limit == 256 << 20),
+    );
 }
 
 #[test]
@@ -387,7 +401,9 @@ fn trap_is_reported_with_the_plugins_panic_message() {
         .unwrap_err();
     assert!(matches!(e.kind, PluginErrorKind::Trap(_)), "{e}");
     assert!(
-        e.log_tail.iter().any(|l| l.contains("deliberate panic while merging `w`")),
+        e.log_tail
+            .iter()
+            .any(|l| l.contains("deliberate panic while merging `w`")),
         "{e}"
     );
     contained("mote-hostile-trap", SandboxLimits::default(), |k| {
@@ -398,15 +414,23 @@ fn trap_is_reported_with_the_plugins_panic_message() {
 #[test]
 fn wrong_length_is_rejected() {
     contained("mote-hostile-wrong-len", SandboxLimits::default(), |k| {
-        matches!(k, PluginErrorKind::BadLength { expected: 4, got: 3 })
+        matches!(
+            k,
+            PluginErrorKind::BadLength {
+                expected: 4,
+                got: 3
+            }
+        )
     });
 }
 
 #[test]
 fn nan_output_is_rejected() {
-    contained("mote-hostile-nan", SandboxLimits::default(), |k| {
-        matches!(k, PluginErrorKind::NonFinite { index: 2, value } if value.is_nan())
-    });
+    contained(
+        "mote-hostile-nan",
+        SandboxLimits::default(),
+        |k| matches!(k, PluginErrorKind::NonFinite { index: 2, value } if value.is_nan()),
+    );
 }
 
 // ---------------------------------------------------------------- `mote plugin merge`
@@ -434,9 +458,24 @@ fn plugin_merge_command_writes_all_or_nothing() {
         dir.join("base.safetensors"),
         dir.join("merged.safetensors"),
     );
-    write_model(&a, &[("w", vec![2, 2], vec![13.0, 9.0, 10.5, 8.0]), ("b", vec![1], vec![1.0])]);
-    write_model(&b, &[("w", vec![2, 2], vec![9.0, 6.0, 11.0, 12.0]), ("b", vec![1], vec![3.0])]);
-    write_model(&base, &[("w", vec![2, 2], vec![10.0; 4]), ("b", vec![1], vec![2.0])]);
+    write_model(
+        &a,
+        &[
+            ("w", vec![2, 2], vec![13.0, 9.0, 10.5, 8.0]),
+            ("b", vec![1], vec![1.0]),
+        ],
+    );
+    write_model(
+        &b,
+        &[
+            ("w", vec![2, 2], vec![9.0, 6.0, 11.0, 12.0]),
+            ("b", vec![1], vec![3.0]),
+        ],
+    );
+    write_model(
+        &base,
+        &[("w", vec![2, 2], vec![10.0; 4]), ("b", vec![1], vec![2.0])],
+    );
     let merge = |rule: PathBuf, with_base: bool| {
         run(PluginCommand::Merge {
             models: vec![a.clone(), b.clone()],

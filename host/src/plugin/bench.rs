@@ -166,7 +166,13 @@ pub fn run(
     })
 }
 
-fn row(rule: String, load_ms: Option<f64>, sorted_ms: &[f64], input_mb: f64, diff: f64) -> BenchRow {
+fn row(
+    rule: String,
+    load_ms: Option<f64>,
+    sorted_ms: &[f64],
+    input_mb: f64,
+    diff: f64,
+) -> BenchRow {
     let median_ms = sorted_ms[sorted_ms.len() / 2];
     BenchRow {
         rule,
@@ -217,11 +223,22 @@ mod tests {
     fn random_mlp_has_the_fashion_mnist_shape() {
         let mut rng = XorShift32(7);
         let base = random_mlp(&mut rng, None, 0.0);
-        assert_eq!(base.values(), 784 * 512 + 512 * 512 * 2 + 512 * 10 + 512 * 3 + 10);
+        assert_eq!(
+            base.values(),
+            784 * 512 + 512 * 512 * 2 + 512 * 10 + 512 * 3 + 10
+        );
         let ft = random_mlp(&mut rng, Some(&base), 0.1);
-        let (w0, w1) = (base.tensor("fc1.weight").expect("w"), ft.tensor("fc1.weight").expect("w"));
+        let (w0, w1) = (
+            base.tensor("fc1.weight").expect("w"),
+            ft.tensor("fc1.weight").expect("w"),
+        );
         assert_eq!(w1.shape, vec![512, 784]);
         let bound = 1.0 / 784f32.sqrt();
-        assert!(w0.data.iter().zip(&w1.data).all(|(a, b)| (a - b).abs() <= 0.1 * bound));
+        assert!(
+            w0.data
+                .iter()
+                .zip(&w1.data)
+                .all(|(a, b)| (a - b).abs() <= 0.1 * bound)
+        );
     }
 }

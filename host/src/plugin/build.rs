@@ -21,6 +21,8 @@ pub const GUEST_TARGET: &str = "wasm32-unknown-unknown";
 /// crate `mote-rule-slerp` becomes `mote_rule_slerp.wasm` there (see [`plugin_path`]).
 pub fn build_plugins() -> Result<PathBuf> {
     let dir = plugins_dir();
+    let dir = std::fs::canonicalize(&dir)
+        .with_context(|| format!("plugin sources not found at {}", dir.display()))?;
     let target_dir = dir.join("target");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::models::{Model, Tensor, to_safetensors};
 use super::rule::{MergeRule, PluginRule, SandboxLimits};
@@ -15,6 +15,7 @@ pub enum PluginCommand {
     Info {
         /// The plugin component (`.wasm`).
         path: PathBuf,
+        /// Sandbox limits of each plugin call.
         #[command(flatten)]
         limits: SandboxLimits,
         /// Machine-readable output.
@@ -38,6 +39,7 @@ pub enum PluginCommand {
         /// Output safetensors file (written atomically, only if every tensor merged).
         #[arg(short, long)]
         output: PathBuf,
+        /// Sandbox limits of each plugin call.
         #[command(flatten)]
         limits: SandboxLimits,
         /// Machine-readable summary.
@@ -59,6 +61,7 @@ pub enum PluginCommand {
         /// Seed of the random weights.
         #[arg(long, default_value_t = 1)]
         seed: u32,
+        /// Sandbox limits of each plugin call.
         #[command(flatten)]
         limits: SandboxLimits,
         /// Machine-readable output.
@@ -113,7 +116,9 @@ pub fn merge_models(
                 .iter()
                 .map(|m| m.tensor(&t.name).map_or(&[][..], |x| x.data.as_slice()))
                 .collect();
-            let base_t = base.and_then(|b| b.tensor(&t.name)).map(|x| x.data.as_slice());
+            let base_t = base
+                .and_then(|b| b.tensor(&t.name))
+                .map(|x| x.data.as_slice());
             let data = rule.merge_tensor(&t.name, &t.shape, &inputs, base_t, params)?;
             Ok(Tensor {
                 name: t.name.clone(),
@@ -273,7 +278,10 @@ pub fn render_info(rule: &PluginRule) -> String {
                 .default
                 .as_deref()
                 .map_or("required".to_string(), |d| format!("default {d}"));
-            s.push_str(&format!("    {:<14} {} ({default})\n", p.name, p.description));
+            s.push_str(&format!(
+                "    {:<14} {} ({default})\n",
+                p.name, p.description
+            ));
         }
     }
     s

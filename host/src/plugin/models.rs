@@ -150,23 +150,35 @@ mod tests {
 
     #[test]
     fn round_trip_and_alignment_errors() {
-        let a = [t("w", &[2, 2], &[1.0, -2.0, 3.0, 4.5]), t("b", &[2], &[0.0, 1.0])];
+        let a = [
+            t("w", &[2, 2], &[1.0, -2.0, 3.0, 4.5]),
+            t("b", &[2], &[0.0, 1.0]),
+        ];
         let bytes = to_safetensors(&a, HashMap::new()).expect("serialises");
         let m = Model::parse(Path::new("a.safetensors"), &bytes).expect("parses");
         assert_eq!(m.tensors.len(), 2);
         assert_eq!(m.tensor("w").expect("w").data, vec![1.0, -2.0, 3.0, 4.5]);
         assert_eq!(m.values(), 6);
 
-        let b_bytes = to_safetensors(&[t("w", &[4], &[0.0; 4]), t("b", &[2], &[0.0; 2])], HashMap::new())
-            .expect("serialises");
+        let b_bytes = to_safetensors(
+            &[t("w", &[4], &[0.0; 4]), t("b", &[2], &[0.0; 2])],
+            HashMap::new(),
+        )
+        .expect("serialises");
         let b = Model::parse(Path::new("b.safetensors"), &b_bytes).expect("parses");
         let e = m.check_aligned(&b).unwrap_err().to_string();
-        assert!(e.contains("b.safetensors") && e.contains("`w`") && e.contains("[4]"), "{e}");
+        assert!(
+            e.contains("b.safetensors") && e.contains("`w`") && e.contains("[4]"),
+            "{e}"
+        );
 
         let c_bytes = to_safetensors(&[t("w", &[2, 2], &[0.0; 4])], HashMap::new()).expect("ok");
         let c = Model::parse(Path::new("c.safetensors"), &c_bytes).expect("parses");
         let e = m.check_aligned(&c).unwrap_err().to_string();
-        assert!(e.contains("c.safetensors") && e.contains("`b`") && e.contains("missing"), "{e}");
+        assert!(
+            e.contains("c.safetensors") && e.contains("`b`") && e.contains("missing"),
+            "{e}"
+        );
         let e = c.check_aligned(&m).unwrap_err().to_string();
         assert!(e.contains("`b`") && e.contains("not in"), "{e}");
     }
@@ -176,9 +188,17 @@ mod tests {
         let raw = [0u8; 4];
         let view = safetensors::tensor::TensorView::new(Dtype::I32, vec![1], &raw).expect("view");
         let bytes = safetensors::serialize(vec![("ids", view)], None).expect("serialises");
-        let e = Model::parse(Path::new("ints.safetensors"), &bytes).unwrap_err().to_string();
-        assert!(e.contains("ints.safetensors") && e.contains("`ids`") && e.contains("F32"), "{e}");
-        let e = format!("{:#}", Model::parse(Path::new("junk.safetensors"), b"junk").unwrap_err());
+        let e = Model::parse(Path::new("ints.safetensors"), &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ints.safetensors") && e.contains("`ids`") && e.contains("F32"),
+            "{e}"
+        );
+        let e = format!(
+            "{:#}",
+            Model::parse(Path::new("junk.safetensors"), b"junk").unwrap_err()
+        );
         assert!(e.contains("junk.safetensors"), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
@@ -79,9 +79,9 @@ impl MergeRule {
     /// Parses a `--rule` value: `average` (built-in) or `plugin:PATH.wasm`.
     pub fn from_spec(spec: &str, limits: SandboxLimits) -> anyhow::Result<Self> {
         match spec.split_once(':') {
-            Some(("plugin", path)) if !path.is_empty() => {
-                Ok(Self::Plugin(Box::new(PluginRule::load(Path::new(path), limits)?)))
-            }
+            Some(("plugin", path)) if !path.is_empty() => Ok(Self::Plugin(Box::new(
+                PluginRule::load(Path::new(path), limits)?,
+            ))),
             None if spec == "average" => Ok(Self::NativeAverage),
             _ => anyhow::bail!("--rule `{spec}`: expected `average` or `plugin:PATH.wasm`"),
         }
@@ -219,7 +219,7 @@ impl bindings::MergeRuleImports for CallState {
         if self.logs.len() == LOG_KEEP {
             self.logs.remove(0);
         }
-        let mut msg = msg;
+        let mut msg = msg.replace('\n', " ");
         if msg.len() > LOG_MAX_LEN {
             let mut cut = LOG_MAX_LEN;
             while !msg.is_char_boundary(cut) {
@@ -473,7 +473,10 @@ impl PluginRule {
                     Some(Trap::Interrupt) => PluginErrorKind::Timeout {
                         limit_ms: self.limits.timeout_ms,
                     },
-                    _ => PluginErrorKind::Trap(chain(&e)),
+                    // The trap's own text; the wasm backtrace of an optimised guest
+                    // (function indices) would only bury it.
+                    Some(trap) => PluginErrorKind::Trap(trap.to_string()),
+                    None => PluginErrorKind::Trap(chain(&e)),
                 }
             };
             PluginError {
@@ -490,8 +493,16 @@ impl PluginRule {
 fn spawn_watchdog(engine: Engine) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
     std::thread::spawn(move || {
+        // The epoch counts elapsed ticks of wall time, not wake-ups: on a loaded machine a
+        // wake-up can come late, and the catch-up keeps the deadline close to the limit.
+        let start = Instant::now();
+        let mut ticks = 0u128;
         while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(EPOCH_TICK) {
-            engine.increment_epoch();
+            let due = start.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
+            while ticks < due {
+                engine.increment_epoch();
+                ticks += 1;
+            }
         }
     });
     tx

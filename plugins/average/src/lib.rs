@@ -26,7 +26,11 @@ impl Guest for Average {
         let mut out = vec![0.0f32; first.len()];
         for (m, model) in input.models.iter().enumerate() {
             if model.len() != out.len() {
-                return Err(format!("model {m} has {} values, model 0 has {}", model.len(), out.len()));
+                return Err(format!(
+                    "model {m} has {} values, model 0 has {}",
+                    model.len(),
+                    out.len()
+                ));
             }
             for (o, &x) in out.iter_mut().zip(model) {
                 *o += x;

@@ -7,6 +7,7 @@
 
 /// Generated bindings (in a module: at the crate root the public export macro clashes with its
 /// own re-export).
+#[allow(clippy::too_many_arguments)] // generated lowering code for the nested-list record
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
@@ -36,7 +37,9 @@ pub fn param_f64(params: &[Param], key: &str, lo: f64, hi: f64) -> Result<f64, S
         .parse()
         .map_err(|_| format!("parameter `{key}`: expected a number, got `{raw}`"))?;
     if !v.is_finite() || v < lo || v > hi {
-        return Err(format!("parameter `{key}`: expected a value in [{lo}, {hi}], got {raw}"));
+        return Err(format!(
+            "parameter `{key}`: expected a value in [{lo}, {hi}], got {raw}"
+        ));
     }
     Ok(v)
 }

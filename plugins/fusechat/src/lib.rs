@@ -38,7 +38,10 @@ impl Guest for FuseChat {
         let mut variation = Vec::with_capacity(input.models.len());
         for (m, model) in input.models.iter().enumerate() {
             if model.len() != n {
-                return Err(format!("model {m} has {} values, base has {n}", model.len()));
+                return Err(format!(
+                    "model {m} has {} values, base has {n}",
+                    model.len()
+                ));
             }
             let sq: f64 = model
                 .iter()

@@ -29,7 +29,8 @@ impl Guest for Slerp {
             params: vec![
                 ParamSpec {
                     name: "t".into(),
-                    description: "interpolation factor in [0, 1]: 0 = first model, 1 = second".into(),
+                    description: "interpolation factor in [0, 1]: 0 = first model, 1 = second"
+                        .into(),
                     default: Some("0.5".into()),
                 },
                 ParamSpec {
@@ -46,12 +47,24 @@ impl Guest for Slerp {
         let t = mote_plugin_common::param_f64(&input.params, "t", 0.0, 1.0)?;
         let threshold = mote_plugin_common::param_f64(&input.params, "dot-threshold", 0.0, 1.0)?;
         let [a, b] = input.models.as_slice() else {
-            return Err(format!("slerp merges exactly 2 models, got {}", input.models.len()));
+            return Err(format!(
+                "slerp merges exactly 2 models, got {}",
+                input.models.len()
+            ));
         };
         if a.len() != b.len() {
-            return Err(format!("model tensors differ in length: {} vs {}", a.len(), b.len()));
+            return Err(format!(
+                "model tensors differ in length: {} vs {}",
+                a.len(),
+                b.len()
+            ));
         }
-        let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+        let norm = |v: &[f32]| {
+            v.iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                .sqrt()
+        };
         let (na, nb) = (norm(a), norm(b));
         let (wa, wb) = if na <= EPS || nb <= EPS {
             (1.0 - t, t)

@@ -85,7 +85,10 @@ impl Guest for Ties {
         let mut deltas = Vec::with_capacity(input.models.len());
         for (m, model) in input.models.iter().enumerate() {
             if model.len() != n {
-                return Err(format!("model {m} has {} values, base has {n}", model.len()));
+                return Err(format!(
+                    "model {m} has {} values, base has {n}",
+                    model.len()
+                ));
             }
             let mut d: Vec<f32> = model.iter().zip(base).map(|(&x, &b)| x - b).collect();
             trim(&mut d, k);
@@ -99,7 +102,11 @@ impl Guest for Ties {
                     .map(|d| f64::from(d[p]))
                     .filter(|&x| elected != 0 && sign(x) == elected)
                     .fold((0.0, 0u32), |(s, c), x| (s + x, c + 1));
-                let mean = if count == 0 { 0.0 } else { sum / f64::from(count) };
+                let mean = if count == 0 {
+                    0.0
+                } else {
+                    sum / f64::from(count)
+                };
                 (f64::from(base[p]) + lambda * mean) as f32
             })
             .collect())
