@@ -20,7 +20,7 @@ pub const MLP_WIDTHS: [usize; 5] = [784, 512, 512, 512, 10];
 /// One measured rule.
 #[derive(Debug, serde::Serialize)]
 pub struct BenchRow {
-    /// Rule description.
+    /// Rule: `average (built-in)` or `plugin NAME vVERSION`.
     pub rule: String,
     /// Component compile + `info` time (plugins only), ms.
     pub load_ms: Option<f64>,
@@ -144,6 +144,7 @@ pub fn run(
         let plugin = PluginRule::load(std::path::Path::new(path), limits)?;
         let load_ms = t0.elapsed().as_secs_f64() * 1e3;
         let needs_base = plugin.info().needs_base;
+        let short = format!("plugin {} v{}", plugin.info().name, plugin.info().version);
         let rule = MergeRule::Plugin(Box::new(plugin));
         let base = if needs_base { base.as_ref() } else { None };
         let (times, out) = time_rule(&rule, &models, base, repeats)?;
@@ -153,7 +154,7 @@ pub fn run(
             .flat_map(|(a, b)| a.data.iter().zip(&b.data))
             .map(|(&x, &y)| f64::from((x - y).abs()))
             .fold(0.0, f64::max);
-        rows.push(row(rule.describe(), Some(load_ms), &times, input_mb, diff));
+        rows.push(row(short, Some(load_ms), &times, input_mb, diff));
     }
     Ok(BenchReport {
         models: source,
@@ -188,7 +189,7 @@ fn row(
 pub fn render(r: &BenchReport) -> String {
     let mut s = format!(
         "models: {} ({} x {} values, {:.2} MB input per merge), {} repeats\n\
-         {:<58} {:>9} {:>10} {:>10} {:>9} {:>12}\n",
+         {:<28} {:>9} {:>10} {:>10} {:>9} {:>12}\n",
         r.models,
         r.n_models,
         r.values_per_model,
@@ -203,7 +204,7 @@ pub fn render(r: &BenchReport) -> String {
     );
     for row in &r.rows {
         s.push_str(&format!(
-            "{:<58} {:>9} {:>10.2} {:>10.2} {:>9.1} {:>12.3e}\n",
+            "{:<28} {:>9} {:>10.2} {:>10.2} {:>9.1} {:>12.3e}\n",
             row.rule,
             row.load_ms.map_or("-".into(), |l| format!("{l:.1}")),
             row.median_ms,
