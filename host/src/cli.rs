@@ -31,6 +31,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks (instruction counts under QEMU).
+    Bench {
+        /// What to benchmark.
+        #[command(subcommand)]
+        what: BenchCommand,
+        /// Machine-readable output.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
     Selftest {
         /// Boards to run on (default: both).
@@ -46,12 +55,34 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::plugin::cmd::PluginCommand,
     },
+    /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
+    Train(crate::train::TrainArgs),
+    /// Align model B to model A (weight or activation matching) and save the permuted B.
+    Match(crate::rebasin::MatchArgs),
+    /// Average two or more models after aligning them (merge-many for three or more).
+    Merge(crate::merge::MergeArgs),
+    /// Loss and accuracy along the linear path A -> B, naive and aligned, and the LMC barrier.
+    Barrier(crate::barrier::BarrierArgs),
+    /// Distances, singular values and singular-vector alignment before/after weight matching.
+    Analyze(crate::analyze::AnalyzeArgs),
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Instructions per 256×256 matvec for each kernel on M4F and M3.
+    Kernels,
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(),
+        Command::Train(args) => crate::train::run(&args),
+        Command::Match(args) => crate::rebasin::run_match(&args),
+        Command::Merge(args) => crate::merge::run(&args),
+        Command::Barrier(args) => crate::barrier::run(&args),
+        Command::Analyze(args) => crate::analyze::run(&args),
         Command::LmulError {
             samples,
             seed,
@@ -65,7 +96,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         }
-        Command::Plugin { command } => crate::plugin::cmd::run(command),
+        Command::Bench {
+            what: BenchCommand::Kernels,
+            json,
+        } => {
+            let rows = crate::bench::kernels()?;
+            if json {
+                crate::output::print_json(&rows)
+            } else {
+                print!("{}", crate::bench::render(&rows));
+                Ok(())
+            }
+        }
         Command::Selftest { board, json } => {
             let boards = if board.is_empty() {
                 Board::ALL.to_vec()

@@ -4,17 +4,37 @@
 //! parses arguments and dispatches.
 //!
 //! - [`cli`]: argument parsing and dispatch.
+//! - [`bench`]: instruction counts of the kernels under QEMU.
 //! - [`lmul_error`]: the L-Mul error table of SPEC §1.6 computed with `mote-core`.
 //! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
 //! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
 //! - [`plugin`]: custom merge rules as sandboxed WebAssembly components (`mote plugin`).
 //! - [`output`]: atomic file writes and JSON output helpers.
+//! - [`mlp`]: the `Mlp` type and its safetensors files (PyTorch `nn.Sequential` names).
+//! - [`data`]: data sets by name (digits, Fashion-MNIST).
+//! - [`lap`]: exact linear assignment and the `Permutation` type.
+//! - [`rng`]: the seeded generator behind every random choice.
+//! - [`rebasin`]: weight and activation matching (Git Re-Basin, SPEC §2.3–2.4).
+//! - [`train`]: `mote train`, minibatch Adam training and evaluation of MLPs (candle).
+//! - [`merge`]: `mote merge`, averaging after alignment, merge-many (SPEC §2.7).
+//! - [`barrier`]: `mote barrier`, the linear path and LMC barrier (SPEC §2.5), with a plot.
+//! - [`analyze`]: `mote analyze`, distances and singular vectors (SPEC §2.8).
 
+pub mod bench;
+pub mod analyze;
+pub mod barrier;
 pub mod cli;
+pub mod data;
 pub mod demo;
+pub mod lap;
 pub mod lmul_error;
+pub mod merge;
+pub mod mlp;
 pub mod output;
 pub mod plugin;
 pub mod qemu;
+pub mod rebasin;
+pub mod rng;
 pub mod selftest;
+pub mod train;
