@@ -23,7 +23,13 @@ PY
 bin=target/release/mote
 strip -o /tmp/mote.stripped "$bin"
 echo "mote binary: $(stat -c %s "$bin") bytes unstripped, $(stat -c %s /tmp/mote.stripped) bytes stripped"
-nm -C --size-sort -S "$bin" | awk '
-  { size = strtonum("0x" $2); total += size;
-    if ($0 ~ /(wasmtime|cranelift|wasmparser|regalloc2|pulley_interpreter|wit_parser|gimli|object::)/) wt += size }
-  END { printf "symbol bytes: %d total, %d (%.0f%%) in wasmtime/cranelift/wasmparser/regalloc2\n", total, wt, 100*wt/total }'
+nm -C --size-sort -S "$bin" | python3 -c "
+import re, sys
+pat = re.compile(r'(wasmtime|cranelift|wasmparser|regalloc2|pulley_interpreter|wit_parser|gimli::|object::)')
+tot = wt = 0
+for line in sys.stdin:
+    p = line.split(None, 3)
+    if len(p) == 4:
+        tot += int(p[1], 16); wt += int(p[1], 16) if pat.search(p[3]) else 0
+print(f'symbol bytes: {tot} total, {wt} ({100*wt/tot:.0f}%) in wasmtime/cranelift/wasmparser/regalloc2')
+"
