@@ -21,9 +21,9 @@
 //! - [`barrier`]: `mote barrier`, the linear path and LMC barrier (SPEC §2.5), with a plot.
 //! - [`analyze`]: `mote analyze`, distances and singular vectors (SPEC §2.8).
 
-pub mod bench;
 pub mod analyze;
 pub mod barrier;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod demo;

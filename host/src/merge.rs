@@ -67,8 +67,8 @@ pub fn merge_with_rule(
             Ok(Dense {
                 out_dim,
                 in_dim,
-                weight: tensor("weight", &[out_dim, in_dim], &|m| &m.layers[l].weight)?,
-                bias: tensor("bias", &[out_dim], &|m| &m.layers[l].bias)?,
+                weight: tensor("weight", &[out_dim, in_dim], &|m: &Mlp| &m.layers[l].weight)?,
+                bias: tensor("bias", &[out_dim], &|m: &Mlp| &m.layers[l].bias)?,
             })
         })
         .collect::<Result<Vec<_>>>()?;
