@@ -88,6 +88,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sandboxed WebAssembly merge rules: inspect, merge with, benchmark.
+    Plugin {
+        /// The plugin subcommand.
+        #[command(subcommand)]
+        command: crate::plugin::cmd::PluginCommand,
+    },
     /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
     Train(crate::train::TrainArgs),
     /// Align model B to model A (weight or activation matching) and save the permuted B.
@@ -141,6 +147,7 @@ pub enum BenchCommand {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(),
+        Command::Plugin { command } => crate::plugin::cmd::run(command),
         Command::Train(args) => crate::train::run(&args),
         Command::Match(args) => crate::rebasin::run_match(&args),
         Command::Merge(args) => crate::merge::run(&args),

@@ -4,6 +4,7 @@
 //! parses arguments and dispatches.
 //!
 //! - [`cli`]: argument parsing and dispatch.
+//! - [`plugin`]: custom merge rules as sandboxed WebAssembly components (`mote plugin`).
 //! - [`data`]: data sets by name (digits, Fashion-MNIST).
 //! - [`mlp`]: the `Mlp` type and its safetensors files (PyTorch `nn.Sequential` names).
 //! - [`rng`]: the seeded generator behind every random choice.
@@ -35,10 +36,11 @@ pub mod lmul_error;
 pub mod merge;
 pub mod mlp;
 pub mod output;
+pub mod plugin;
 pub mod qemu;
 pub mod quantize;
 pub mod rebasin;
-pub mod rng;
 pub mod recurrent;
+pub mod rng;
 pub mod selftest;
 pub mod train;

@@ -10,6 +10,7 @@ use anyhow::{Result, bail};
 
 use crate::lap::Permutation;
 use crate::mlp::{Dense, Mlp};
+use crate::plugin::MergeRule;
 use crate::rebasin::{permute, weight_matching};
 use crate::rng::Rng;
 
@@ -41,6 +42,37 @@ pub fn average(models: &[Mlp]) -> Result<Mlp> {
             })
             .collect(),
     })
+}
+
+/// Merges aligned `models` tensor by tensor with `rule` (`base`, if given, in the same frame).
+/// Tensors are named as in the saved file (`0.weight`, `0.bias`, `2.weight`, ...), so plugin
+/// errors point at the tensor the user can find in the safetensors file.
+pub fn merge_with_rule(
+    rule: &MergeRule,
+    models: &[Mlp],
+    base: Option<&Mlp>,
+    params: &[(String, String)],
+) -> Result<Mlp> {
+    let Some(first) = models.first() else {
+        bail!("nothing to merge");
+    };
+    let layers = (0..first.layers.len())
+        .map(|l| {
+            let (out_dim, in_dim) = (first.layers[l].out_dim, first.layers[l].in_dim);
+            let tensor = |part: &str, shape: &[usize], get: &dyn Fn(&Mlp) -> &[f32]| {
+                let inputs: Vec<&[f32]> = models.iter().map(get).collect();
+                let name = format!("{}.{part}", 2 * l);
+                rule.merge_tensor(&name, shape, &inputs, base.map(get), params)
+            };
+            Ok(Dense {
+                out_dim,
+                in_dim,
+                weight: tensor("weight", &[out_dim, in_dim], &|m: &Mlp| &m.layers[l].weight)?,
+                bias: tensor("bias", &[out_dim], &|m: &Mlp| &m.layers[l].bias)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Mlp { layers })
 }
 
 /// The result of merge-many.
@@ -115,14 +147,49 @@ pub struct MergeArgs {
     /// Output model.
     #[arg(short, long)]
     pub output: std::path::PathBuf,
+    /// Rule applied to the aligned models: `average` (built-in) or `plugin:PATH.wasm`, a
+    /// sandboxed WebAssembly merge rule (docs/plugins.md).
+    #[arg(long, default_value = "average")]
+    pub rule: String,
+    /// Parameter `key=value` of a plugin rule (repeatable; `mote plugin info` lists them).
+    #[arg(long = "param", value_parser = crate::plugin::cmd::parse_param)]
+    pub params: Vec<(String, String)>,
+    /// Base model the inputs were fine-tuned from, for task-vector rules (ties, fusechat-varm).
+    /// It must be in the first model's frame (the alignment reference).
+    #[arg(long)]
+    pub base: Option<std::path::PathBuf>,
+    /// Sandbox limits of each plugin call.
+    #[command(flatten)]
+    pub limits: crate::plugin::SandboxLimits,
 }
 
 /// Runs `mote merge`.
 pub fn run(args: &MergeArgs) -> Result<()> {
     use crate::rebasin::Method;
     let models = crate::mlp::load_same_arch(&args.models)?;
+    let rule = MergeRule::from_spec(&args.rule, args.limits)?;
+    let base = match &args.base {
+        Some(path) => {
+            let b = Mlp::load(path)?;
+            models[0].check_same_arch(&b, &args.models[0], path)?;
+            Some(b)
+        }
+        None => None,
+    };
+    if let MergeRule::NativeAverage = rule
+        && (!args.params.is_empty() || base.is_some())
+    {
+        bail!("--param and --base are for plugin rules; the built-in average takes neither");
+    }
+    // Average the aligned models with the built-in rule, or hand them to the plugin.
+    let combine = |aligned: &[Mlp]| -> Result<Mlp> {
+        match &rule {
+            MergeRule::NativeAverage => average(aligned),
+            MergeRule::Plugin(_) => merge_with_rule(&rule, aligned, base.as_ref(), &args.params),
+        }
+    };
     let merged = match args.align {
-        Method::None => average(&models)?,
+        Method::None => combine(&models)?,
         Method::Weight if models.len() == 2 => {
             let al = weight_matching(&models[0], &models[1], args.seed)?;
             println!(
@@ -131,7 +198,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
                 al.objective_identity,
                 al.objective
             );
-            average(&[models[0].clone(), permute(&models[1], &al.perms)])?
+            combine(&[models[0].clone(), permute(&models[1], &al.perms)])?
         }
         Method::Weight => {
             let r = merge_many(&models, args.seed)?;
@@ -144,7 +211,17 @@ pub fn run(args: &MergeArgs) -> Result<()> {
                     "round limit reached"
                 }
             );
-            r.merged
+            match &rule {
+                MergeRule::NativeAverage => r.merged,
+                MergeRule::Plugin(_) => {
+                    let aligned: Vec<Mlp> = models
+                        .iter()
+                        .zip(&r.perms)
+                        .map(|(m, p)| permute(m, p))
+                        .collect();
+                    combine(&aligned)?
+                }
+            }
         }
         Method::Activation => {
             bail!("merge supports --align weight or none (activation matching needs data)")
@@ -168,6 +245,32 @@ mod tests {
         let m = average(&[a.clone(), b.clone()]).expect("averages");
         assert_eq!(m, a.lerp(&b, 0.5));
         assert!(average(&[]).is_err());
+    }
+
+    #[test]
+    fn merge_with_rule_names_tensors_like_the_file() {
+        let mut rng = Rng::new(3);
+        let a = random_mlp(&[3, 4, 2], &mut rng);
+        let b = random_mlp(&[3, 4, 2], &mut rng);
+        let m = merge_with_rule(
+            &MergeRule::NativeAverage,
+            &[a.clone(), b.clone()],
+            None,
+            &[],
+        )
+        .expect("merges");
+        let want = average(&[a.clone(), b.clone()]).expect("averages");
+        for (x, y) in m.flat_params().iter().zip(want.flat_params()) {
+            assert!((x - y).abs() <= 1e-6 * y.abs(), "{x} vs {y}");
+        }
+        let e = merge_with_rule(
+            &MergeRule::NativeAverage,
+            &[a, b],
+            None,
+            &[("t".into(), "1".into())],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`0.weight`"), "{e}");
     }
 
     #[test]

@@ -3,4 +3,5 @@
 
 mod lmul_qemu;
 mod model_qemu;
+mod plugins;
 mod recurrent_qemu;

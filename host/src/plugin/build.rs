@@ -1,0 +1,59 @@
+//! Builds the merge-rule guests in `plugins/` (an excluded cargo workspace) to components, like
+//! [`crate::qemu::build_firmware`] does for the firmware. Used by the tests and the benchmark.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The guest workspace: `MOTE_PLUGINS_DIR` or `plugins/` next to this crate in the source tree.
+pub fn plugins_dir() -> PathBuf {
+    match std::env::var_os("MOTE_PLUGINS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins"),
+    }
+}
+
+/// The wasm target the guests are built for (installed by `scripts/setup.sh`).
+pub const GUEST_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Builds every guest crate (release) and returns the directory holding the `.wasm` components;
+/// crate `mote-rule-slerp` becomes `mote_rule_slerp.wasm` there (see [`plugin_path`]).
+pub fn build_plugins() -> Result<PathBuf> {
+    let dir = plugins_dir();
+    let dir = std::fs::canonicalize(&dir)
+        .with_context(|| format!("plugin sources not found at {}", dir.display()))?;
+    let target_dir = dir.join("target");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
+        .args(["build", "--release", "--quiet", "--target", GUEST_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    // An outer cargo (`cargo test`) must not leak its target settings into the guest build.
+    for var in [
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+    ] {
+        cmd.env_remove(var);
+    }
+    let out = cmd
+        .output()
+        .with_context(|| format!("running cargo build in {}", dir.display()))?;
+    if !out.status.success() {
+        bail!(
+            "building the plugins in {} failed (is the {GUEST_TARGET} target installed? \
+             scripts/setup.sh adds it):\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(target_dir.join(GUEST_TARGET).join("release"))
+}
+
+/// The component of guest crate `krate` (e.g. `mote-rule-ties`) inside [`build_plugins`]'s dir.
+pub fn plugin_path(dir: &Path, krate: &str) -> PathBuf {
+    dir.join(format!("{}.wasm", krate.replace('-', "_")))
+}
