@@ -13,9 +13,11 @@
 //!
 //! Modules:
 //! - [`lmul`]: L-Mul in fp32, bf16, fp16, fp8 e4m3 and e5m2; dot product and matvec.
+//! - [`dict`]: online orthogonal dictionary learning (Frank–Wolfe) and sparse coding with it.
 //! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod dict;
 pub mod lmul;
