@@ -15,9 +15,11 @@
 //! - [`lmul`]: L-Mul in fp32, bf16, fp16, fp8 e4m3 and e5m2; dot product and matvec.
 //! - [`dict`]: online orthogonal dictionary learning (Frank–Wolfe) and sparse coding with it.
 //! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
+//! - [`kernels`]: scalar reference kernels (f32, L-Mul e4m3, int8 with Q31 requantization).
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
 pub mod check;
 pub mod dict;
+pub mod kernels;
 pub mod lmul;

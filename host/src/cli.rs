@@ -31,6 +31,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks (instruction counts under QEMU).
+    Bench {
+        /// What to benchmark.
+        #[command(subcommand)]
+        what: BenchCommand,
+        /// Machine-readable output.
+        #[arg(long, global = true)]
+        json: bool,
+    },
     /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
     Selftest {
         /// Boards to run on (default: both).
@@ -40,6 +49,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Instructions per 256×256 matvec for each kernel on M4F and M3.
+    Kernels,
 }
 
 /// Runs a parsed command line.
@@ -56,6 +72,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 crate::output::print_json(&rows)
             } else {
                 print!("{}", crate::lmul_error::render(&rows));
+                Ok(())
+            }
+        }
+        Command::Bench {
+            what: BenchCommand::Kernels,
+            json,
+        } => {
+            let rows = crate::bench::kernels()?;
+            if json {
+                crate::output::print_json(&rows)
+            } else {
+                print!("{}", crate::bench::render(&rows));
                 Ok(())
             }
         }

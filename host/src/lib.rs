@@ -4,12 +4,14 @@
 //! parses arguments and dispatches.
 //!
 //! - [`cli`]: argument parsing and dispatch.
+//! - [`bench`]: instruction counts of the kernels under QEMU.
 //! - [`lmul_error`]: the L-Mul error table of SPEC §1.6 computed with `mote-core`.
 //! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
 //! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
 //! - [`output`]: atomic file writes and JSON output helpers.
 
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod lmul_error;

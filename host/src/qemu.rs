@@ -21,6 +21,10 @@ pub enum Board {
     /// Cortex-M3 (no FPU, soft float), QEMU `lm3s6965evb`, target `thumbv7m-none-eabi`.
     #[value(name = "lm3s6965evb")]
     Lm3s6965evb,
+    /// Cortex-M3 with the MPS2 memory map (4 MiB), QEMU `mps2-an385`: for benchmarks whose
+    /// buffers do not fit the lm3s6965's 64 KiB of RAM.
+    #[value(name = "mps2-an385")]
+    Mps2An385,
 }
 
 impl Board {
@@ -31,13 +35,14 @@ impl Board {
         match self {
             Board::Mps2An386 => "mps2-an386",
             Board::Lm3s6965evb => "lm3s6965evb",
+            Board::Mps2An385 => "mps2-an385",
         }
     }
     /// Rust target triple.
     pub fn target(self) -> &'static str {
         match self {
             Board::Mps2An386 => "thumbv7em-none-eabihf",
-            Board::Lm3s6965evb => "thumbv7m-none-eabi",
+            Board::Lm3s6965evb | Board::Mps2An385 => "thumbv7m-none-eabi",
         }
     }
     /// Cargo feature of the firmware crate selecting the memory map.
@@ -45,13 +50,14 @@ impl Board {
         match self {
             Board::Mps2An386 => "board-mps2-an386",
             Board::Lm3s6965evb => "board-lm3s6965",
+            Board::Mps2An385 => "board-mps2-an385",
         }
     }
     /// Short CPU description.
     pub fn cpu(self) -> &'static str {
         match self {
             Board::Mps2An386 => "Cortex-M4F",
-            Board::Lm3s6965evb => "Cortex-M3",
+            Board::Lm3s6965evb | Board::Mps2An385 => "Cortex-M3",
         }
     }
 }
@@ -106,7 +112,11 @@ pub fn build_firmware(board: Board, bin: &str, env: &[(&str, &Path)]) -> Result<
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(target_dir.join(board.target()).join("release").join(bin))
+    // The M3 boards share a target triple but not a memory map: keep their ELFs apart.
+    let elf = target_dir.join(board.target()).join("release").join(bin);
+    let kept = target_dir.join(format!("{bin}-{}.elf", board.machine()));
+    std::fs::copy(&elf, &kept).with_context(|| format!("copying {}", elf.display()))?;
+    Ok(kept)
 }
 
 /// One decoded defmt log line.
@@ -272,4 +282,90 @@ pub fn build_and_run(
         );
     }
     Ok(run)
+}
+
+/// Builds the instruction-counting TCG plugin (`tools/insncount.c`) with the system C compiler,
+/// unless an up-to-date build exists, and returns its path.
+pub fn insncount_plugin() -> Result<PathBuf> {
+    let src = firmware_dir().join("../tools/insncount.c");
+    let out_dir = firmware_dir().join("target");
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+    let lib = out_dir.join("libinsncount.so");
+    let stale = match (std::fs::metadata(&src), std::fs::metadata(&lib)) {
+        (Ok(s), Ok(l)) => s.modified()? > l.modified()?,
+        (Err(e), _) => return Err(e).with_context(|| format!("reading {}", src.display())),
+        _ => true,
+    };
+    if stale {
+        let cc = std::env::var_os("CC").unwrap_or_else(|| "gcc".into());
+        let out = Command::new(cc)
+            .args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&lib)
+            .arg(&src)
+            .output()
+            .context("running the C compiler (gcc) for the QEMU plugin")?;
+        if !out.status.success() {
+            bail!(
+                "building {} failed:\n{}",
+                src.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    Ok(lib)
+}
+
+/// Address of a symbol in an ELF (Thumb bit cleared).
+pub fn symbol_address(elf: &Path, name: &str) -> Result<u64> {
+    use object::{Object, ObjectSymbol};
+    let bytes = std::fs::read(elf).with_context(|| format!("reading {}", elf.display()))?;
+    let file =
+        object::File::parse(&*bytes).with_context(|| format!("{}: not an ELF", elf.display()))?;
+    let sym = file
+        .symbols()
+        .find(|s| s.name() == Ok(name))
+        .with_context(|| format!("{}: no symbol `{name}`", elf.display()))?;
+    Ok(sym.address() & !1)
+}
+
+/// Runs `elf` with the instruction-counting plugin; returns the run and the instruction count
+/// of every `bench_start()`..`bench_end()` region, in execution order. Counts are exact and
+/// repeatable (QEMU has no cycle model: instructions are the proxy).
+pub fn count_regions(elf: &Path, board: Board) -> Result<(Run, Vec<u64>)> {
+    let plugin = insncount_plugin()?;
+    let start = symbol_address(elf, "bench_start")?;
+    let end = symbol_address(elf, "bench_end")?;
+    let opts = RunOptions {
+        extra_args: vec![
+            "-icount".into(),
+            "shift=0".into(),
+            "-d".into(),
+            "plugin".into(),
+            "-plugin".into(),
+            format!("{},start={start:#x},end={end:#x}", plugin.display()),
+        ],
+        ..RunOptions::default()
+    };
+    let run = run(elf, board, &opts)?;
+    if run.exit_code != 0 {
+        bail!(
+            "{} on {} exited with status {}: {}",
+            elf.display(),
+            board.machine(),
+            run.exit_code,
+            run.stderr
+        );
+    }
+    let regions = run
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("insncount: region["))
+        .map(|l| {
+            let v = l.split_once("]=").map(|(_, v)| v).unwrap_or("");
+            v.trim()
+                .parse::<u64>()
+                .with_context(|| format!("bad plugin line {l:?}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((run, regions))
 }

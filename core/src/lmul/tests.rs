@@ -326,6 +326,12 @@ proptest! {
     }
 
     #[test]
+    fn f32_fast_path_equals_general_rule(a in any::<u32>(), b in any::<u32>()) {
+        let general = lmul_bits(Format::F32, a, b);
+        prop_assert_eq!(lmul_f32(f32::from_bits(a), f32::from_bits(b)).to_bits(), general);
+    }
+
+    #[test]
     fn bf16_matches_value_model(a in any::<u16>(), b in any::<u16>()) {
         check(R_BF16, a as u64, b as u64, lmul_bf16(a, b) as u64);
     }

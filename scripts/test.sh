@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs every check mote has: formatting, clippy (workspace, firmware for both CPUs, plugins) and
+# all tests (unit, property, end-to-end in QEMU). Installs what is missing first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== fmt"
+cargo fmt --all -- --check
+(cd firmware && cargo fmt -- --check)
+if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo fmt --all -- --check); fi
+echo "== clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+(cd firmware && cargo clippy --release --quiet -- -D warnings)
+(cd firmware && cargo clippy --release --quiet --target thumbv7m-none-eabi --no-default-features --features board-lm3s6965 -- -D warnings)
+if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo clippy --release --quiet -- -D warnings); fi
+echo "== tests"
+cargo test --workspace
