@@ -40,6 +40,8 @@ pub enum Command {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// Online orthogonal dictionary learning (SPEC §4): synthetic experiment or a real stream.
+    Dict(crate::dict::DictArgs),
     /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
     Selftest {
         /// Boards to run on (default: both).
@@ -62,6 +64,7 @@ pub enum BenchCommand {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(),
+        Command::Dict(args) => crate::dict::run(args),
         Command::LmulError {
             samples,
             seed,

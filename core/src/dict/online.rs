@@ -166,7 +166,7 @@ impl<const N: usize> OnlineOdl<N> {
                 self.a.as_flattened_mut(),
                 self.rot_proj.as_flattened_mut(),
                 self.work.as_flattened_mut(),
-                warm,
+                false,
             )?,
             StepRule::ConvexSfw => {
                 self.a = self.s;

@@ -19,9 +19,14 @@
 
 use super::{DictError, MAX_N, check_square};
 
-/// Relative cosine between two rows below which they count as orthogonal. A few f32 ulps times
-/// √64: tighter thresholds are not reachable in single precision and would only add sweeps.
+/// Relative cosine between two rows below which they count as orthogonal (not rotated). A few f32
+/// ulps times √64: tighter thresholds are not reachable in single precision.
 const ORTHO_TOL: f32 = 2.0e-6;
+/// Jacobi converges quadratically (also for clustered singular values): once the largest cosine a
+/// sweep meets is below `STOP_TOL`, the rotations of that sweep leave cosines of order
+/// `STOP_TOL²` ≈ 1e-7, below [`ORTHO_TOL`], so a last sweep that would rotate nothing is skipped.
+/// Without this, f32 rounding keeps a few cosines hovering around `ORTHO_TOL` for several sweeps.
+const STOP_TOL: f32 = 3.0e-4;
 /// Rows whose norm is below this fraction of the largest row norm are treated as null directions.
 const RANK_TOL: f32 = 1.0e-5;
 /// Cap on sweeps; a cold start on a 64×64 matrix converges in about 8–10.
@@ -30,9 +35,10 @@ pub const MAX_SWEEPS: u32 = 30;
 /// What one polar decomposition did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PolarStats {
-    /// Jacobi sweeps run (the last one found nothing to rotate when `converged`).
+    /// Jacobi sweeps run (when `converged`, the last one met only cosines below the stopping
+    /// tolerance).
     pub sweeps: u32,
-    /// Whether every row pair met the orthogonality tolerance within [`MAX_SWEEPS`].
+    /// Whether the sweeps stopped by tolerance (not by [`MAX_SWEEPS`]).
     pub converged: bool,
     /// Null directions that were filled by orthonormal completion (`n − rank`).
     pub completed: u32,
@@ -61,6 +67,9 @@ pub fn polar_factor(
         return Err(DictError::NotFinite);
     }
     if warm {
+        // The accumulated rotation slowly loses orthogonality to rounding over thousands of warm
+        // starts; re-orthonormalise it (any orthogonal start is valid) before using it.
+        orthonormalise_rows(n, rot);
         matmul(n, rot, m, work);
     } else {
         set_identity(n, rot);
@@ -76,7 +85,7 @@ pub fn polar_factor(
             max_norm2 = max_norm2.max(*nrm);
         }
         let floor = max_norm2 * RANK_TOL * RANK_TOL;
-        let mut rotated = false;
+        let mut max_cos2 = 0.0f32;
         for i in 0..n {
             for j in i + 1..n {
                 let (a, b) = (norms[i], norms[j]);
@@ -85,10 +94,11 @@ pub fn polar_factor(
                 }
                 let (wi, wj) = rows_mut(work, n, i, j);
                 let c = dot(wi, wj);
-                if libm::fabsf(c) <= ORTHO_TOL * libm::sqrtf(a) * libm::sqrtf(b) {
+                let cos2 = (c * c) / (a * b);
+                max_cos2 = max_cos2.max(cos2);
+                if cos2 <= ORTHO_TOL * ORTHO_TOL {
                     continue;
                 }
-                rotated = true;
                 // Rotation angle that zeroes the (i, j) Gram entry (Rutishauser's formulas).
                 let zeta = (b - a) / (2.0 * c);
                 let t = libm::copysignf(1.0, zeta)
@@ -102,7 +112,7 @@ pub fn polar_factor(
                 norms[j] = b + t * c;
             }
         }
-        if !rotated {
+        if max_cos2 <= STOP_TOL * STOP_TOL {
             stats.converged = true;
             break;
         }
@@ -209,13 +219,43 @@ pub(crate) fn set_identity(n: usize, m: &mut [f32]) {
     }
 }
 
-/// Sequential f32 dot product (the order is part of the host = device contract).
+/// f32 dot product in a fixed order: eight interleaved partial sums (lane `i % 8`), combined
+/// pairwise, then the tail. The order is part of the host = device contract; eight independent
+/// chains also let the host vectorise and the M4F pipeline its FPU.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut s = 0.0f32;
-    for (x, y) in a.iter().zip(b) {
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut acc = [0.0f32; 8];
+    let mut ca = a.chunks_exact(8);
+    let mut cb = b.chunks_exact(8);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
+    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
         s += x * y;
     }
     s
+}
+
+/// Modified Gram–Schmidt on the rows of an n×n matrix (a row that collapses is left as is: the
+/// callers pass matrices that are orthogonal up to rounding).
+fn orthonormalise_rows(n: usize, m: &mut [f32]) {
+    for i in 0..n {
+        for k in 0..i {
+            let (rk, ri) = rows_mut(m, n, k, i);
+            let p = dot(ri, rk);
+            ri.iter_mut().zip(rk.iter()).for_each(|(a, &b)| *a -= p * b);
+        }
+        let row = &mut m[i * n..(i + 1) * n];
+        let nrm2 = dot(row, row);
+        if nrm2 > 0.0 {
+            let inv = 1.0 / libm::sqrtf(nrm2);
+            row.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
 }
 
 /// Rows `i < j` of an n-column row-major matrix, both mutable.

@@ -82,7 +82,9 @@ fn lmul_f32_bits(a: u32, b: u32, offset: u32) -> u32 {
     const INF: u32 = 0x7F80_0000;
     let (ma, mb) = (a & 0x7FFF_FFFF, b & 0x7FFF_FFFF);
     // Exponent field in 1..=254 ⟺ magnitude - MIN_NORMAL < INF - MIN_NORMAL (unsigned).
-    if ma.wrapping_sub(MIN_NORMAL) < INF - MIN_NORMAL && mb.wrapping_sub(MIN_NORMAL) < INF - MIN_NORMAL {
+    if ma.wrapping_sub(MIN_NORMAL) < INF - MIN_NORMAL
+        && mb.wrapping_sub(MIN_NORMAL) < INF - MIN_NORMAL
+    {
         let sign = (a ^ b) & 0x8000_0000;
         // Both magnitudes are below 0x7F80_0000, so the sum fits in u32.
         let s = ma + mb;
