@@ -48,10 +48,11 @@ macro_rules! with_n {
             48 => $f::<48>($($arg),*),
             50 => $f::<50>($($arg),*),
             64 => $f::<64>($($arg),*),
-            other => bail!("--n {other} is not supported; choose one of {:?}", SIZES),
+            other => bail!("--n {other} is not supported; choose one of {:?}", $crate::dict::SIZES),
         }
     };
 }
+pub(crate) use with_n;
 
 // ------------------------------------------------------------------------------------------------
 // Synthetic experiment
@@ -894,10 +895,29 @@ pub struct DictArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Instead: build `firmware/src/bin/dict.rs`, run it under QEMU with instruction counting and
+    /// check its ECG and synthetic runs bit for bit against the host (`--data ecg` only).
+    #[arg(long)]
+    pub firmware: bool,
+    /// Board for `--firmware`.
+    #[arg(long, value_enum, default_value = "mps2-an386")]
+    pub board: crate::qemu::Board,
 }
 
 /// Runs `mote dict`.
 pub fn run(args: DictArgs) -> Result<()> {
+    if args.firmware {
+        if args.data != DataKind::Ecg {
+            bail!("--firmware runs the ECG firmware: use it with --data ecg");
+        }
+        let r = crate::dict_fw::run_on(args.board)?;
+        return if args.json {
+            crate::output::print_json(&r)
+        } else {
+            print!("{}", crate::dict_fw::render(&r));
+            Ok(())
+        };
+    }
     match args.data {
         DataKind::Synthetic => {
             let cfg = SyntheticConfig {

@@ -46,7 +46,9 @@ fn main() -> ! {
     defmt::info!("bench f32 {=u32:#010x}", digest_f32(&y));
 
     let mut q8 = [0u8; N * N];
-    q8.iter_mut().zip(&w).for_each(|(q, &v)| *q = Fp8E4M3::from_f32(v * 4096.0).0);
+    q8.iter_mut()
+        .zip(&w)
+        .for_each(|(q, &v)| *q = Fp8E4M3::from_f32(v * 4096.0).0);
     let scale = [1.0 / 4096.0; N];
     fw::bench_start();
     let r = dense_lmul_e4m3(black_box(&q8), &scale, &b, black_box(&x), &mut y);
@@ -55,11 +57,16 @@ fn main() -> ! {
     defmt::info!("bench lmul-e4m3 {=u32:#010x}", digest_f32(&y));
 
     let mut wi = [0i8; N * N];
-    wi.iter_mut().for_each(|v| *v = (rng.next_u32() >> 24) as i8);
+    wi.iter_mut()
+        .for_each(|v| *v = (rng.next_u32() >> 24) as i8);
     let mut xi = [0i8; N];
-    xi.iter_mut().for_each(|v| *v = (rng.next_u32() >> 24) as i8);
+    xi.iter_mut()
+        .for_each(|v| *v = (rng.next_u32() >> 24) as i8);
     let bias = [0i32; N];
-    let mult = [QuantMultiplier { multiplier: 1 << 30, shift: -8 }; N];
+    let mult = [QuantMultiplier {
+        multiplier: 1 << 30,
+        shift: -8,
+    }; N];
     let layer = Int8Dense {
         weights: &wi,
         bias: &bias,
