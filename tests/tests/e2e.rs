@@ -1,4 +1,5 @@
 //! End-to-end tests: every module here crosses crates and, where it says so, runs the firmware
 //! under qemu-system-arm.
 
+mod dict_qemu;
 mod lmul_qemu;

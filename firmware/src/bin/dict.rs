@@ -1,7 +1,7 @@
 //! Online orthogonal dictionary learning on the device, in static memory (SPEC §4.3).
 //!
 //! 1. **ECG stream.** MIT-BIH record 208 (lead MLII, 360 Hz, embedded raw u16 ADC) is converted to
-//!    millivolts as `(v − 1024) / 200`; windows of `N = 32` samples start every `HOP = 8` samples in
+//!    millivolts as `(v − 1024) / 200`; windows of `N = 32` samples start every `HOP = 32` samples (non-overlapping, so each sample is seen once) in
 //!    the first 80 % of the record and go, `BATCH = 10` at a time, through one NoncvxSFW update
 //!    each; nothing of the stream is kept beyond the current mini-batch. Every `CHECKPOINT` updates
 //!    (and at the end) the top-`K` reconstruction RMSE on the non-overlapping windows of the last
@@ -27,7 +27,7 @@ static ECG: &[u8] = include_bytes!("../../../data/ecg/mitbih208_mlii_360hz.u16le
 
 const N: usize = 32;
 const BATCH: usize = 10;
-const HOP: usize = 8;
+const HOP: usize = 32;
 const K: usize = 4;
 const CHECKPOINT: u32 = 100;
 const SEED: u32 = 1;
@@ -37,8 +37,8 @@ const SYNTH_THETA: f32 = 0.3;
 const SYNTH_ITERS: u32 = 600;
 const SYNTH_SEED: u32 = 7;
 
-const BENCH_WARMUP: usize = 30;
-const BENCH_UPDATES: usize = 16;
+const BENCH_WARMUP: usize = 10;
+const BENCH_UPDATES: usize = 8;
 
 fn samples() -> usize {
     ECG.len() / 2
