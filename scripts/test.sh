@@ -8,6 +8,9 @@ echo "== fmt"
 cargo fmt --all -- --check
 (cd firmware && cargo fmt -- --check)
 if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo fmt --all -- --check); fi
+echo "== no_std core for both Cortex-M targets"
+cargo build --quiet -p mote-core --target thumbv7m-none-eabi
+cargo build --quiet -p mote-core --target thumbv7em-none-eabihf
 echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 (cd firmware && cargo clippy --release --quiet -- -D warnings)

@@ -16,6 +16,7 @@
 //! - [`dict`]: online orthogonal dictionary learning (Frank–Wolfe) and sparse coding with it.
 //! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
 //! - [`kernels`]: scalar reference kernels (f32, L-Mul e4m3, int8 with Q31 requantization).
+//! - [`model`]: the `.mote` model file: zero-copy validating reader, writer, executor.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
 
@@ -23,3 +24,4 @@ pub mod check;
 pub mod dict;
 pub mod kernels;
 pub mod lmul;
+pub mod model;

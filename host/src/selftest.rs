@@ -22,7 +22,7 @@ pub struct SelftestReport {
 }
 
 fn nums(s: &str) -> Result<Vec<u32>> {
-    s.split(|c: char| c == ' ' || c == ',' || c == '[' || c == ']')
+    s.split([' ', ',', '[', ']'])
         .filter(|t| !t.is_empty())
         .map(|t| {
             t.parse::<u32>()

@@ -184,7 +184,7 @@ impl core::error::Error for ShapeError {}
 /// [`dot_lmul_f32`] (same order, so the same bits on every target).
 pub fn matvec_lmul_f32(w: &[f32], x: &[f32], y: &mut [f32]) -> Result<(), ShapeError> {
     let cols = x.len();
-    let expected = y.len().checked_mul(cols).unwrap_or(usize::MAX);
+    let expected = y.len().saturating_mul(cols);
     if w.len() != expected {
         return Err(ShapeError {
             expected,

@@ -277,7 +277,7 @@ fn fp8_double_carry_is_impossible_and_f16_has_it() {
 #[test]
 fn k_truncation_puts_results_on_the_k_bit_grid() {
     for k in 1..=23 {
-        let r = lmul_f32_k(1.234_567_9, -3.141_592_7, k).to_bits();
+        let r = lmul_f32_k(1.234_567_9, -2.5, k).to_bits();
         let low = r & ((1 << (23 - k)) - 1);
         assert_eq!(low, 0, "k={k}");
     }

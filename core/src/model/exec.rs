@@ -1,0 +1,215 @@
+//! The executor: walks a parsed model's layers and calls the kernels, with ping-pong activation
+//! buffers the caller provides (sizes from [`Model::ram`]). No allocation, no panics.
+
+use super::{Layer, Model, ParseError};
+use crate::kernels::{self, Int8Dense};
+use crate::lmul::ShapeError;
+
+/// Caller-provided buffers for [`Model::run`].
+#[derive(Debug)]
+pub struct Workspace<'b> {
+    /// f32 activations: at least [`super::Ram::arena_f32`] elements.
+    pub arena_f32: &'b mut [f32],
+    /// int8 activations: at least [`super::Ram::arena_i8`] elements.
+    pub arena_i8: &'b mut [i8],
+}
+
+/// Why a run failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExecError {
+    /// A workspace buffer is smaller than the model declares.
+    WorkspaceTooSmall {
+        /// Which buffer.
+        buffer: &'static str,
+        /// Elements needed.
+        need: usize,
+        /// Elements given.
+        have: usize,
+    },
+    /// The input or output slice has the wrong length.
+    BadIo {
+        /// `"input"` or `"output"`.
+        which: &'static str,
+        /// Elements expected.
+        expected: usize,
+        /// Elements given.
+        found: usize,
+    },
+    /// A kernel rejected its shapes (cannot happen for a parsed model).
+    Shape(ShapeError),
+    /// Re-reading a layer failed (cannot happen for a parsed model).
+    Corrupt(ParseError),
+}
+
+impl core::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            ExecError::WorkspaceTooSmall { buffer, need, have } => {
+                write!(f, "workspace {buffer}: need {need} elements, have {have}")
+            }
+            ExecError::BadIo {
+                which,
+                expected,
+                found,
+            } => {
+                write!(f, "{which}: expected {expected} elements, found {found}")
+            }
+            ExecError::Shape(e) => write!(f, "kernel: {e}"),
+            ExecError::Corrupt(e) => write!(f, "model: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for ExecError {}
+
+impl From<ShapeError> for ExecError {
+    fn from(e: ShapeError) -> Self {
+        ExecError::Shape(e)
+    }
+}
+
+/// Which half of an arena holds the current activation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Half {
+    Lo,
+    Hi,
+}
+
+impl Half {
+    fn other(self) -> Half {
+        match self {
+            Half::Lo => Half::Hi,
+            Half::Hi => Half::Lo,
+        }
+    }
+}
+
+/// Splits an arena into (source, destination) halves.
+fn halves<T>(arena: &mut [T], half_len: usize, src: Half) -> (&mut [T], &mut [T]) {
+    let (lo, hi) = arena.split_at_mut(half_len);
+    let hi = &mut hi[..half_len];
+    match src {
+        Half::Lo => (lo, hi),
+        Half::Hi => (hi, lo),
+    }
+}
+
+impl Model<'_> {
+    /// Runs the model on one input vector and writes the output vector.
+    pub fn run(
+        &self,
+        input: &[f32],
+        ws: &mut Workspace<'_>,
+        output: &mut [f32],
+    ) -> Result<(), ExecError> {
+        let ram = self.ram();
+        if input.len() != self.input_len() {
+            return Err(ExecError::BadIo {
+                which: "input",
+                expected: self.input_len(),
+                found: input.len(),
+            });
+        }
+        if output.len() != self.output_len() {
+            return Err(ExecError::BadIo {
+                which: "output",
+                expected: self.output_len(),
+                found: output.len(),
+            });
+        }
+        if ws.arena_f32.len() < ram.arena_f32 {
+            return Err(ExecError::WorkspaceTooSmall {
+                buffer: "arena_f32",
+                need: ram.arena_f32,
+                have: ws.arena_f32.len(),
+            });
+        }
+        if ws.arena_i8.len() < ram.arena_i8 {
+            return Err(ExecError::WorkspaceTooSmall {
+                buffer: "arena_i8",
+                need: ram.arena_i8,
+                have: ws.arena_i8.len(),
+            });
+        }
+        let (hf, hq) = (ram.arena_f32 / 2, ram.arena_i8 / 2);
+        ws.arena_f32[..input.len()].copy_from_slice(input);
+        let (mut f_at, mut q_at) = (Half::Lo, Half::Lo);
+        for i in 0..self.layer_count() {
+            let info = self.layer(i).map_err(ExecError::Corrupt)?;
+            let (n_in, n_out) = (info.in_len, info.out_len);
+            match info.layer {
+                Layer::DenseF32 { w, b } => {
+                    let (src, dst) = halves(ws.arena_f32, hf, f_at);
+                    kernels::dense_f32(w, b, &src[..n_in], &mut dst[..n_out])?;
+                    f_at = f_at.other();
+                }
+                Layer::DenseLmulE4m3 { w, scale, b } => {
+                    let (src, dst) = halves(ws.arena_f32, hf, f_at);
+                    kernels::dense_lmul_e4m3(w, scale, b, &src[..n_in], &mut dst[..n_out])?;
+                    f_at = f_at.other();
+                }
+                Layer::DenseInt8 {
+                    w,
+                    b,
+                    m,
+                    input_zero_point,
+                    output_zero_point,
+                    relu,
+                } => {
+                    let layer = Int8Dense {
+                        weights: w,
+                        bias: b,
+                        multipliers: m,
+                        input_zero_point,
+                        output_zero_point,
+                        relu,
+                    };
+                    let (src, dst) = halves(ws.arena_i8, hq, q_at);
+                    layer.run(&src[..n_in], &mut dst[..n_out])?;
+                    q_at = q_at.other();
+                }
+                Layer::Relu => {
+                    let (cur, _) = halves(ws.arena_f32, hf, f_at);
+                    for v in &mut cur[..n_in] {
+                        // max(v, 0) keeps -0.0 → 0.0 and is the same on every target.
+                        if v.is_nan() || *v <= 0.0 {
+                            *v = 0.0;
+                        }
+                    }
+                }
+                // Crossing domains: no activation of the target domain is live, so either half
+                // will do; the current one is used and the position stays.
+                Layer::Quantize { scale, zero_point } => {
+                    let (src, _) = halves(ws.arena_f32, hf, f_at);
+                    let (dst, _) = halves(ws.arena_i8, hq, q_at);
+                    for (q, &x) in dst[..n_out].iter_mut().zip(&src[..n_in]) {
+                        *q = quantize(x, scale, zero_point);
+                    }
+                }
+                Layer::Dequantize { scale, zero_point } => {
+                    let (src, _) = halves(ws.arena_i8, hq, q_at);
+                    let (dst, _) = halves(ws.arena_f32, hf, f_at);
+                    for (x, &q) in dst[..n_out].iter_mut().zip(&src[..n_in]) {
+                        *x = (q as i32 - zero_point) as f32 * scale;
+                    }
+                }
+            }
+        }
+        let (cur, _) = halves(ws.arena_f32, hf, f_at);
+        output.copy_from_slice(&cur[..output.len()]);
+        Ok(())
+    }
+}
+
+/// `clamp(round(x / scale) + zero_point, -128, 127)`, rounding half away from zero (libm, so the
+/// same bits everywhere). NaN maps to the zero point.
+pub fn quantize(x: f32, scale: f32, zero_point: i32) -> i8 {
+    let r = libm::roundf(x / scale);
+    let v = if r.is_nan() {
+        0.0
+    } else {
+        r.clamp(-1024.0, 1024.0)
+    };
+    (v as i32 + zero_point).clamp(-128, 127) as i8
+}

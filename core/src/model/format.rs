@@ -1,0 +1,144 @@
+//! On-disk constants of the `.mote` model file, version 1 (normative description:
+//! `docs/model-format.md`). All integers are little-endian.
+
+/// File magic: `\x89MOT\r\n\x1a\n` (a high byte and line endings catch text-mode mangling).
+pub const MAGIC: [u8; 8] = *b"\x89MOT\r\n\x1a\n";
+/// Major version: readers reject any other major.
+pub const VERSION_MAJOR: u16 = 1;
+/// Minor version written by this crate; readers accept any minor ≤ their own.
+pub const VERSION_MINOR: u16 = 0;
+/// Size of the header.
+pub const HEADER_BYTES: usize = 64;
+/// Size of one layer record.
+pub const LAYER_RECORD_BYTES: usize = 32;
+/// Size of one tensor record.
+pub const TENSOR_RECORD_BYTES: usize = 16;
+/// Alignment of every tensor's data (and of the file's first byte in memory).
+pub const TENSOR_ALIGN: usize = 16;
+/// Most layers a reader accepts.
+pub const MAX_LAYERS: usize = 1024;
+/// Most tensors a reader accepts.
+pub const MAX_TENSORS: usize = 4096;
+/// Largest activation vector a reader accepts (elements).
+pub const MAX_ACTIVATION: usize = 1 << 20;
+/// Marks an unused tensor slot in a layer record.
+pub const NO_TENSOR: u32 = u32::MAX;
+
+/// Header field offsets.
+pub mod header {
+    /// `[u8; 8]` magic.
+    pub const MAGIC: usize = 0;
+    /// `u16` major version.
+    pub const VERSION_MAJOR: usize = 8;
+    /// `u16` minor version.
+    pub const VERSION_MINOR: usize = 10;
+    /// `u32` header size (64).
+    pub const HEADER_BYTES: usize = 12;
+    /// `u32` total file size.
+    pub const FILE_BYTES: usize = 16;
+    /// `u32` CRC-32 of bytes `64..file_bytes`.
+    pub const CRC32: usize = 20;
+    /// `u32` number of layer records.
+    pub const LAYER_COUNT: usize = 24;
+    /// `u32` number of tensor records.
+    pub const TENSOR_COUNT: usize = 28;
+    /// `u32` offset of the layer table.
+    pub const LAYER_TABLE: usize = 32;
+    /// `u32` offset of the tensor table.
+    pub const TENSOR_TABLE: usize = 36;
+    /// `u32` input length (f32 elements).
+    pub const INPUT_LEN: usize = 40;
+    /// `u32` output length (f32 elements).
+    pub const OUTPUT_LEN: usize = 44;
+    /// `u32` f32 activation arena (elements).
+    pub const ARENA_F32: usize = 48;
+    /// `u32` int8 activation arena (bytes).
+    pub const ARENA_I8: usize = 52;
+    /// `u32` recurrent state (f32 elements).
+    pub const STATE_F32: usize = 56;
+    /// `u32` CRC-32 of header bytes `0..60`, so every header field is checked too.
+    pub const HEADER_CRC32: usize = 60;
+}
+
+/// Layer kinds.
+pub mod kind {
+    /// Fully connected `y = W x + b` (scheme-dependent tensors).
+    pub const DENSE: u16 = 1;
+    /// `max(x, 0)` on f32 activations.
+    pub const RELU: u16 = 2;
+    /// f32 → int8: `q = clamp(round(x / scale) + zero_point, -128, 127)`.
+    pub const QUANTIZE: u16 = 3;
+    /// int8 → f32: `x = (q − zero_point) · scale`.
+    pub const DEQUANTIZE: u16 = 4;
+}
+
+/// Numeric schemes of a Dense layer.
+pub mod scheme {
+    /// f32 weights and activations.
+    pub const F32: u8 = 0;
+    /// int8 weights (per-channel symmetric), int8 activations, int32 accumulation, Q31
+    /// requantization.
+    pub const INT8: u8 = 1;
+    /// fp8 e4m3 weights with per-channel scale, L-Mul against f32 activations.
+    pub const LMUL_E4M3: u8 = 2;
+}
+
+/// Layer flags.
+pub mod flags {
+    /// int8 Dense: clamp the output at its zero point (fused ReLU).
+    pub const FUSED_RELU: u8 = 1;
+}
+
+/// Tensor element types.
+pub mod dtype {
+    /// IEEE binary32.
+    pub const F32: u8 = 1;
+    /// Signed 8-bit integer.
+    pub const I8: u8 = 2;
+    /// Signed 32-bit integer.
+    pub const I32: u8 = 3;
+    /// fp8 e4m3 (OCP FN) bit pattern.
+    pub const E4M3: u8 = 4;
+    /// Requantization multiplier: `i32` Q31 mantissa then `i32` shift (8 bytes).
+    pub const QMULT: u8 = 5;
+
+    /// Bytes per element, or `None` for an unknown dtype.
+    pub const fn size(dtype: u8) -> Option<usize> {
+        match dtype {
+            F32 | I32 => Some(4),
+            I8 | E4M3 => Some(1),
+            QMULT => Some(8),
+            _ => None,
+        }
+    }
+}
+
+/// Layer record field offsets (within a 32-byte record).
+pub mod layer {
+    /// `u16` kind.
+    pub const KIND: usize = 0;
+    /// `u8` scheme.
+    pub const SCHEME: usize = 2;
+    /// `u8` flags.
+    pub const FLAGS: usize = 3;
+    /// `u32` input length.
+    pub const IN_LEN: usize = 4;
+    /// `u32` output length.
+    pub const OUT_LEN: usize = 8;
+    /// `[u32; 3]` tensor indices.
+    pub const TENSORS: usize = 12;
+    /// `i32` parameter 0.
+    pub const P0: usize = 24;
+    /// `i32` parameter 1.
+    pub const P1: usize = 28;
+}
+
+/// Tensor record field offsets (within a 16-byte record).
+pub mod tensor {
+    /// `u32` data offset from the start of the file (multiple of 16).
+    pub const OFFSET: usize = 0;
+    /// `u32` element count.
+    pub const COUNT: usize = 4;
+    /// `u8` dtype.
+    pub const DTYPE: usize = 8;
+}

@@ -1,0 +1,422 @@
+use super::format::header as h;
+use super::*;
+use crate::kernels::{QuantMultiplier, e4m3_to_f32};
+use crate::lmul::{Fp8E4M3, lmul_f32};
+use proptest::prelude::*;
+
+/// A 16-byte aligned byte buffer, as the device's flash image is.
+#[repr(C, align(16))]
+struct Aligned([u8; 4096]);
+
+fn encode(layers: &[LayerInfo<'_>], input_len: usize) -> Box<Aligned> {
+    let mut buf = Box::new(Aligned([0; 4096]));
+    let n = write(layers, input_len, &mut buf.0).expect("writes");
+    assert_eq!(n, encoded_len(layers, input_len).unwrap());
+    buf
+}
+
+fn file_len(b: &Aligned) -> usize {
+    u32::from_le_bytes(b.0[h::FILE_BYTES..h::FILE_BYTES + 4].try_into().unwrap()) as usize
+}
+
+const W1: [f32; 12] = [
+    0.5, -1.0, 0.25, 2.0, 1.0, 1.0, -0.5, 0.0, -2.0, 0.75, 1.5, -0.25,
+];
+const B1: [f32; 3] = [0.1, -0.2, 0.3];
+const W2: [f32; 6] = [1.0, -1.0, 0.5, 0.25, 2.0, -0.5];
+const B2: [f32; 2] = [0.0, 1.0];
+const X: [f32; 4] = [1.0, 0.5, -1.0, 2.0];
+
+fn f32_mlp() -> [LayerInfo<'static>; 3] {
+    [
+        LayerInfo {
+            layer: Layer::DenseF32 { w: &W1, b: &B1 },
+            in_len: 4,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::Relu,
+            in_len: 3,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::DenseF32 { w: &W2, b: &B2 },
+            in_len: 3,
+            out_len: 2,
+        },
+    ]
+}
+
+/// Plain-Rust reference of the f32 MLP (independent of the kernels).
+fn reference_f32(x: &[f32]) -> [f32; 2] {
+    let mut h = [0.0f32; 3];
+    for o in 0..3 {
+        let mut acc = 0.0f32;
+        for i in 0..4 {
+            acc += W1[o * 4 + i] * x[i];
+        }
+        h[o] = (acc + B1[o]).max(0.0);
+    }
+    let mut y = [0.0f32; 2];
+    for o in 0..2 {
+        let mut acc = 0.0f32;
+        for i in 0..3 {
+            acc += W2[o * 3 + i] * h[i];
+        }
+        y[o] = acc + B2[o];
+    }
+    y
+}
+
+fn run(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
+    let ram = model.ram();
+    let mut af = vec![0.0f32; ram.arena_f32];
+    let mut aq = vec![0i8; ram.arena_i8];
+    let mut y = vec![0.0f32; model.output_len()];
+    model
+        .run(
+            x,
+            &mut Workspace {
+                arena_f32: &mut af,
+                arena_i8: &mut aq,
+            },
+            &mut y,
+        )
+        .expect("runs");
+    y
+}
+
+#[test]
+fn f32_round_trip_and_run() {
+    let buf = encode(&f32_mlp(), 4);
+    let bytes = &buf.0[..file_len(&buf)];
+    let m = Model::parse(bytes).expect("parses");
+    assert_eq!((m.input_len(), m.output_len(), m.layer_count()), (4, 2, 3));
+    assert_eq!(
+        m.ram(),
+        Ram {
+            arena_f32: 8,
+            arena_i8: 0,
+            state_f32: 0
+        }
+    );
+    match m.layer(0).unwrap().layer {
+        Layer::DenseF32 { w, b } => assert_eq!((w, b), (&W1[..], &B1[..])),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(run(&m, &X), reference_f32(&X));
+    // Hand-checked: h = relu([0.5-0.5-0.25+4+0.1, 1+0.5+0.5+0-0.2, -2+0.375-1.5-0.5+0.3]) = [3.85, 1.8, 0]
+    // y = [3.85-1.8+0, 0.25·3.85+2·1.8+1] = [2.05, 5.5625]
+    let y = run(&m, &X);
+    assert!(
+        (y[0] - 2.05).abs() < 1e-6 && (y[1] - 5.5625).abs() < 1e-6,
+        "{y:?}"
+    );
+}
+
+#[test]
+fn lmul_e4m3_round_trip_and_run() {
+    let q1 = W1.map(|v| Fp8E4M3::from_f32(v * 64.0).0);
+    let s1 = [1.0 / 64.0; 3];
+    let q2 = W2.map(|v| Fp8E4M3::from_f32(v * 64.0).0);
+    let s2 = [1.0 / 64.0; 2];
+    let layers = [
+        LayerInfo {
+            layer: Layer::DenseLmulE4m3 {
+                w: &q1,
+                scale: &s1,
+                b: &B1,
+            },
+            in_len: 4,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::Relu,
+            in_len: 3,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::DenseLmulE4m3 {
+                w: &q2,
+                scale: &s2,
+                b: &B2,
+            },
+            in_len: 3,
+            out_len: 2,
+        },
+    ];
+    let buf = encode(&layers, 4);
+    let m = Model::parse(&buf.0[..file_len(&buf)]).expect("parses");
+    let mut h = [0.0f32; 3];
+    for o in 0..3 {
+        let mut acc = 0.0f32;
+        for i in 0..4 {
+            acc += lmul_f32(e4m3_to_f32(q1[o * 4 + i]), X[i]);
+        }
+        h[o] = (acc * s1[o] + B1[o]).max(0.0);
+    }
+    let mut want = [0.0f32; 2];
+    for o in 0..2 {
+        let mut acc = 0.0f32;
+        for i in 0..3 {
+            acc += lmul_f32(e4m3_to_f32(q2[o * 3 + i]), h[i]);
+        }
+        want[o] = acc * s2[o] + B2[o];
+    }
+    assert_eq!(run(&m, &X), want);
+}
+
+#[test]
+fn int8_round_trip_and_run() {
+    // Input scale 1/64, zp 0; weights scale 1/64 (exact for W1/W2 multiples of 1/4 · ...).
+    let w1: [i8; 12] = W1.map(|v| (v * 32.0) as i8);
+    let w2: [i8; 6] = W2.map(|v| (v * 32.0) as i8);
+    let m1 = [QuantMultiplier::from_real((1.0 / 64.0) * (1.0 / 32.0) / (1.0 / 16.0)); 3];
+    let m2 = [QuantMultiplier::from_real((1.0 / 16.0) * (1.0 / 32.0) / (1.0 / 32.0)); 2];
+    let b1 = [0i32; 3];
+    let b2 = [0i32; 2];
+    let layers = [
+        LayerInfo {
+            layer: Layer::Quantize {
+                scale: 1.0 / 64.0,
+                zero_point: 0,
+            },
+            in_len: 4,
+            out_len: 4,
+        },
+        LayerInfo {
+            layer: Layer::DenseInt8 {
+                w: &w1,
+                b: &b1,
+                m: &m1,
+                input_zero_point: 0,
+                output_zero_point: -128,
+                relu: true,
+            },
+            in_len: 4,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::DenseInt8 {
+                w: &w2,
+                b: &b2,
+                m: &m2,
+                input_zero_point: -128,
+                output_zero_point: 0,
+                relu: false,
+            },
+            in_len: 3,
+            out_len: 2,
+        },
+        LayerInfo {
+            layer: Layer::Dequantize {
+                scale: 1.0 / 32.0,
+                zero_point: 0,
+            },
+            in_len: 2,
+            out_len: 2,
+        },
+    ];
+    let buf = encode(&layers, 4);
+    let m = Model::parse(&buf.0[..file_len(&buf)]).expect("parses");
+    assert_eq!(
+        m.ram(),
+        Ram {
+            arena_f32: 8,
+            arena_i8: 8,
+            state_f32: 0
+        }
+    );
+    // By hand: xq = [64, 32, -64, 127]; h_q = round(w1·xq / 128) - 128 (ReLU at -128);
+    // y = round(w2·(h_q + 128) / 16) / 32.
+    let xq = [64i32, 32, -64, 127];
+    let mut hq = [0i32; 3];
+    for o in 0..3 {
+        let acc: i32 = (0..4).map(|i| w1[o * 4 + i] as i32 * xq[i]).sum();
+        hq[o] = ((acc as f64 / 128.0).round() as i32 - 128).clamp(-128, 127);
+    }
+    let mut want = [0.0f32; 2];
+    for o in 0..2 {
+        let acc: i32 = (0..3).map(|i| w2[o * 3 + i] as i32 * (hq[i] + 128)).sum();
+        want[o] = ((acc as f64 / 16.0).round() as i32).clamp(-128, 127) as f32 / 32.0;
+    }
+    assert_eq!(run(&m, &X), want);
+}
+
+#[test]
+fn every_single_bit_flip_is_rejected() {
+    let buf = encode(&f32_mlp(), 4);
+    let n = file_len(&buf);
+    let mut copy = Box::new(Aligned([0; 4096]));
+    for bit in 0..n * 8 {
+        copy.0[..n].copy_from_slice(&buf.0[..n]);
+        copy.0[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            Model::parse(&copy.0[..n]).is_err(),
+            "bit {bit} flip accepted"
+        );
+    }
+}
+
+#[test]
+fn distinct_errors_for_distinct_faults() {
+    let buf = encode(&f32_mlp(), 4);
+    let n = file_len(&buf);
+    let good = &buf.0[..n];
+    let mut c = Box::new(Aligned([0; 4096]));
+    let mut with = |f: &dyn Fn(&mut [u8])| {
+        c.0[..n].copy_from_slice(good);
+        f(&mut c.0[..n]);
+        // Re-seal both CRCs so the fault under test is the one reported.
+        let body = crc32(&c.0[64..n]);
+        c.0[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
+        let head = crc32(&c.0[..60]);
+        c.0[60..64].copy_from_slice(&head.to_le_bytes());
+        Model::parse(&c.0[..n]).err()
+    };
+    assert_eq!(with(&|b| b[0] = b'X'), Some(ParseError::BadMagic));
+    assert_eq!(
+        with(&|b| b[8] = 2),
+        Some(ParseError::UnsupportedVersion { major: 2, minor: 0 })
+    );
+    assert_eq!(
+        with(&|b| b[10] = 1),
+        Some(ParseError::UnsupportedVersion { major: 1, minor: 1 })
+    );
+    assert_eq!(with(&|b| b[12] = 65), Some(ParseError::BadHeaderSize(65)));
+    assert!(matches!(
+        with(&|b| b[16] += 16),
+        Some(ParseError::Truncated { .. })
+    ));
+    assert!(matches!(
+        with(&|b| b[16] -= 16),
+        Some(ParseError::TrailingBytes { .. })
+    ));
+    assert!(matches!(
+        with(&|b| b[h::ARENA_F32] = 9),
+        Some(ParseError::RamMismatch(_))
+    ));
+    assert!(matches!(
+        with(&|b| b[h::INPUT_LEN] = 5),
+        Some(ParseError::ChainMismatch { layer: 0 })
+    ));
+    assert!(matches!(
+        with(&|b| b[64] = 99),
+        Some(ParseError::UnknownLayer { layer: 0, .. })
+    ));
+    // First tensor record's offset made misaligned.
+    let t0 = 64 + 3 * 32;
+    assert!(matches!(
+        with(&|b| b[t0] += 4),
+        Some(ParseError::OutOfBounds(_))
+    ));
+    // A NaN weight.
+    let data = u32::from_le_bytes(good[t0..t0 + 4].try_into().unwrap()) as usize;
+    assert!(matches!(
+        with(&|b| b[data..data + 4].copy_from_slice(&f32::NAN.to_le_bytes())),
+        Some(ParseError::NonFinite { tensor: 0 })
+    ));
+    // The body CRC alone.
+    c.0[..n].copy_from_slice(good);
+    c.0[n - 1] ^= 0x80;
+    assert!(matches!(
+        Model::parse(&c.0[..n]),
+        Err(ParseError::CrcMismatch { .. })
+    ));
+    // Truncated below a header; misaligned start.
+    assert!(matches!(
+        Model::parse(&good[..10]),
+        Err(ParseError::Truncated { .. })
+    ));
+    let mut shifted = Box::new(Aligned([0; 4096]));
+    shifted.0[1..n + 1].copy_from_slice(good);
+    assert_eq!(
+        Model::parse(&shifted.0[1..n + 1]).err(),
+        Some(ParseError::MisalignedBuffer)
+    );
+}
+
+#[test]
+fn workspace_and_io_errors() {
+    let buf = encode(&f32_mlp(), 4);
+    let m = Model::parse(&buf.0[..file_len(&buf)]).unwrap();
+    let mut af = [0.0f32; 7];
+    let mut y = [0.0f32; 2];
+    let e = m.run(
+        &X,
+        &mut Workspace {
+            arena_f32: &mut af,
+            arena_i8: &mut [],
+        },
+        &mut y,
+    );
+    assert!(matches!(
+        e,
+        Err(ExecError::WorkspaceTooSmall {
+            need: 8,
+            have: 7,
+            ..
+        })
+    ));
+    let mut af = [0.0f32; 8];
+    let e = m.run(
+        &X[..3],
+        &mut Workspace {
+            arena_f32: &mut af,
+            arena_i8: &mut [],
+        },
+        &mut y,
+    );
+    assert!(matches!(e, Err(ExecError::BadIo { which: "input", .. })));
+}
+
+#[test]
+fn writer_rejects_broken_chains() {
+    let mut l = f32_mlp();
+    l[2].in_len = 4;
+    assert_eq!(encoded_len(&l, 4), Err(WriteError::BadLayer(2)));
+    assert_eq!(encoded_len(&[], 4), Err(WriteError::BadGraph));
+    let q = [LayerInfo {
+        layer: Layer::Quantize {
+            scale: 1.0,
+            zero_point: 0,
+        },
+        in_len: 4,
+        out_len: 4,
+    }];
+    assert_eq!(encoded_len(&q, 4), Err(WriteError::BadGraph));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// Hostile bytes never panic: random mutations and truncations of a valid file.
+    #[test]
+    fn mutated_files_never_panic(edits in proptest::collection::vec((0usize..400, any::<u8>()), 1..8), cut in 0usize..400) {
+        let buf = encode(&f32_mlp(), 4);
+        let n = file_len(&buf);
+        let mut c = Box::new(Aligned([0; 4096]));
+        c.0[..n].copy_from_slice(&buf.0[..n]);
+        for (at, v) in edits {
+            c.0[at % n] = v;
+        }
+        // Re-seal the CRCs half of the time so validation past the checksums is exercised.
+        if cut % 2 == 0 {
+            let body = crc32(&c.0[64..n]);
+            c.0[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
+            let head = crc32(&c.0[..60]);
+            c.0[60..64].copy_from_slice(&head.to_le_bytes());
+        }
+        let len = if cut < n { cut } else { n };
+        if let Ok(m) = Model::parse(&c.0[..len]) {
+            let ram = m.ram();
+            let mut af = vec![0.0f32; ram.arena_f32];
+            let mut aq = vec![0i8; ram.arena_i8];
+            let x = vec![0.5f32; m.input_len()];
+            let mut y = vec![0.0f32; m.output_len()];
+            let mut ws = Workspace { arena_f32: &mut af, arena_i8: &mut aq };
+            let ok = m.run(&x, &mut ws, &mut y).is_ok();
+            prop_assert!(ok);
+        }
+    }
+}

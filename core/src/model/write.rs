@@ -1,0 +1,304 @@
+//! The model-file writer, next to the reader so both follow one description of the format.
+//! It writes into a caller-provided buffer (no allocation): [`encoded_len`] says how many bytes.
+
+use super::format::{self, dtype, flags, kind, scheme};
+use super::{Domain, Layer, LayerInfo, crc32};
+use crate::kernels::QuantMultiplier;
+
+/// Why a model could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The output buffer is smaller than [`encoded_len`].
+    BufferTooSmall {
+        /// Bytes needed.
+        need: usize,
+    },
+    /// A layer's tensors disagree with its sizes, or layers do not chain (index of the layer).
+    BadLayer(usize),
+    /// No layers, or the output is not f32.
+    BadGraph,
+    /// The file would exceed 4 GiB or a format limit.
+    TooLarge,
+}
+
+impl core::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            WriteError::BufferTooSmall { need } => {
+                write!(f, "output buffer too small: need {need} bytes")
+            }
+            WriteError::BadLayer(i) => {
+                write!(f, "layer {i}: tensors do not match its sizes or chain")
+            }
+            WriteError::BadGraph => write!(f, "a model needs at least one layer and an f32 output"),
+            WriteError::TooLarge => write!(f, "model exceeds the format's limits"),
+        }
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+/// A tensor to store: its dtype and raw little-endian bytes (as an iterator of chunks).
+#[derive(Clone, Copy)]
+enum Data<'a> {
+    F32(&'a [f32]),
+    I8(&'a [i8]),
+    I32(&'a [i32]),
+    E4m3(&'a [u8]),
+    QMult(&'a [QuantMultiplier]),
+}
+
+impl Data<'_> {
+    fn dtype(&self) -> u8 {
+        match self {
+            Data::F32(_) => dtype::F32,
+            Data::I8(_) => dtype::I8,
+            Data::I32(_) => dtype::I32,
+            Data::E4m3(_) => dtype::E4M3,
+            Data::QMult(_) => dtype::QMULT,
+        }
+    }
+    fn count(&self) -> usize {
+        match self {
+            Data::F32(s) => s.len(),
+            Data::I8(s) => s.len(),
+            Data::I32(s) => s.len(),
+            Data::E4m3(s) => s.len(),
+            Data::QMult(s) => s.len(),
+        }
+    }
+    fn byte_len(&self) -> usize {
+        self.count() * dtype::size(self.dtype()).unwrap_or(0)
+    }
+    fn write(&self, out: &mut [u8]) {
+        match self {
+            Data::F32(s) => s
+                .iter()
+                .zip(out.chunks_exact_mut(4))
+                .for_each(|(v, o)| o.copy_from_slice(&v.to_le_bytes())),
+            Data::I8(s) => s
+                .iter()
+                .zip(out.iter_mut())
+                .for_each(|(v, o)| *o = *v as u8),
+            Data::I32(s) => s
+                .iter()
+                .zip(out.chunks_exact_mut(4))
+                .for_each(|(v, o)| o.copy_from_slice(&v.to_le_bytes())),
+            Data::E4m3(s) => out[..s.len()].copy_from_slice(s),
+            Data::QMult(s) => s.iter().zip(out.chunks_exact_mut(8)).for_each(|(m, o)| {
+                o[..4].copy_from_slice(&m.multiplier.to_le_bytes());
+                o[4..].copy_from_slice(&m.shift.to_le_bytes());
+            }),
+        }
+    }
+}
+
+/// A layer record before placement.
+struct Record<'a> {
+    kind: u16,
+    scheme: u8,
+    flags: u8,
+    tensors: [Option<Data<'a>>; 3],
+    p0: i32,
+    p1: i32,
+}
+
+fn record<'a>(l: &Layer<'a>) -> Record<'a> {
+    let r = |kind, scheme, flags, tensors, p0, p1| Record {
+        kind,
+        scheme,
+        flags,
+        tensors,
+        p0,
+        p1,
+    };
+    match *l {
+        Layer::DenseF32 { w, b } => r(
+            kind::DENSE,
+            scheme::F32,
+            0,
+            [Some(Data::F32(w)), Some(Data::F32(b)), None],
+            0,
+            0,
+        ),
+        Layer::DenseLmulE4m3 { w, scale, b } => r(
+            kind::DENSE,
+            scheme::LMUL_E4M3,
+            0,
+            [
+                Some(Data::E4m3(w)),
+                Some(Data::F32(scale)),
+                Some(Data::F32(b)),
+            ],
+            0,
+            0,
+        ),
+        Layer::DenseInt8 {
+            w,
+            b,
+            m,
+            input_zero_point,
+            output_zero_point,
+            relu,
+        } => r(
+            kind::DENSE,
+            scheme::INT8,
+            if relu { flags::FUSED_RELU } else { 0 },
+            [Some(Data::I8(w)), Some(Data::I32(b)), Some(Data::QMult(m))],
+            input_zero_point,
+            output_zero_point,
+        ),
+        Layer::Relu => r(kind::RELU, scheme::F32, 0, [None, None, None], 0, 0),
+        Layer::Quantize { scale, zero_point } => r(
+            kind::QUANTIZE,
+            scheme::INT8,
+            0,
+            [None, None, None],
+            scale.to_bits() as i32,
+            zero_point,
+        ),
+        Layer::Dequantize { scale, zero_point } => r(
+            kind::DEQUANTIZE,
+            scheme::INT8,
+            0,
+            [None, None, None],
+            scale.to_bits() as i32,
+            zero_point,
+        ),
+    }
+}
+
+fn align(n: usize) -> usize {
+    n.div_ceil(format::TENSOR_ALIGN) * format::TENSOR_ALIGN
+}
+
+struct Plan {
+    tensor_count: usize,
+    tensor_table: usize,
+    data_start: usize,
+    total: usize,
+    max_f32: usize,
+    max_i8: usize,
+}
+
+fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> {
+    if layers.is_empty() || layers.len() > format::MAX_LAYERS {
+        return Err(WriteError::BadGraph);
+    }
+    let mut tensor_count = 0;
+    let mut data = 0usize;
+    let (mut domain, mut len) = (Domain::F32, input_len);
+    let (mut max_f32, mut max_i8) = (input_len, 0);
+    for (i, info) in layers.iter().enumerate() {
+        let (din, dout) = info.layer.domains();
+        if din != domain || info.in_len != len {
+            return Err(WriteError::BadLayer(i));
+        }
+        (domain, len) = (dout, info.out_len);
+        match dout {
+            Domain::F32 => max_f32 = max_f32.max(len),
+            Domain::I8 => max_i8 = max_i8.max(len),
+        }
+        for t in record(&info.layer).tensors.iter().flatten() {
+            tensor_count += 1;
+            data = data
+                .checked_add(align(t.byte_len()))
+                .ok_or(WriteError::TooLarge)?;
+        }
+    }
+    if domain != Domain::F32 {
+        return Err(WriteError::BadGraph);
+    }
+    if tensor_count > format::MAX_TENSORS {
+        return Err(WriteError::TooLarge);
+    }
+    let tensor_table = format::HEADER_BYTES + layers.len() * format::LAYER_RECORD_BYTES;
+    let data_start = align(tensor_table + tensor_count * format::TENSOR_RECORD_BYTES);
+    let total = data_start.checked_add(data).ok_or(WriteError::TooLarge)?;
+    if total > u32::MAX as usize {
+        return Err(WriteError::TooLarge);
+    }
+    Ok(Plan {
+        tensor_count,
+        tensor_table,
+        data_start,
+        total,
+        max_f32,
+        max_i8,
+    })
+}
+
+/// Bytes the encoded model takes.
+pub fn encoded_len(layers: &[LayerInfo<'_>], input_len: usize) -> Result<usize, WriteError> {
+    plan(layers, input_len).map(|p| p.total)
+}
+
+/// Encodes `layers` (first layer's input: `input_len` f32) into `out`; returns the bytes written.
+/// Tensor lengths are not checked here: parse the result ([`super::Model::parse`]) to validate.
+pub fn write(
+    layers: &[LayerInfo<'_>],
+    input_len: usize,
+    out: &mut [u8],
+) -> Result<usize, WriteError> {
+    use format::header as h;
+    let p = plan(layers, input_len)?;
+    if out.len() < p.total {
+        return Err(WriteError::BufferTooSmall { need: p.total });
+    }
+    let out = &mut out[..p.total];
+    out.fill(0);
+    let put32 = |o: &mut [u8], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    out[..8].copy_from_slice(&format::MAGIC);
+    out[h::VERSION_MAJOR..h::VERSION_MAJOR + 2]
+        .copy_from_slice(&format::VERSION_MAJOR.to_le_bytes());
+    out[h::VERSION_MINOR..h::VERSION_MINOR + 2]
+        .copy_from_slice(&format::VERSION_MINOR.to_le_bytes());
+    put32(out, h::HEADER_BYTES, format::HEADER_BYTES as u32);
+    put32(out, h::FILE_BYTES, p.total as u32);
+    put32(out, h::LAYER_COUNT, layers.len() as u32);
+    put32(out, h::TENSOR_COUNT, p.tensor_count as u32);
+    put32(out, h::LAYER_TABLE, format::HEADER_BYTES as u32);
+    put32(out, h::TENSOR_TABLE, p.tensor_table as u32);
+    put32(out, h::INPUT_LEN, input_len as u32);
+    put32(
+        out,
+        h::OUTPUT_LEN,
+        layers.last().map_or(0, |l| l.out_len) as u32,
+    );
+    put32(out, h::ARENA_F32, (2 * p.max_f32) as u32);
+    put32(out, h::ARENA_I8, (2 * p.max_i8) as u32);
+    let (mut tensor, mut data_at) = (0usize, p.data_start);
+    for (i, info) in layers.iter().enumerate() {
+        let rec = record(&info.layer);
+        let at = format::HEADER_BYTES + i * format::LAYER_RECORD_BYTES;
+        out[at..at + 2].copy_from_slice(&rec.kind.to_le_bytes());
+        out[at + 2] = rec.scheme;
+        out[at + 3] = rec.flags;
+        put32(out, at + 4, info.in_len as u32);
+        put32(out, at + 8, info.out_len as u32);
+        for (j, t) in rec.tensors.iter().enumerate() {
+            let index = match t {
+                Some(d) => {
+                    let tat = p.tensor_table + tensor * format::TENSOR_RECORD_BYTES;
+                    put32(out, tat, data_at as u32);
+                    put32(out, tat + 4, d.count() as u32);
+                    out[tat + 8] = d.dtype();
+                    d.write(&mut out[data_at..data_at + d.byte_len()]);
+                    data_at += align(d.byte_len());
+                    tensor += 1;
+                    (tensor - 1) as u32
+                }
+                None => format::NO_TENSOR,
+            };
+            put32(out, at + 12 + 4 * j, index);
+        }
+        put32(out, at + 24, rec.p0 as u32);
+        put32(out, at + 28, rec.p1 as u32);
+    }
+    let crc = crc32(&out[format::HEADER_BYTES..]);
+    put32(out, h::CRC32, crc);
+    let header_crc = crc32(&out[..h::HEADER_CRC32]);
+    put32(out, h::HEADER_CRC32, header_crc);
+    Ok(p.total)
+}

@@ -1,0 +1,113 @@
+//! Runs the model file embedded at build time (`MOTE_MODEL=path.mote`) on the test samples
+//! embedded with it (`MOTE_SAMPLES=path.bin`, written by the host), logging every output vector's
+//! bit patterns and the prediction with defmt. The host checks them against `mote run`.
+//!
+//! Samples blob: `b"MSMP"`, u32 n, u32 d, n·d f32 (LE), n u8 labels.
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use mote_core::model::{Model, Workspace};
+use mote_firmware as fw;
+
+fw::hardfault_exits!();
+
+/// The model must be read in place at a 16-byte aligned address.
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.mote")));
+static SAMPLES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/samples.bin"));
+
+/// Static activation buffers: a model needing more is refused with a clear message.
+const MAX_ARENA_F32: usize = 2048;
+const MAX_ARENA_I8: usize = 2048;
+const MAX_IO: usize = 1024;
+
+fn fail(msg: &str) -> ! {
+    defmt::error!("{=str}", msg);
+    fw::exit(fw::EXIT_CHECK_FAILED)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+#[entry]
+fn main() -> ! {
+    let model = match Model::parse(&MODEL.0) {
+        Ok(m) => m,
+        Err(e) => {
+            defmt::error!("model rejected: {}", defmt::Display2Format(&e));
+            fw::exit(fw::EXIT_CHECK_FAILED)
+        }
+    };
+    let ram = model.ram();
+    defmt::info!(
+        "model {=usize} layers, in {=usize}, out {=usize}, flash {=usize} B, ram {=usize} B",
+        model.layer_count(),
+        model.input_len(),
+        model.output_len(),
+        model.flash_bytes(),
+        ram.bytes()
+    );
+    if ram.arena_f32 > MAX_ARENA_F32 || ram.arena_i8 > MAX_ARENA_I8 || model.output_len() > MAX_IO {
+        fail("model needs more RAM than this firmware reserves");
+    }
+    if SAMPLES.get(..4) != Some(b"MSMP") {
+        fail("no samples embedded (build with MOTE_SAMPLES=path)");
+    }
+    let (Some(n), Some(d)) = (u32_at(SAMPLES, 4), u32_at(SAMPLES, 8)) else {
+        fail("bad samples header")
+    };
+    let (n, d) = (n as usize, d as usize);
+    if d != model.input_len() || d > MAX_IO || SAMPLES.len() != 12 + n * d * 4 + n {
+        fail("samples do not match the model input");
+    }
+    let labels = &SAMPLES[12 + n * d * 4..];
+    let mut arena_f32 = [0.0f32; MAX_ARENA_F32];
+    let mut arena_i8 = [0i8; MAX_ARENA_I8];
+    let mut x = [0.0f32; MAX_IO];
+    let mut y = [0.0f32; MAX_IO];
+    let mut correct = 0u32;
+    let samples = SAMPLES[12..12 + n * d * 4].chunks_exact(d * 4);
+    for (i, (sample, &label)) in samples.zip(labels).enumerate() {
+        for (v, b) in x[..d].iter_mut().zip(sample.chunks_exact(4)) {
+            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        let out = &mut y[..model.output_len()];
+        let mut ws = Workspace {
+            arena_f32: &mut arena_f32,
+            arena_i8: &mut arena_i8,
+        };
+        fw::bench_start();
+        let r = model.run(&x[..d], &mut ws, out);
+        fw::bench_end();
+        if let Err(e) = r {
+            defmt::error!("run failed: {}", defmt::Display2Format(&e));
+            fw::exit(fw::EXIT_CHECK_FAILED);
+        }
+        // argmax, first maximum wins (as on the host)
+        let mut pred = 0usize;
+        for (k, v) in out.iter().enumerate() {
+            if *v > out[pred] {
+                pred = k;
+            }
+        }
+        if pred == label as usize {
+            correct += 1;
+        }
+        let mut bits = [0u32; MAX_IO];
+        for (b, v) in bits.iter_mut().zip(out.iter()) {
+            *b = v.to_bits();
+        }
+        defmt::info!(
+            "out {=usize} {=usize} {=[?]}",
+            i,
+            pred,
+            &bits[..model.output_len()]
+        );
+    }
+    defmt::info!("infer done {=usize} {=u32}", n, correct);
+    fw::exit(0)
+}
