@@ -455,7 +455,7 @@ fn learn_stream_n<const N: usize>(signal: &[f32], cfg: &StreamConfig) -> Result<
             learner.update(&batch)?;
             update_secs += t0.elapsed().as_secs_f64();
             let t = learner.iterations();
-            if t as usize % cfg.checkpoint_every == 0 {
+            if (t as usize).is_multiple_of(cfg.checkpoint_every) {
                 checkpoints.push(Checkpoint {
                     iteration: t,
                     rmse: test_rmse(&learner.dictionary(), test, cfg.k)?,

@@ -51,7 +51,7 @@ pub struct FirmwareReport {
 }
 
 fn words(s: &str) -> Result<Vec<u32>> {
-    s.split(|c: char| c == ' ' || c == ',' || c == '[' || c == ']')
+    s.split([' ', ',', '[', ']'])
         .filter(|t| !t.is_empty())
         .map(|t| {
             t.parse::<u32>()
@@ -154,7 +154,7 @@ fn synthetic_host<const N: usize>(
         }
         learner.update(&y)?;
         let t = learner.iterations();
-        if t % 100 == 0 {
+        if t.is_multiple_of(100) {
             out.push((t, ortho_error(N, learner.atoms(), &d)?.to_bits()));
         }
     }

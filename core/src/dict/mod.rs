@@ -162,7 +162,8 @@ impl<'a> OrthoDict<'a> {
         self.atoms
     }
 
-    /// `max_ij |(A Aᵀ − I)_ij|`: 0 for an exactly orthogonal dictionary.
+    /// `max_ij |(A Aᵀ − I)_ij|`: 0 for an exactly orthogonal dictionary; +inf if an entry of
+    /// `A Aᵀ` overflows or is NaN (huge atoms), so a tolerance check never passes by accident.
     pub fn orthogonality_defect(&self) -> f32 {
         let n = self.n;
         let mut worst = 0.0f32;
@@ -173,6 +174,9 @@ impl<'a> OrthoDict<'a> {
                     &self.atoms[j * n..(j + 1) * n],
                 );
                 let e = if i == j { g - 1.0 } else { g };
+                if !e.is_finite() {
+                    return f32::INFINITY;
+                }
                 worst = worst.max(libm::fabsf(e));
             }
         }

@@ -117,7 +117,7 @@ impl<const N: usize> OnlineOdl<N> {
     /// after the other. Refuses (and leaves the state untouched) an empty or ragged batch or one with
     /// non-finite samples.
     pub fn update(&mut self, batch: &[f32]) -> Result<UpdateStats, DictError> {
-        if batch.is_empty() || batch.len() % N != 0 {
+        if batch.is_empty() || !batch.len().is_multiple_of(N) {
             return Err(DictError::Batch {
                 len: batch.len(),
                 n: N,

@@ -495,7 +495,7 @@ impl<'a> Model<'a> {
                         what: "dictionary atoms",
                     }
                 })?;
-                if !(d.orthogonality_defect() <= DICT_ORTHOGONALITY_TOL) {
+                if d.orthogonality_defect() > DICT_ORTHOGONALITY_TOL {
                     return Err(ParseError::BadParameter {
                         layer: i as u32,
                         what: "dictionary atoms are not orthogonal",

@@ -466,7 +466,10 @@ fn ortho_dict_stage_matches_the_dictionary_api() {
     }
     // Files without a dictionary stage stay version 1.0.
     let buf = encode(&f32_mlp(), 4);
-    assert_eq!(Model::parse(&buf.0[..file_len(&buf)]).unwrap().version(), (1, 0));
+    assert_eq!(
+        Model::parse(&buf.0[..file_len(&buf)]).unwrap().version(),
+        (1, 0)
+    );
 }
 
 #[test]
@@ -484,12 +487,7 @@ fn ortho_dict_stage_rejects_bad_configurations() {
         );
         Model::parse(&buf.0[..file_len(&buf)]).map(|_| ())
     };
-    let bad = |what| {
-        Err(ParseError::BadParameter {
-            layer: 0,
-            what,
-        })
-    };
+    let bad = |what| Err(ParseError::BadParameter { layer: 0, what });
     assert_eq!(parse(&atoms, DictMode::TopK, 0, 8), bad("dictionary k"));
     assert_eq!(parse(&atoms, DictMode::TopK, 9, 8), bad("dictionary k"));
     assert_eq!(parse(&atoms, DictMode::Encode, 2, 8), bad("dictionary k"));

@@ -107,7 +107,7 @@ fn ecg_stream(learner: &mut OnlineOdl<N>, batch: &mut [f32; N * BATCH]) {
                 fail("update refused a mini-batch");
             }
             let t = learner.iterations();
-            if t % CHECKPOINT == 0 {
+            if t.is_multiple_of(CHECKPOINT) {
                 let r = test_rmse(&learner.dictionary(), train_end);
                 defmt::info!("dict ckpt {=u32} {=u32} {=f32}", t, r.to_bits(), r);
                 last_ckpt = t;
@@ -159,7 +159,7 @@ fn synthetic(learner: &mut OnlineOdl<SYNTH_N>, d: &mut [f32; SYNTH_N * SYNTH_N])
             fail("synthetic update");
         }
         let t = learner.iterations();
-        if t % 100 == 0 {
+        if t.is_multiple_of(100) {
             match ortho_error(SYNTH_N, learner.atoms(), &d[..]) {
                 Ok(e) => defmt::info!("synth ckpt {=u32} {=u32} {=f32}", t, e.to_bits(), e),
                 Err(_) => fail("ortho_error"),

@@ -24,7 +24,7 @@ pub fn adc_to_mv(v: u16) -> f32 {
 
 /// Decodes raw little-endian u16 bytes (`what` names the source in errors).
 pub fn decode(bytes: &[u8], what: &str) -> Result<Vec<u16>> {
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         bail!(
             "{what}: {} bytes is not a whole number of u16 samples",
             bytes.len()
