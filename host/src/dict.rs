@@ -967,3 +967,74 @@ pub fn run(args: DictArgs) -> Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(n: usize) -> StreamConfig {
+        StreamConfig {
+            n,
+            batch: 2,
+            hop: n,
+            k: 2,
+            train_end: 8 * n,
+            checkpoint_every: 2,
+            seed: 1,
+        }
+    }
+
+    #[test]
+    fn learn_stream_rejects_bad_settings_with_clear_errors() {
+        let signal: Vec<f32> = (0..200).map(|i| (i as f32 * 0.3).sin()).collect();
+        let err = |c: &StreamConfig| format!("{:#}", learn_stream(&signal, c).unwrap_err());
+        assert!(err(&StreamConfig { k: 9, ..cfg(8) }).contains("--k 9 exceeds"));
+        assert!(err(&cfg(7)).contains("--n 7 is not supported"));
+        assert!(
+            err(&StreamConfig {
+                train_end: 8,
+                ..cfg(8)
+            })
+            .contains("shorter than one mini-batch")
+        );
+        assert!(
+            err(&StreamConfig {
+                train_end: 196,
+                ..cfg(8)
+            })
+            .contains("no whole window")
+        );
+        assert!(err(&StreamConfig { hop: 0, ..cfg(8) }).contains("at least 1"));
+    }
+
+    #[test]
+    fn learn_stream_checkpoints_and_keeps_an_orthogonal_dictionary() {
+        let signal: Vec<f32> = (0..400)
+            .map(|i| (i as f32 * 0.37).sin() * (i % 7) as f32)
+            .collect();
+        let c = StreamConfig {
+            train_end: 320,
+            ..cfg(8)
+        };
+        let run = learn_stream(&signal, &c).unwrap();
+        // 40 windows of 8, batches of 2 → 20 updates; checkpoints every 2.
+        assert_eq!(run.updates, 20);
+        assert_eq!(run.checkpoints.len(), 10);
+        let d = OrthoDict::new(8, &run.atoms).unwrap();
+        assert!(d.orthogonality_defect() < 1e-5);
+        // Keeping every coefficient reconstructs the test part exactly (up to rounding).
+        assert!(test_rmse(&d, &signal[320..], 8).unwrap() < 1e-5);
+    }
+
+    #[test]
+    fn plot_rejects_unknown_extensions_without_writing() {
+        let dir = std::env::temp_dir().join(format!("mote-dict-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("err.jpg");
+        let s: Vec<Series<'_>> = vec![("a", plotters::style::RGBColor(0, 0, 0), vec![(1.0, 0.5)])];
+        let e = plot_lines(&p, "t", "x", "y", &s).unwrap_err();
+        assert!(format!("{e:#}").contains(".png or .svg"));
+        assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
