@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Counts the guest instructions of a firmware binary under QEMU with the insncount TCG plugin
-# (tools/insncount.c): the whole run, and the region between the firmware's bench_start() and
-# bench_end() markers (summed over every start/end pair; per-call = region / pairs).
+# (tools/insncount.c): the whole run, and each region between the firmware's bench_start() and
+# bench_end() markers (the plugin keeps the first 256 pairs).
 #
 # Usage: bench/qemu_insns.sh BIN [BOARD]
 #   BIN    firmware binary name (firmware/src/bin/BIN.rs)
 #   BOARD  mps2-an386 (Cortex-M4F, default) | lm3s6965evb (Cortex-M3, soft float)
 # Env: FIRMWARE_FEATURES (extra cargo features), QEMU_TIMEOUT (s, default 300),
-#      INSNCOUNT_VERBOSE=1 (one line per start/end pair).
-# Prints the plugin's line: "insncount: total=N region=R pairs=P min=.. max=.." and the per-pair mean.
+# Prints the plugin's lines ("insncount: total=N pairs=P", "insncount: region[i]=N") and the
+# mean, min and max per region. (`mote dict --data ecg --firmware` does the same from Rust.)
 # The firmware's defmt output is decoded with defmt-print when it is installed, else discarded.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,33 +29,29 @@ fi
    --no-default-features --features "$feature${FIRMWARE_FEATURES:+,$FIRMWARE_FEATURES}")
 elf="$root/firmware/target/$target/release/$bin"
 
-sym() { readelf -sW "$elf" | awk -v s="$1" '$8==s {print $2; exit}'; }
+sym() { readelf -sW "$elf" | awk -v s="$1" '$8==s && !f {print $2; f=1}'; }
 start="$(sym bench_start)"; end="$(sym bench_end)"
 if [[ -z "$start" || -z "$end" ]]; then
   echo "$elf: no bench_start/bench_end symbols (does the binary call them?)" >&2; exit 1
 fi
 pargs="start=0x$start,end=0x$end"
-[[ "${INSNCOUNT_VERBOSE:-0}" == 1 ]] && pargs+=",verbose=on"
 
 log="$(mktemp)"; trap 'rm -f "$log"' EXIT
 set +e
 if command -v defmt-print >/dev/null; then
   timeout "${QEMU_TIMEOUT:-300}" qemu-system-arm -machine "$board" -nographic -monitor none -serial none \
-    -semihosting-config enable=on,target=native -icount shift=0 -plugin "$plugin,$pargs" \
+    -semihosting-config enable=on,target=native -icount shift=0 -d plugin -plugin "$plugin,$pargs" \
     -kernel "$elf" 2>"$log" | defmt-print -e "$elf"
   rc="${PIPESTATUS[0]}"
 else
   timeout "${QEMU_TIMEOUT:-300}" qemu-system-arm -machine "$board" -nographic -monitor none -serial none \
-    -semihosting-config enable=on,target=native -icount shift=0 -plugin "$plugin,$pargs" \
+    -semihosting-config enable=on,target=native -icount shift=0 -d plugin -plugin "$plugin,$pargs" \
     -kernel "$elf" 2>"$log" >/dev/null
   rc=$?
 fi
 set -e
-cat "$log" >&2
-line="$(grep '^insncount: total=' "$log" || true)"
-if [[ -z "$line" ]]; then echo "no insncount line (QEMU exit $rc)" >&2; exit 1; fi
-echo "$line"
-region="$(sed -E 's/.*region=([0-9]+).*/\1/' <<<"$line")"
-pairs="$(sed -E 's/.*pairs=([0-9]+).*/\1/' <<<"$line")"
-if (( pairs > 0 )); then echo "per pair: $(( region / pairs )) instructions ($bin on $board)"; fi
+grep '^insncount:' "$log" || { echo "no insncount output (QEMU exit $rc):" >&2; cat "$log" >&2; exit 1; }
+grep -o 'region\[[0-9]*\]=[0-9]*' "$log" | cut -d= -f2 | awk -v b="$bin" -v m="$board" '
+  { s += $1; if (NR == 1 || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }
+  END { if (NR) printf "%d regions: mean %.0f, min %d, max %d instructions (%s on %s)\n", NR, s / NR, lo, hi, b, m }'
 exit "$rc"
