@@ -51,6 +51,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
+    Train(crate::train::TrainArgs),
+    /// Align model B to model A (weight or activation matching) and save the permuted B.
+    Match(crate::rebasin::MatchArgs),
+    /// Average two or more models after aligning them (merge-many for three or more).
+    Merge(crate::merge::MergeArgs),
+    /// Loss and accuracy along the linear path A -> B, naive and aligned, and the LMC barrier.
+    Barrier(crate::barrier::BarrierArgs),
+    /// Distances, singular values and singular-vector alignment before/after weight matching.
+    Analyze(crate::analyze::AnalyzeArgs),
 }
 
 /// Benchmarks.
@@ -65,6 +75,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(),
         Command::Dict(args) => crate::dict::run(args),
+        Command::Train(args) => crate::train::run(&args),
+        Command::Match(args) => crate::rebasin::run_match(&args),
+        Command::Merge(args) => crate::merge::run(&args),
+        Command::Barrier(args) => crate::barrier::run(&args),
+        Command::Analyze(args) => crate::analyze::run(&args),
         Command::LmulError {
             samples,
             seed,

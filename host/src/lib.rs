@@ -13,14 +13,31 @@
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
 //! - [`demo`]: `mote demo`, the end-to-end tour on bundled data.
 //! - [`output`]: atomic file writes and JSON output helpers.
+//! - [`mlp`]: the `Mlp` type and its safetensors files (PyTorch `nn.Sequential` names).
+//! - [`data`]: data sets by name (digits, Fashion-MNIST).
+//! - [`lap`]: exact linear assignment and the `Permutation` type.
+//! - [`rng`]: the seeded generator behind every random choice.
+//! - [`rebasin`]: weight and activation matching (Git Re-Basin, SPEC §2.3–2.4).
+//! - [`train`]: `mote train`, minibatch Adam training and evaluation of MLPs (candle).
+//! - [`merge`]: `mote merge`, averaging after alignment, merge-many (SPEC §2.7).
+//! - [`barrier`]: `mote barrier`, the linear path and LMC barrier (SPEC §2.5), with a plot.
+//! - [`analyze`]: `mote analyze`, distances and singular vectors (SPEC §2.8).
 
 pub mod bench;
+pub mod analyze;
+pub mod barrier;
 pub mod cli;
 pub mod data;
 pub mod demo;
 pub mod dict;
 pub mod dict_fw;
+pub mod lap;
 pub mod lmul_error;
+pub mod merge;
+pub mod mlp;
 pub mod output;
 pub mod qemu;
+pub mod rebasin;
+pub mod rng;
 pub mod selftest;
+pub mod train;

@@ -1,17 +1,148 @@
-//! Bundled data sets, one loader per module.
+//! Data sets by name: classification sets for training and evaluating MLPs, and sensor streams.
 //!
+//! - [`digits`]: the bundled UCI 8×8 handwritten digits (1797 samples, CSV gz).
+//! - [`idx`]: the IDX format of (Fashion-)MNIST, gzip-compressed or not.
 //! - [`ecg`]: MIT-BIH record 208 lead MLII (360 Hz, raw u16 ADC) in millivolts.
 //! - [`daphnet`]: Daphnet freezing-of-gait accelerometer CSV, one channel in g.
+//!
+//! Every loader returns features scaled to `[0, 1]` and a fixed train/test split, so two runs on
+//! the same machine or on different machines see the same samples in the same order.
 
 pub mod daphnet;
+pub mod digits;
 pub mod ecg;
+pub mod idx;
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A labelled data set: `n` samples of `d` features, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Row-major `[n, d]`, each value in `[0, 1]`.
+    pub features: Vec<f32>,
+    /// `n` class labels, each `< classes`.
+    pub labels: Vec<u8>,
+    /// Number of samples.
+    pub n: usize,
+    /// Features per sample.
+    pub d: usize,
+    /// Number of classes.
+    pub classes: usize,
+}
+
+impl Dataset {
+    /// Features of sample `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.features[i * self.d..(i + 1) * self.d]
+    }
+
+    /// The first `n` samples (or all of them, if there are fewer).
+    pub fn take(&self, n: usize) -> Dataset {
+        let n = n.min(self.n);
+        Dataset {
+            features: self.features[..n * self.d].to_vec(),
+            labels: self.labels[..n].to_vec(),
+            n,
+            d: self.d,
+            classes: self.classes,
+        }
+    }
+}
+
+/// Why a data set could not be loaded. Every variant names the file or the name asked for.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DataError {
+    /// The name is not one of [`NAMES`].
+    UnknownName(String),
+    /// A file could not be read.
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file's contents do not match its format.
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// Where and what (line, field, header word, ...).
+        message: String,
+    },
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownName(name) => {
+                write!(f, "unknown data set `{name}`; known: {}", NAMES.join(", "))
+            }
+            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Self::Malformed { path, message } => write!(f, "{}: {message}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for DataError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) fn malformed(path: &Path, message: impl Into<String>) -> DataError {
+    DataError::Malformed {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
+    std::fs::read(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Data set names accepted by [`load`] (and by `--data`).
+pub const NAMES: &[&str] = &["digits", "fashion-mnist"];
+
+/// Where Debian's `dataset-fashion-mnist` installs the IDX files; `MOTE_FASHION_MNIST_DIR`
+/// overrides it.
+pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Loads a data set by name, returning `(train, test)`.
+pub fn load(name: &str) -> Result<(Dataset, Dataset), DataError> {
+    match name {
+        "digits" => digits::load_bundled(),
+        "fashion-mnist" => {
+            let dir = std::env::var_os("MOTE_FASHION_MNIST_DIR")
+                .map_or_else(|| PathBuf::from(FASHION_MNIST_DIR), PathBuf::from);
+            idx::load_mnist_dir(&dir)
+        }
+        other => Err(DataError::UnknownName(other.to_string())),
+    }
+}
 
 /// The repository's `data/` directory (override with `MOTE_DATA_DIR`).
 pub fn data_dir() -> PathBuf {
     match std::env::var_os("MOTE_DATA_DIR") {
         Some(d) => PathBuf::from(d),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_name_lists_known_ones() {
+        let e = load("cifar").expect_err("unknown").to_string();
+        assert_eq!(e, "unknown data set `cifar`; known: digits, fashion-mnist");
+    }
+}
+
