@@ -13,6 +13,7 @@
 //!
 //! Modules:
 //! - [`lmul`]: L-Mul in fp32, bf16, fp16, fp8 e4m3 and e5m2; dot product and matvec.
+//! - [`dict`]: online orthogonal dictionary learning (Frank–Wolfe) and sparse coding with it.
 //! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
 //! - [`kernels`]: scalar reference kernels (f32, L-Mul e4m3, int8 with Q31 requantization).
 //! - [`model`]: the `.mote` model file: zero-copy validating reader, writer, executor.
@@ -21,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod dict;
 pub mod kernels;
 pub mod lmul;
 pub mod model;

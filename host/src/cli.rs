@@ -79,6 +79,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Online orthogonal dictionary learning (SPEC §4): synthetic experiment or a real stream.
+    Dict(crate::dict::DictArgs),
     /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
     Selftest {
         /// Boards to run on (default: both).
@@ -148,6 +150,7 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo => crate::demo::run(),
         Command::Plugin { command } => crate::plugin::cmd::run(command),
+        Command::Dict(args) => crate::dict::run(args),
         Command::Train(args) => crate::train::run(&args),
         Command::Match(args) => crate::rebasin::run_match(&args),
         Command::Merge(args) => crate::merge::run(&args),

@@ -5,6 +5,8 @@
 //!
 //! - [`cli`]: argument parsing and dispatch.
 //! - [`plugin`]: custom merge rules as sandboxed WebAssembly components (`mote plugin`).
+//! - [`dict`]: `mote dict`, online orthogonal dictionary learning experiments.
+//! - [`dict_fw`]: the dictionary-learning firmware under QEMU, checked bit for bit on the host.
 //! - [`data`]: data sets by name (digits, Fashion-MNIST).
 //! - [`mlp`]: the `Mlp` type and its safetensors files (PyTorch `nn.Sequential` names).
 //! - [`rng`]: the seeded generator behind every random choice.
@@ -31,6 +33,8 @@ pub mod cli;
 pub mod data;
 pub mod demo;
 pub mod device;
+pub mod dict;
+pub mod dict_fw;
 pub mod lap;
 pub mod lmul_error;
 pub mod merge;

@@ -1,7 +1,8 @@
 //! The executor: walks a parsed model's layers and calls the kernels, with ping-pong activation
 //! buffers the caller provides (sizes from [`Model::ram`]). No allocation, no panics.
 
-use super::{Layer, Model, ParseError};
+use super::{DictMode, Layer, Model, ParseError};
+use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
 use crate::kernels::{self, Int8Dense};
 use crate::lmul::ShapeError;
 
@@ -40,6 +41,8 @@ pub enum ExecError {
     Shape(ShapeError),
     /// Re-reading a layer failed (cannot happen for a parsed model).
     Corrupt(ParseError),
+    /// A dictionary stage refused its window (NaN or infinity in the input).
+    Dict(DictError),
 }
 
 impl core::fmt::Display for ExecError {
@@ -57,11 +60,18 @@ impl core::fmt::Display for ExecError {
             }
             ExecError::Shape(e) => write!(f, "kernel: {e}"),
             ExecError::Corrupt(e) => write!(f, "model: {e}"),
+            ExecError::Dict(e) => write!(f, "dictionary stage: {e}"),
         }
     }
 }
 
 impl core::error::Error for ExecError {}
+
+impl From<DictError> for ExecError {
+    fn from(e: DictError) -> Self {
+        ExecError::Dict(e)
+    }
+}
 
 impl From<ShapeError> for ExecError {
     fn from(e: ShapeError) -> Self {
@@ -178,6 +188,11 @@ impl Model<'_> {
                         }
                     }
                 }
+                Layer::OrthoDict { atoms, mode, k } => {
+                    let (src, dst) = halves(ws.arena_f32, hf, f_at);
+                    ortho_dict_stage(atoms, mode, k, &src[..n_in], &mut dst[..n_out])?;
+                    f_at = f_at.other();
+                }
                 // Crossing domains: no activation of the target domain is live, so either half
                 // will do; the current one is used and the position stays.
                 Layer::Quantize { scale, zero_point } => {
@@ -200,6 +215,41 @@ impl Model<'_> {
         output.copy_from_slice(&cur[..output.len()]);
         Ok(())
     }
+}
+
+/// One orthogonal-dictionary stage (`x`: n samples; `out`: n values, or 1 for the anomaly score).
+/// The code and reconstruction scratch live on the stack (n ≤ 64).
+fn ortho_dict_stage(
+    atoms: &[f32],
+    mode: DictMode,
+    k: usize,
+    x: &[f32],
+    out: &mut [f32],
+) -> Result<(), ExecError> {
+    let n = x.len();
+    let d = OrthoDict::new(n, atoms)?;
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(DictError::NotFinite.into());
+    }
+    match mode {
+        DictMode::Encode => d.encode(x, out)?,
+        DictMode::TopK => {
+            d.encode(x, out)?;
+            top_k(out, k);
+        }
+        DictMode::Denoise => {
+            let mut code = [0.0f32; MAX_N];
+            d.sparse_approx(x, k, &mut code[..n], out)?;
+        }
+        DictMode::Anomaly => {
+            let mut scratch = [0.0f32; 2 * MAX_N];
+            let score = d.anomaly_score(x, k, &mut scratch[..2 * n])?;
+            if let Some(o) = out.first_mut() {
+                *o = score;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `clamp(round(x / scale) + zero_point, -128, 127)`, rounding half away from zero (libm, so the

@@ -5,8 +5,12 @@
 pub const MAGIC: [u8; 8] = *b"\x89MOT\r\n\x1a\n";
 /// Major version: readers reject any other major.
 pub const VERSION_MAJOR: u16 = 1;
-/// Minor version written by this crate; readers accept any minor ≤ their own.
-pub const VERSION_MINOR: u16 = 0;
+/// Newest minor version this crate reads; readers accept any minor ≤ their own. The writer
+/// writes the lowest minor that holds the model (1.0 unless a 1.1 layer kind is used), so files
+/// without new layers stay readable by 1.0 readers.
+pub const VERSION_MINOR: u16 = 1;
+/// Minor version that introduced [`kind::ORTHO_DICT`].
+pub const MINOR_ORTHO_DICT: u16 = 1;
 /// Size of the header.
 pub const HEADER_BYTES: usize = 64;
 /// Size of one layer record.
@@ -70,6 +74,21 @@ pub mod kind {
     pub const QUANTIZE: u16 = 3;
     /// int8 → f32: `x = (q − zero_point) · scale`.
     pub const DEQUANTIZE: u16 = 4;
+    /// Orthogonal dictionary feature stage (format 1.1): code, sparse code, denoised window or
+    /// anomaly score of an f32 window (`mote_core::dict::OrthoDict`).
+    pub const ORTHO_DICT: u16 = 5;
+}
+
+/// `p0` of an [`kind::ORTHO_DICT`] layer: what the stage outputs (`p1` = k).
+pub mod dict_mode {
+    /// The full code `A x` (n values; k must be 0).
+    pub const ENCODE: i32 = 0;
+    /// The code with all but the k largest-magnitude coefficients zeroed (n values).
+    pub const TOP_K: i32 = 1;
+    /// The reconstruction `Aᵀ top_k(A x)` (n values): compression/denoising.
+    pub const DENOISE: i32 = 2;
+    /// The RMS error of that reconstruction (1 value): an anomaly score.
+    pub const ANOMALY: i32 = 3;
 }
 
 /// Numeric schemes of a Dense layer.

@@ -21,7 +21,7 @@ pub use exec::{ExecError, Workspace, quantize};
 pub use write::{WriteError, encoded_len, write};
 
 use crate::kernels::QuantMultiplier;
-use format::{dtype, flags, kind, scheme};
+use format::{dict_mode, dtype, flags, kind, scheme};
 
 /// Why a model file was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,15 +262,44 @@ pub enum Layer<'a> {
         /// Zero point.
         zero_point: i32,
     },
+    /// Orthogonal dictionary feature stage on an f32 window of `n = in_len ≤ 64` samples
+    /// (format 1.1).
+    OrthoDict {
+        /// Atoms `[n, n]` row-major (rows are atoms; orthogonal to 1e-3 at parse time).
+        atoms: &'a [f32],
+        /// What the stage outputs.
+        mode: DictMode,
+        /// Coefficients kept (0 for [`DictMode::Encode`], else `1..=n`).
+        k: usize,
+    },
 }
+
+/// Output of an [`Layer::OrthoDict`] stage (`format::dict_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DictMode {
+    /// The code `A x`.
+    Encode,
+    /// The top-k code.
+    TopK,
+    /// The top-k reconstruction.
+    Denoise,
+    /// The top-k reconstruction's RMS error (one value).
+    Anomaly,
+}
+
+/// Largest orthogonality defect `max |A Aᵀ − I|` the parser accepts for dictionary atoms: f32
+/// polar factors of learned dictionaries are orthogonal to ~1e-5; 1e-3 still keeps the code's
+/// energy within 0.2 % of the window's.
+pub const DICT_ORTHOGONALITY_TOL: f32 = 1e-3;
 
 impl Layer<'_> {
     /// Domain of the layer's input and output.
     pub fn domains(&self) -> (Domain, Domain) {
         match self {
-            Layer::DenseF32 { .. } | Layer::DenseLmulE4m3 { .. } | Layer::Relu => {
-                (Domain::F32, Domain::F32)
-            }
+            Layer::DenseF32 { .. }
+            | Layer::DenseLmulE4m3 { .. }
+            | Layer::Relu
+            | Layer::OrthoDict { .. } => (Domain::F32, Domain::F32),
             Layer::DenseInt8 { .. } => (Domain::I8, Domain::I8),
             Layer::Quantize { .. } => (Domain::F32, Domain::I8),
             Layer::Dequantize { .. } => (Domain::I8, Domain::F32),
@@ -285,6 +314,7 @@ impl Layer<'_> {
             Layer::Relu => "relu",
             Layer::Quantize { .. } => "quantize",
             Layer::Dequantize { .. } => "dequantize",
+            Layer::OrthoDict { .. } => "ortho-dict",
         }
     }
     /// Bytes of weight data the layer reads from flash.
@@ -293,6 +323,7 @@ impl Layer<'_> {
             Layer::DenseF32 { w, b } => 4 * (w.len() + b.len()),
             Layer::DenseLmulE4m3 { w, scale, b } => w.len() + 4 * (scale.len() + b.len()),
             Layer::DenseInt8 { w, b, m, .. } => w.len() + 4 * b.len() + 8 * m.len(),
+            Layer::OrthoDict { atoms, .. } => 4 * atoms.len(),
             _ => 0,
         }
     }
@@ -455,6 +486,21 @@ impl<'a> Model<'a> {
             let (din, dout) = info.layer.domains();
             if din != domain || info.in_len != len {
                 return Err(ParseError::ChainMismatch { layer: i as u32 });
+            }
+            // Checked once here (O(n³)), not on every `layer()` call of the executor.
+            if let Layer::OrthoDict { atoms, .. } = info.layer {
+                let d = crate::dict::OrthoDict::new(info.in_len, atoms).map_err(|_| {
+                    ParseError::BadParameter {
+                        layer: i as u32,
+                        what: "dictionary atoms",
+                    }
+                })?;
+                if d.orthogonality_defect() > DICT_ORTHOGONALITY_TOL {
+                    return Err(ParseError::BadParameter {
+                        layer: i as u32,
+                        what: "dictionary atoms are not orthogonal",
+                    });
+                }
             }
             if info.out_len == 0 || info.out_len > format::MAX_ACTIVATION {
                 return Err(ParseError::LimitExceeded("activation length"));
@@ -652,6 +698,37 @@ impl<'a> Model<'a> {
                     Layer::Quantize { scale, zero_point }
                 } else {
                     Layer::Dequantize { scale, zero_point }
+                }
+            }
+            (kind::ORTHO_DICT, scheme::F32) if self.minor >= format::MINOR_ORTHO_DICT => {
+                if fl != 0 || !unused(1, &[]) {
+                    return Err(bad_param("unused fields"));
+                }
+                if in_len == 0 || in_len > crate::dict::MAX_N {
+                    return Err(bad_param("dictionary size (1..=64)"));
+                }
+                let mode = match p0 {
+                    dict_mode::ENCODE => DictMode::Encode,
+                    dict_mode::TOP_K => DictMode::TopK,
+                    dict_mode::DENOISE => DictMode::Denoise,
+                    dict_mode::ANOMALY => DictMode::Anomaly,
+                    _ => return Err(bad_param("dictionary mode")),
+                };
+                let k_ok = match mode {
+                    DictMode::Encode => p1 == 0,
+                    _ => p1 >= 1 && p1 as usize <= in_len,
+                };
+                if !k_ok {
+                    return Err(bad_param("dictionary k"));
+                }
+                let want_out = if mode == DictMode::Anomaly { 1 } else { in_len };
+                if out_len != want_out {
+                    return Err(bad_param("dictionary output length"));
+                }
+                Layer::OrthoDict {
+                    atoms: self.typed(li, t(0), dtype::F32, in_len * in_len, "atoms")?,
+                    mode,
+                    k: p1 as usize,
                 }
             }
             _ => return Err(unknown),

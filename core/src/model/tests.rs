@@ -280,8 +280,8 @@ fn distinct_errors_for_distinct_faults() {
         Some(ParseError::UnsupportedVersion { major: 2, minor: 0 })
     );
     assert_eq!(
-        with(&|b| b[10] = 1),
-        Some(ParseError::UnsupportedVersion { major: 1, minor: 1 })
+        with(&|b| b[10] = 2),
+        Some(ParseError::UnsupportedVersion { major: 1, minor: 2 })
     );
     assert_eq!(with(&|b| b[12] = 65), Some(ParseError::BadHeaderSize(65)));
     assert!(matches!(
@@ -419,4 +419,117 @@ proptest! {
             prop_assert!(ok);
         }
     }
+}
+
+/// An 8-point DCT-II dictionary stage followed by nothing else, in every mode.
+fn dict_model(atoms: &[f32], mode: DictMode, k: usize) -> Box<Aligned> {
+    let out_len = if mode == DictMode::Anomaly { 1 } else { 8 };
+    encode(
+        &[LayerInfo {
+            layer: Layer::OrthoDict { atoms, mode, k },
+            in_len: 8,
+            out_len,
+        }],
+        8,
+    )
+}
+
+#[test]
+fn ortho_dict_stage_matches_the_dictionary_api() {
+    let mut atoms = [0.0f32; 64];
+    crate::dict::dct_basis(8, &mut atoms).unwrap();
+    let d = crate::dict::OrthoDict::new(8, &atoms).unwrap();
+    let x = [0.3f32, -1.0, 2.5, 0.0, 1.25, -0.75, 0.5, 4.0];
+    let mut code = [0.0f32; 8];
+    d.encode(&x, &mut code).unwrap();
+    let mut top3 = code;
+    crate::dict::top_k(&mut top3, 3);
+    let mut recon = [0.0f32; 8];
+    let mut c = [0.0f32; 8];
+    let rms = d.sparse_approx(&x, 3, &mut c, &mut recon).unwrap();
+    for (mode, k, want) in [
+        (DictMode::Encode, 0, code.to_vec()),
+        (DictMode::TopK, 3, top3.to_vec()),
+        (DictMode::Denoise, 3, recon.to_vec()),
+        (DictMode::Anomaly, 3, vec![rms]),
+    ] {
+        let buf = dict_model(&atoms, mode, k);
+        let bytes = &buf.0[..file_len(&buf)];
+        let model = Model::parse(bytes).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+        assert_eq!(model.version(), (1, 1));
+        let got = run(&model, &x);
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "{mode:?}"
+        );
+    }
+    // Files without a dictionary stage stay version 1.0.
+    let buf = encode(&f32_mlp(), 4);
+    assert_eq!(
+        Model::parse(&buf.0[..file_len(&buf)]).unwrap().version(),
+        (1, 0)
+    );
+}
+
+#[test]
+fn ortho_dict_stage_rejects_bad_configurations() {
+    let mut atoms = [0.0f32; 64];
+    crate::dict::dct_basis(8, &mut atoms).unwrap();
+    let parse = |atoms: &[f32], mode, k, out_len| {
+        let buf = encode(
+            &[LayerInfo {
+                layer: Layer::OrthoDict { atoms, mode, k },
+                in_len: 8,
+                out_len,
+            }],
+            8,
+        );
+        Model::parse(&buf.0[..file_len(&buf)]).map(|_| ())
+    };
+    let bad = |what| Err(ParseError::BadParameter { layer: 0, what });
+    assert_eq!(parse(&atoms, DictMode::TopK, 0, 8), bad("dictionary k"));
+    assert_eq!(parse(&atoms, DictMode::TopK, 9, 8), bad("dictionary k"));
+    assert_eq!(parse(&atoms, DictMode::Encode, 2, 8), bad("dictionary k"));
+    assert_eq!(
+        parse(&atoms, DictMode::Anomaly, 2, 8),
+        bad("dictionary output length")
+    );
+    let mut skewed = atoms;
+    skewed[1] += 0.01;
+    assert_eq!(
+        parse(&skewed, DictMode::Denoise, 2, 8),
+        bad("dictionary atoms are not orthogonal")
+    );
+    // A 1.0 file cannot hold the 1.1 layer kind.
+    let buf = dict_model(&atoms, DictMode::Encode, 0);
+    let mut bytes = buf.0[..file_len(&buf)].to_vec();
+    bytes[h::VERSION_MINOR] = 0;
+    let crc = crc32(&bytes[..h::HEADER_CRC32]);
+    bytes[h::HEADER_CRC32..h::HEADER_CRC32 + 4].copy_from_slice(&crc.to_le_bytes());
+    let mut al = Box::new(Aligned([0; 4096]));
+    al.0[..bytes.len()].copy_from_slice(&bytes);
+    assert_eq!(
+        Model::parse(&al.0[..bytes.len()]).map(|_| ()),
+        Err(ParseError::UnknownLayer {
+            layer: 0,
+            kind: format::kind::ORTHO_DICT,
+            scheme: 0
+        })
+    );
+    // NaN windows are refused by the stage, not propagated.
+    let buf = dict_model(&atoms, DictMode::Denoise, 2);
+    let model = Model::parse(&buf.0[..file_len(&buf)]).unwrap();
+    let mut arena = vec![0.0f32; model.ram().arena_f32];
+    let mut ws = Workspace {
+        arena_f32: &mut arena,
+        arena_i8: &mut [],
+    };
+    let mut out = [0.0f32; 8];
+    let mut x = [0.0f32; 8];
+    x[3] = f32::NAN;
+    assert_eq!(
+        model.run(&x, &mut ws, &mut out),
+        Err(ExecError::Dict(crate::dict::DictError::NotFinite))
+    );
 }

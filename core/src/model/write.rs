@@ -1,8 +1,8 @@
 //! The model-file writer, next to the reader so both follow one description of the format.
 //! It writes into a caller-provided buffer (no allocation): [`encoded_len`] says how many bytes.
 
-use super::format::{self, dtype, flags, kind, scheme};
-use super::{Domain, Layer, LayerInfo, crc32};
+use super::format::{self, dict_mode, dtype, flags, kind, scheme};
+use super::{DictMode, Domain, Layer, LayerInfo, crc32};
 use crate::kernels::QuantMultiplier;
 
 /// Why a model could not be written.
@@ -166,6 +166,19 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
             scale.to_bits() as i32,
             zero_point,
         ),
+        Layer::OrthoDict { atoms, mode, k } => r(
+            kind::ORTHO_DICT,
+            scheme::F32,
+            0,
+            [Some(Data::F32(atoms)), None, None],
+            match mode {
+                DictMode::Encode => dict_mode::ENCODE,
+                DictMode::TopK => dict_mode::TOP_K,
+                DictMode::Denoise => dict_mode::DENOISE,
+                DictMode::Anomaly => dict_mode::ANOMALY,
+            },
+            k as i32,
+        ),
     }
 }
 
@@ -252,8 +265,16 @@ pub fn write(
     out[..8].copy_from_slice(&format::MAGIC);
     out[h::VERSION_MAJOR..h::VERSION_MAJOR + 2]
         .copy_from_slice(&format::VERSION_MAJOR.to_le_bytes());
-    out[h::VERSION_MINOR..h::VERSION_MINOR + 2]
-        .copy_from_slice(&format::VERSION_MINOR.to_le_bytes());
+    // The lowest minor that holds these layers, so 1.0 readers still read 1.0-only models.
+    let minor = if layers
+        .iter()
+        .any(|l| matches!(l.layer, Layer::OrthoDict { .. }))
+    {
+        format::MINOR_ORTHO_DICT
+    } else {
+        0
+    };
+    out[h::VERSION_MINOR..h::VERSION_MINOR + 2].copy_from_slice(&minor.to_le_bytes());
     put32(out, h::HEADER_BYTES, format::HEADER_BYTES as u32);
     put32(out, h::FILE_BYTES, p.total as u32);
     put32(out, h::LAYER_COUNT, layers.len() as u32);

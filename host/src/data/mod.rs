@@ -1,15 +1,19 @@
-//! Classification data sets for training and evaluating MLPs, by name.
+//! Data sets by name: classification sets for training and evaluating MLPs, and sensor streams.
 //!
 //! - [`digits`]: the bundled UCI 8×8 handwritten digits (1797 samples, CSV gz).
 //! - [`idx`]: the IDX format of (Fashion-)MNIST, gzip-compressed or not.
 //! - [`ts`]: the sktime `.ts` time-series format and the bundled BasicMotions sensor set.
 //! - [`basicmotions`]: BasicMotions as per-time-step windows for the recurrent classifier.
+//! - [`ecg`]: MIT-BIH record 208 lead MLII (360 Hz, raw u16 ADC) in millivolts.
+//! - [`daphnet`]: Daphnet freezing-of-gait accelerometer CSV, one channel in g.
 //!
 //! Every loader returns features scaled to `[0, 1]` and a fixed train/test split, so two runs on
 //! the same machine or on different machines see the same samples in the same order.
 
 pub mod basicmotions;
+pub mod daphnet;
 pub mod digits;
+pub mod ecg;
 pub mod idx;
 pub mod ts;
 
@@ -118,6 +122,14 @@ pub fn load(name: &str) -> Result<(Dataset, Dataset), DataError> {
             idx::load_mnist_dir(&dir)
         }
         other => Err(DataError::UnknownName(other.to_string())),
+    }
+}
+
+/// The repository's `data/` directory (override with `MOTE_DATA_DIR`).
+pub fn data_dir() -> PathBuf {
+    match std::env::var_os("MOTE_DATA_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"),
     }
 }
 
