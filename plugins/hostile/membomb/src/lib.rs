@@ -10,7 +10,9 @@ impl Guest for Hostile {
         RuleInfo {
             name: "hostile-membomb".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "grows its memory in 16 MiB blocks (dirtying every page) until the allocator fails".into(),
+            description:
+                "grows its memory in 16 MiB blocks (dirtying every page) until the allocator fails"
+                    .into(),
             min_models: 1,
             max_models: 0,
             needs_base: false,
