@@ -74,22 +74,15 @@ pub fn run_on_device(
     let mut seen = 0;
     let mut correct = 0;
     for line in run.messages("out ") {
-        let nums: Vec<u64> = line
-            .split([' ', ',', '[', ']'])
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                t.parse::<u64>()
-                    .with_context(|| format!("bad device line {line:?}"))
-            })
-            .collect::<Result<_>>()?;
+        let nums = qemu::log_numbers(line)?;
         let (i, pred) = (nums[0] as usize, nums[1] as usize);
         let want = host
             .outputs
             .get(i)
             .with_context(|| format!("device reported sample {i}"))?;
-        let bits: Vec<u32> = nums[2..].iter().map(|&b| b as u32).collect();
+        let bits = &nums[2..];
         let host_bits: Vec<u32> = want.output.iter().map(|v| v.to_bits()).collect();
-        if bits != host_bits || pred != want.pred {
+        if bits != host_bits.as_slice() || pred != want.pred {
             mismatches += 1;
         }
         if pred == want.label as usize {

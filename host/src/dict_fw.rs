@@ -50,16 +50,6 @@ pub struct FirmwareReport {
     pub total_insns: Option<u64>,
 }
 
-fn words(s: &str) -> Result<Vec<u32>> {
-    s.split([' ', ',', '[', ']'])
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<u32>()
-                .with_context(|| format!("bad number {t:?} in {s:?}"))
-        })
-        .collect()
-}
-
 /// What the firmware logged, parsed.
 #[derive(Debug, Default)]
 struct Parsed {
@@ -79,7 +69,7 @@ fn parse(log: &[LogLine]) -> Result<Parsed> {
         let m = line.message.as_str();
         // The third field of checkpoint lines is the human-readable float: skip it.
         if let Some(r) = m.strip_prefix("dict config ") {
-            let v = words(r)?;
+            let v = crate::qemu::log_numbers(r)?;
             ensure!(v.len() == 8, "`{m}`: expected 8 fields");
             p.config = Some(StreamConfig {
                 n: v[0] as usize,
@@ -92,24 +82,24 @@ fn parse(log: &[LogLine]) -> Result<Parsed> {
             });
             p.samples = v[7] as usize;
         } else if let Some(r) = m.strip_prefix("dict ckpt ") {
-            let v = words(r.rsplit_once(' ').map_or(r, |x| x.0))?;
+            let v = crate::qemu::log_numbers(r.rsplit_once(' ').map_or(r, |x| x.0))?;
             ensure!(v.len() == 2, "`{m}`: expected iteration and bits");
             p.ckpts.push((v[0], v[1]));
         } else if let Some(r) = m.strip_prefix("dict row ") {
-            let v = words(r)?;
+            let v = crate::qemu::log_numbers(r)?;
             ensure!(!v.is_empty(), "`{m}`: empty row");
             ensure!(v[0] as usize == p.rows.len(), "`{m}`: rows out of order");
             p.rows.push(v[1..].to_vec());
         } else if let Some(r) = m.strip_prefix("dict done ") {
             let (head, defect) = r.rsplit_once(' ').context("dict done line")?;
-            let v = words(head)?;
+            let v = crate::qemu::log_numbers(head)?;
             ensure!(v.len() == 2, "`{m}`: expected updates and digest");
             let defect: f32 = defect
                 .parse()
                 .with_context(|| format!("`{m}`: orthogonality defect"))?;
             p.done = Some((v[0], v[1], defect));
         } else if let Some(r) = m.strip_prefix("synth config ") {
-            let v = words(r)?;
+            let v = crate::qemu::log_numbers(r)?;
             ensure!(v.len() == 5, "`{m}`: expected 5 fields");
             p.synth_config = Some((
                 v[0] as usize,
@@ -119,11 +109,11 @@ fn parse(log: &[LogLine]) -> Result<Parsed> {
                 v[4],
             ));
         } else if let Some(r) = m.strip_prefix("synth ckpt ") {
-            let v = words(r.rsplit_once(' ').map_or(r, |x| x.0))?;
+            let v = crate::qemu::log_numbers(r.rsplit_once(' ').map_or(r, |x| x.0))?;
             ensure!(v.len() == 2, "`{m}`: expected iteration and bits");
             p.synth.push((v[0], v[1]));
         } else if let Some(r) = m.strip_prefix("bench n ") {
-            let v = words(&r.replace("updates", " "))?;
+            let v = crate::qemu::log_numbers(&r.replace("updates", " "))?;
             ensure!(v.len() == 2, "`{m}`: expected size and updates");
             p.bench.push((v[0] as usize, v[1] as usize));
         } else if m == "dict all done" {

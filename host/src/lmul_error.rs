@@ -7,6 +7,8 @@
 use mote_core::lmul::{Fp8E4M3, Fp8E5M2, lmul_f32_k};
 use serde::Serialize;
 
+use crate::rng::Rng;
+
 /// One row of the table.
 #[derive(Clone, Debug, Serialize)]
 pub struct ErrorRow {
@@ -18,23 +20,9 @@ pub struct ErrorRow {
     pub max: f64,
 }
 
-/// SplitMix64: a small, well-known deterministic generator so the table is reproducible.
-#[derive(Clone, Debug)]
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// A float in `[1, 2)` with a uniformly random 23-bit mantissa.
-    pub fn unit_mantissa(&mut self) -> f32 {
-        f32::from_bits(0x3F80_0000 | (self.next_u64() >> 41) as u32)
-    }
+/// A float in `[1, 2)` with a uniformly random 23-bit mantissa.
+fn unit_mantissa(rng: &mut Rng) -> f32 {
+    f32::from_bits(0x3F80_0000 | (rng.next_u64() >> 41) as u32)
 }
 
 #[derive(Default)]
@@ -65,12 +53,12 @@ pub const KS: [u32; 8] = [2, 3, 4, 5, 6, 7, 8, 23];
 
 /// Computes the table over `samples` operand pairs drawn with `seed`.
 pub fn error_table(samples: u64, seed: u64) -> Vec<ErrorRow> {
-    let mut rng = SplitMix64(seed);
+    let mut rng = Rng::new(seed);
     let mut lmul = [(); KS.len()].map(|_| Acc::default());
     let (mut e4m3, mut e5m2) = (Acc::default(), Acc::default());
     let (mut e4m3_raw, mut e5m2_raw) = (Acc::default(), Acc::default());
     for _ in 0..samples {
-        let (x, y) = (rng.unit_mantissa(), rng.unit_mantissa());
+        let (x, y) = (unit_mantissa(&mut rng), unit_mantissa(&mut rng));
         let exact = x as f64 * y as f64;
         for (acc, &k) in lmul.iter_mut().zip(&KS) {
             acc.add(lmul_f32_k(x, y, k) as f64, exact);

@@ -153,6 +153,18 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The unsigned integers of a decoded log message (defmt prints slices as `[a, b, ...]`).
+pub fn log_numbers(message: &str) -> Result<Vec<u32>> {
+    message
+        .split([' ', ',', '[', ']'])
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            t.parse::<u32>()
+                .with_context(|| format!("bad number {t:?} in {message:?}"))
+        })
+        .collect()
+}
+
 impl Run {
     /// Messages starting with `prefix`, with the prefix removed.
     pub fn messages<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {

@@ -8,7 +8,7 @@ use mote_core::lmul::{
 };
 use serde::Serialize;
 
-use crate::qemu::{self, Board, LogLine, RunOptions};
+use crate::qemu::{self, Board, LogLine, RunOptions, log_numbers};
 
 /// Outcome of checking one board's self-test log.
 #[derive(Clone, Debug, Serialize)]
@@ -19,16 +19,6 @@ pub struct SelftestReport {
     pub cases: u64,
     /// Log lines checked against the host.
     pub lines_checked: usize,
-}
-
-fn nums(s: &str) -> Result<Vec<u32>> {
-    s.split([' ', ',', '[', ']'])
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<u32>()
-                .with_context(|| format!("bad number {t:?} in {s:?}"))
-        })
-        .collect()
 }
 
 fn f(bits: u32) -> f32 {
@@ -52,28 +42,28 @@ pub fn check_log(log: &[LogLine]) -> Result<(u64, usize)> {
         };
         match kind {
             "f32" => {
-                let v = nums(rest)?;
+                let v = log_numbers(rest)?;
                 mismatch(lmul_f32(f(v[0]), f(v[1])).to_bits(), v[2])?;
             }
             "f32k" => {
-                let v = nums(rest)?;
+                let v = log_numbers(rest)?;
                 mismatch(lmul_f32_k(f(v[1]), f(v[2]), v[0]).to_bits(), v[3])?;
             }
             "bf16" => {
-                let v = nums(rest)?;
+                let v = log_numbers(rest)?;
                 mismatch(lmul_bf16(v[0] as u16, v[1] as u16) as u32, v[2])?;
             }
             "f16" => {
-                let v = nums(rest)?;
+                let v = log_numbers(rest)?;
                 mismatch(lmul_f16(v[0] as u16, v[1] as u16) as u32, v[2])?;
             }
             "e4m3" | "e5m2" => {
-                let v = nums(rest.trim_start_matches("digest"))?;
+                let v = log_numbers(rest.trim_start_matches("digest"))?;
                 let lmul = if kind == "e4m3" { lmul_e4m3 } else { lmul_e5m2 };
                 mismatch(fp8_exhaustive_digest(lmul), v[0])?;
             }
             "dot" => {
-                let v = nums(rest)?;
+                let v = log_numbers(rest)?;
                 let n = (v.len() - 1) / 2;
                 let (x, w) = (
                     v[..n].iter().map(|&b| f(b)).collect::<Vec<_>>(),
@@ -82,7 +72,7 @@ pub fn check_log(log: &[LogLine]) -> Result<(u64, usize)> {
                 mismatch(dot_lmul_f32(&x, &w).to_bits(), v[2 * n])?;
             }
             "matvec" => {
-                let v = nums(rest)?;
+                let v = log_numbers(rest)?;
                 // 64 weights (4×16), 16 inputs, 4 outputs.
                 let w: Vec<f32> = v[..64].iter().map(|&b| f(b)).collect();
                 let x: Vec<f32> = v[64..80].iter().map(|&b| f(b)).collect();
@@ -93,7 +83,7 @@ pub fn check_log(log: &[LogLine]) -> Result<(u64, usize)> {
                 }
             }
             "selftest" => {
-                done = Some(nums(rest.trim_start_matches("done"))?[0] as u64);
+                done = Some(log_numbers(rest.trim_start_matches("done"))?[0] as u64);
                 continue;
             }
             _ => bail!("unexpected self-test line `{}`", line.message),
