@@ -354,10 +354,19 @@ pub fn symbol_address(elf: &Path, name: &str) -> Result<u64> {
     Ok(sym.address() & !1)
 }
 
+/// QEMU timeout of instruction-counting runs.
+pub const BENCH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
 /// Runs `elf` with the instruction-counting plugin; returns the run and the instruction count
 /// of every `bench_start()`..`bench_end()` region, in execution order. Counts are exact and
-/// repeatable (QEMU has no cycle model: instructions are the proxy).
+/// repeatable (QEMU has no cycle model: instructions are the proxy). Benchmarks may execute tens
+/// of billions of guest instructions (the growing-KV-cache baseline), so the QEMU timeout is
+/// [`BENCH_TIMEOUT`], overridable with `MOTE_QEMU_BENCH_TIMEOUT_S`.
 pub fn count_regions(elf: &Path, board: Board) -> Result<(Run, Vec<u64>)> {
+    let timeout = std::env::var("MOTE_QEMU_BENCH_TIMEOUT_S")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(BENCH_TIMEOUT, Duration::from_secs);
     let plugin = insncount_plugin()?;
     let start = symbol_address(elf, "bench_start")?;
     let end = symbol_address(elf, "bench_end")?;
@@ -370,7 +379,7 @@ pub fn count_regions(elf: &Path, board: Board) -> Result<(Run, Vec<u64>)> {
             "-plugin".into(),
             format!("{},start={start:#x},end={end:#x}", plugin.display()),
         ],
-        ..RunOptions::default()
+        timeout,
     };
     let run = run(elf, board, &opts)?;
     if run.exit_code != 0 {
