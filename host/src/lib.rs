@@ -18,6 +18,7 @@
 //! - [`analyze`]: `mote analyze`, distances and singular vectors (SPEC §2.8).
 //! - [`quantize`]: `mote quantize` / `inspect` / `run`: MLP → `.mote`, and the host simulator.
 //! - [`device`]: run a model file on the firmware in QEMU, compare with the host bit for bit.
+//! - [`subcargo`]: `cargo build` of the cross-compiled firmware and plugin workspaces.
 //! - [`qemu`]: build the firmware, run it under `qemu-system-arm`, decode its defmt log.
 //! - [`selftest`]: the L-Mul self-test on the firmware, checked bit for bit against the host.
 //! - [`lmul_error`]: the L-Mul error table of SPEC §1.6 computed with `mote-core`.
@@ -47,4 +48,5 @@ pub mod rebasin;
 pub mod recurrent;
 pub mod rng;
 pub mod selftest;
+pub mod subcargo;
 pub mod train;

@@ -83,30 +83,12 @@ pub fn build_firmware(board: Board, bin: &str, env: &[(&str, &Path)]) -> Result<
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let dir = firmware_dir();
     let target_dir = dir.join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&dir)
-        .args([
-            "build",
-            "--release",
-            "--quiet",
-            "--bin",
-            bin,
-            "--target",
-            board.target(),
-        ])
-        .args(["--no-default-features", "--features", board.feature()])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // The outer cargo (when run from `cargo test`) must not leak its target settings.
-    for var in [
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = crate::subcargo::cargo_build(&dir, &target_dir);
+    cmd.args(["--bin", bin, "--target", board.target()]).args([
+        "--no-default-features",
+        "--features",
+        board.feature(),
+    ]);
     for (k, v) in env {
         cmd.env(k, v);
     }

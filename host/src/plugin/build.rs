@@ -2,7 +2,6 @@
 //! [`crate::qemu::build_firmware`] does for the firmware. Used by the tests and the benchmark.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
@@ -24,21 +23,8 @@ pub fn build_plugins() -> Result<PathBuf> {
     let dir = std::fs::canonicalize(&dir)
         .with_context(|| format!("plugin sources not found at {}", dir.display()))?;
     let target_dir = dir.join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&dir)
-        .args(["build", "--release", "--quiet", "--target", GUEST_TARGET])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // An outer cargo (`cargo test`) must not leak its target settings into the guest build.
-    for var in [
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = crate::subcargo::cargo_build(&dir, &target_dir);
+    cmd.args(["--target", GUEST_TARGET]);
     let out = cmd
         .output()
         .with_context(|| format!("running cargo build in {}", dir.display()))?;
