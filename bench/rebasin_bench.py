@@ -11,8 +11,11 @@ Both sides run the same algorithm: identity start, a fresh random order of the h
 permutations every sweep, an exact LAP per update (scipy.optimize.linear_sum_assignment on the
 numpy side), always accept, stop after a sweep with no gain > 1e-12 or after 100 sweeps.
 The numpy side computes the score matrices in float32, as the reference implementations do.
-Reported: wall time of the matching itself (model loading excluded on both sides: mote's
-`seconds` field of `mote match --json`), sweeps, and the final objective
+By default the numpy side takes its sweep orders from mote's JSON log (same orders, so the
+same coordinate-descent path and comparable objectives); `--own-orders` draws them from numpy's
+generator instead (a different local optimum, usually within 0.1% of the objective).
+Reported: best-of-N wall time of the matching itself (model loading excluded on both sides:
+mote's `seconds` field of `mote match --json`), sweeps, and the final objective
 sum_l <W_l^A, pi(W_l^B)> + <b_l^A, pi(b_l^B)>, recomputed in float64 for both answers.
 """
 import argparse
@@ -70,16 +73,19 @@ def objective(A, B, perms):
     return total
 
 
-def weight_matching(A, B, seed=0, max_iter=100):
-    """SPEC §2.3, 'Algorithm 1'. perms[i][r] = c: unit r of aligned B is unit c of B."""
+def weight_matching(A, B, seed=0, max_iter=100, orders=None):
+    """SPEC §2.3, 'Algorithm 1'. perms[i][r] = c: unit r of aligned B is unit c of B.
+
+    orders: optional list of sweep orders to follow (then the generator for later sweeps)."""
     rng = np.random.default_rng(seed)
     h = len(A) - 1
     perms = [np.arange(A[i][0].shape[0]) for i in range(h)]
     sweeps = 0
-    for _ in range(max_iter):
+    for s in range(max_iter):
         sweeps += 1
         progress = False
-        for i in rng.permutation(h):
+        order = orders[s] if orders is not None and s < len(orders) else rng.permutation(h)
+        for i in order:
             wa, ba = A[i]
             wb, bb = B[i]
             if i > 0:
@@ -109,18 +115,13 @@ def main():
     ap.add_argument("--mote", default="target/release/mote")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--own-orders", action="store_true",
+                    help="numpy draws its own sweep orders instead of following mote's")
     args = ap.parse_args()
 
     A, B = load_mlp(args.a), load_mlp(args.b)
     widths = [A[0][0].shape[1]] + [w.shape[0] for w, _ in A]
     identity = objective(A, B, [np.arange(w.shape[0]) for w, _ in A[:-1]])
-
-    py_times = []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        perms, py_sweeps = weight_matching(A, B, seed=args.seed)
-        py_times.append(time.perf_counter() - t)
-    py_obj = objective(A, B, perms)
 
     mote_times, mote_walls = [], []
     with tempfile.TemporaryDirectory() as d:
@@ -136,9 +137,18 @@ def main():
         # The aligned file is pi(B); its plain inner product with A is mote's objective.
         mote_obj = objective(A, aligned, [np.arange(w.shape[0]) for w, _ in A[:-1]])
         mote_sweeps = len(rep["sweeps"])
+    orders = None if args.own_orders else [s["order"] for s in rep["sweeps"]]
+
+    py_times = []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        perms, py_sweeps = weight_matching(A, B, seed=args.seed, orders=orders)
+        py_times.append(time.perf_counter() - t)
+    py_obj = objective(A, B, perms)
 
     print(f"pair: {args.a} vs {args.b}, widths {widths}; identity objective {identity:.6f}")
-    print(f"numpy {np.__version__}, threads: default BLAS; best of {args.repeat}")
+    print(f"numpy {np.__version__}, threads: default BLAS; best of {args.repeat}; "
+          f"sweep orders: {'numpy generator' if args.own_orders else 'mote log'}")
     print()
     print("| implementation | matching time (s) | sweeps | final objective |")
     print("|---|---|---|---|")

@@ -2,11 +2,11 @@
 //!
 //! [`solve_max`] finds, for a square score matrix `C`, the permutation `σ` maximising
 //! `Σ_r C[r, σ(r)]`: the same problem as scipy's `linear_sum_assignment(C, maximize=True)`.
-//! Method: shortest augmenting paths with dual potentials (the Hungarian method in its
-//! O(n³) Jonker–Volgenant form), run on `-C`, after a column and row reduction that assigns many
-//! rows at once. Each remaining row is added by one Dijkstra-like search over reduced costs, so
-//! the result is optimal to floating-point precision; with ties the chosen optimum may differ
-//! from scipy's, without ties it is the same. [`LapSolver`] keeps the duals for warm starts.
+//! Method: Jonker–Volgenant (column reduction, augmenting row reduction, then shortest
+//! augmenting paths with dual prices; O(n³) worst case) on `-C`. Each row left after the
+//! reductions is added by a Dijkstra search over reduced costs, so the result is optimal to
+//! floating-point precision; with ties the chosen optimum may differ from scipy's, without ties
+//! it is the same. [`LapSolver`] keeps the prices and the answer for warm starts.
 
 use std::fmt;
 
@@ -130,19 +130,34 @@ pub fn solve_max(scores: &[f64], n: usize) -> Result<Permutation, LapError> {
 
 const FREE: usize = usize::MAX;
 
-/// An assignment solver that keeps its dual variables between calls, so a problem whose scores
-/// changed a little (as in the sweeps of weight matching) is re-solved from the previous duals:
-/// rows whose previous column is still the best under the old column prices keep it, and only
-/// the others are re-augmented. Every call returns an exact optimum; only the work differs.
+/// Most augmenting-row-reduction steps per pass, per free row: the reduction only speeds up
+/// the exact phase, so it is cut off rather than trusted to terminate on float ties.
+const ARR_STEPS_PER_ROW: usize = 8;
+
+/// An assignment solver that keeps its column prices and answer between calls, so a problem
+/// whose scores changed a little (as in the sweeps of weight matching) is re-solved warm: rows
+/// whose previous column is still their cheapest under the old prices keep it, and only the
+/// others are re-assigned. Every call returns an exact optimum; only the work differs.
+///
+/// Method (Jonker and Volgenant, 1987), on costs `-score`: row duals are implicit
+/// (`u_i = c[i][x_i] - v[x_i]`, each assigned row sits on its cheapest reduced column), a cold
+/// start reduces columns, two passes of augmenting row reduction assign most free rows cheaply,
+/// and each remaining row is added by a shortest augmenting path (Dijkstra over reduced costs,
+/// scanning all columns at the current minimum distance at once).
 #[derive(Debug, Clone)]
 pub struct LapSolver {
     n: usize,
-    /// Row duals (for costs `-score`).
-    u: Vec<f64>,
-    /// Column duals; index `n` is the virtual root column of the augmenting-path search.
+    /// Column prices (duals for costs `-score`).
     v: Vec<f64>,
     /// The previous answer (row → column), if any.
     previous: Option<Vec<usize>>,
+    /// Scratch, kept to avoid reallocating in every sweep.
+    cost: Vec<f64>,
+    x: Vec<usize>,
+    y: Vec<usize>,
+    d: Vec<f64>,
+    pred: Vec<usize>,
+    cols: Vec<usize>,
 }
 
 impl LapSolver {
@@ -150,120 +165,237 @@ impl LapSolver {
     pub fn new(n: usize) -> Self {
         Self {
             n,
-            u: vec![0.0; n],
-            v: vec![0.0; n + 1],
+            v: vec![0.0; n],
             previous: None,
+            cost: Vec::with_capacity(n * n),
+            x: vec![FREE; n],
+            y: vec![FREE; n],
+            d: vec![0.0; n],
+            pred: vec![0; n],
+            cols: (0..n).collect(),
         }
     }
 
     /// Solves `max_σ Σ_r scores[r·n + σ(r)]`, warm-started from the previous call.
     pub fn solve_max(&mut self, scores: &[f64]) -> Result<Permutation, LapError> {
-        let n = self.n;
-        if scores.len() != n * n {
-            return Err(LapError::NotSquare {
-                n,
-                len: scores.len(),
-            });
+        self.check_len(scores.len())?;
+        self.cost.clear();
+        self.cost.extend(scores.iter().map(|s| -s));
+        self.solve_loaded()
+    }
+
+    /// Solves for the element-wise sum of two score matrices without building it (weight
+    /// matching keeps the two halves of a score matrix apart).
+    pub fn solve_max_of_sum(&mut self, a: &[f64], b: &[f64]) -> Result<Permutation, LapError> {
+        self.check_len(a.len())?;
+        self.check_len(b.len())?;
+        self.cost.clear();
+        self.cost.extend(a.iter().zip(b).map(|(x, y)| -(x + y)));
+        self.solve_loaded()
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), LapError> {
+        if len == self.n * self.n {
+            Ok(())
+        } else {
+            Err(LapError::NotSquare { n: self.n, len })
         }
-        if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
+    }
+
+    /// Solves for the costs in `self.cost`.
+    fn solve_loaded(&mut self) -> Result<Permutation, LapError> {
+        let n = self.n;
+        if let Some(i) = self.cost.iter().position(|s| !s.is_finite()) {
             return Err(LapError::NonFinite {
                 row: i / n,
                 col: i % n,
             });
         }
-        // Minimise cost = -score with duals u (rows), v (columns): reduced cost
-        // c[i][j] - u[i] - v[j] >= 0 everywhere, = 0 on assigned pairs.
-        let cost: Vec<f64> = scores.iter().map(|s| -s).collect();
-        let (u, v) = (&mut self.u, &mut self.v);
+        if n == 0 {
+            return Ok(Permutation(Vec::new()));
+        }
+        let mut free = self.initial_assignment();
+        for _ in 0..2 {
+            if free.is_empty() {
+                break;
+            }
+            free = self.augmenting_row_reduction(free);
+        }
+        for f in free {
+            self.augment(f);
+        }
+        let map = self.x.clone();
+        self.previous = Some(map.clone());
+        Ok(Permutation(map))
+    }
+
+    /// Cheapest and second-cheapest reduced cost of row `i`: `(u1, j1, u2, j2)`.
+    fn two_cheapest(&self, i: usize) -> (f64, usize, f64, usize) {
+        let n = self.n;
+        let row = &self.cost[i * n..(i + 1) * n];
+        let (mut u1, mut j1, mut u2, mut j2) = (f64::INFINITY, 0, f64::INFINITY, 0);
+        for (j, (&c, &vj)) in row.iter().zip(&self.v).enumerate() {
+            let h = c - vj;
+            if h < u2 {
+                if h < u1 {
+                    (u2, j2) = (u1, j1);
+                    (u1, j1) = (h, j);
+                } else {
+                    (u2, j2) = (h, j);
+                }
+            }
+        }
+        (u1, j1, u2, j2)
+    }
+
+    /// Gives every row its cheapest reduced column if still free (its previous column, on a
+    /// warm start, if that is still a cheapest one); returns the rows left free.
+    fn initial_assignment(&mut self) -> Vec<usize> {
+        let n = self.n;
         if self.previous.is_none() {
-            // Column reduction gives a feasible start.
-            v[..n].fill(f64::INFINITY);
-            for row in cost.chunks_exact(n.max(1)).take(n) {
-                for (vj, &c) in v.iter_mut().zip(row) {
+            // Column reduction: prices = column minima, so every reduced cost is >= 0.
+            self.v.fill(f64::INFINITY);
+            for row in self.cost.chunks_exact(n) {
+                for (vj, &c) in self.v.iter_mut().zip(row) {
                     *vj = vj.min(c);
                 }
             }
         }
-        // Row reduction against the current column prices; a row keeps its previous column
-        // (warm start) or takes its cheapest one (cold start) if that column is still free.
-        let mut p = vec![FREE; n + 1]; // column -> row
-        let mut free_rows = Vec::new();
+        self.x.fill(FREE);
+        self.y.fill(FREE);
+        let mut free = Vec::new();
         for i in 0..n {
-            let row = &cost[i * n..(i + 1) * n];
-            let (mut best, mut arg) = (f64::INFINITY, 0);
-            for (j, (&c, &vj)) in row.iter().zip(v.iter()).enumerate() {
-                if c - vj < best {
-                    best = c - vj;
-                    arg = j;
-                }
-            }
-            u[i] = best;
+            let row = &self.cost[i * n..(i + 1) * n];
+            let (u1, j1, _, _) = self.two_cheapest(i);
             let want = match &self.previous {
-                Some(prev) if row[prev[i]] - v[prev[i]] == best => prev[i],
-                Some(_) => FREE,
-                None => arg,
+                Some(prev) if row[prev[i]] - self.v[prev[i]] == u1 => prev[i],
+                _ => j1,
             };
-            if want != FREE && p[want] == FREE {
-                p[want] = i;
+            if self.y[want] == FREE {
+                self.x[i] = want;
+                self.y[want] = i;
             } else {
-                free_rows.push(i);
+                free.push(i);
             }
         }
-        let mut way = vec![n; n + 1];
-        let mut minv = vec![0f64; n + 1];
-        let mut used = vec![false; n + 1];
-        for i in free_rows {
-            // Shortest augmenting path from row i (Dijkstra on reduced costs), rooted at the
-            // virtual column n.
-            p[n] = i;
-            let mut j0 = n;
-            minv.fill(f64::INFINITY);
-            used.fill(false);
-            loop {
-                used[j0] = true;
-                let i0 = p[j0];
-                let row = &cost[i0 * n..(i0 + 1) * n];
-                let ui0 = u[i0];
-                let (mut delta, mut j1) = (f64::INFINITY, n);
-                for j in 0..n {
-                    if !used[j] {
-                        let cur = row[j] - ui0 - v[j];
-                        if cur < minv[j] {
-                            minv[j] = cur;
-                            way[j] = j0;
+        free
+    }
+
+    /// One pass of augmenting row reduction: a free row takes its cheapest column, lowering
+    /// that column's price to its second-cheapest level, and evicts the column's owner, which
+    /// is re-processed at once if the price really dropped (else next pass). Prices only fall,
+    /// so every assigned row stays on a cheapest column. Returns the rows still free.
+    fn augmenting_row_reduction(&mut self, mut free: Vec<usize>) -> Vec<usize> {
+        let mut next = Vec::new();
+        let mut steps = free.len() * ARR_STEPS_PER_ROW;
+        let mut k = 0;
+        while k < free.len() {
+            let i = free[k];
+            k += 1;
+            if steps == 0 {
+                next.push(i);
+                continue;
+            }
+            steps -= 1;
+            let (u1, mut j1, u2, j2) = self.two_cheapest(i);
+            let mut owner = self.y[j1];
+            if u1 < u2 {
+                self.v[j1] -= u2 - u1;
+            } else if owner != FREE {
+                j1 = j2;
+                owner = self.y[j2];
+            }
+            if owner != FREE {
+                self.x[owner] = FREE;
+                if u1 < u2 {
+                    k -= 1;
+                    free[k] = owner;
+                } else {
+                    next.push(owner);
+                }
+            }
+            self.x[i] = j1;
+            self.y[j1] = i;
+        }
+        next
+    }
+
+    /// Adds free row `f` by a shortest augmenting path, then updates the scanned prices.
+    fn augment(&mut self, f: usize) {
+        let n = self.n;
+        let cost = &self.cost;
+        let (v, d, pred, cols, y) = (
+            &mut self.v,
+            &mut self.d,
+            &mut self.pred,
+            &mut self.cols,
+            &self.y,
+        );
+        let row = &cost[f * n..(f + 1) * n];
+        for j in 0..n {
+            d[j] = row[j] - v[j];
+            pred[j] = f;
+            cols[j] = j;
+        }
+        // cols[..lo] scanned, cols[lo..hi] at the current minimum distance `mu`, cols[hi..]
+        // not reached yet.
+        let (mut lo, mut hi) = (0, 0);
+        let mut mu = 0.0;
+        let sink = 'search: loop {
+            if lo == hi {
+                mu = f64::INFINITY;
+                let unreached = hi;
+                for k in unreached..n {
+                    let dj = d[cols[k]];
+                    if dj <= mu {
+                        if dj < mu {
+                            mu = dj;
+                            hi = lo;
                         }
-                        if minv[j] < delta {
-                            delta = minv[j];
-                            j1 = j;
-                        }
+                        cols.swap(k, hi);
+                        hi += 1;
                     }
                 }
-                for j in 0..=n {
-                    if used[j] {
-                        u[p[j]] += delta;
-                        v[j] -= delta;
-                    } else {
-                        minv[j] -= delta;
+                if let Some(&j) = cols[lo..hi].iter().find(|&&j| y[j] == FREE) {
+                    break 'search j;
+                }
+            }
+            let j = cols[lo];
+            lo += 1;
+            let i = y[j];
+            let r = &cost[i * n..(i + 1) * n];
+            let h = r[j] - v[j] - mu;
+            let mut k = hi;
+            while k < n {
+                let jj = cols[k];
+                let reduced = r[jj] - v[jj] - h;
+                if reduced < d[jj] {
+                    d[jj] = reduced;
+                    pred[jj] = i;
+                    if reduced == mu {
+                        if y[jj] == FREE {
+                            break 'search jj;
+                        }
+                        cols.swap(k, hi);
+                        hi += 1;
                     }
                 }
-                j0 = j1;
-                if p[j0] == FREE {
-                    break;
-                }
+                k += 1;
             }
-            // Flip the alternating path back to the root.
-            while j0 != n {
-                let j1 = way[j0];
-                p[j0] = p[j1];
-                j0 = j1;
+        };
+        for &j in &cols[..lo] {
+            v[j] += d[j] - mu;
+        }
+        let mut j = sink;
+        loop {
+            let i = pred[j];
+            self.y[j] = i;
+            let previous = std::mem::replace(&mut self.x[i], j);
+            if i == f {
+                break;
             }
+            j = previous;
         }
-        let mut map = vec![0usize; n];
-        for (j, &i) in p[..n].iter().enumerate() {
-            map[i] = j;
-        }
-        self.previous = Some(map.clone());
-        Ok(Permutation(map))
     }
 }
 
@@ -297,6 +429,57 @@ mod tests {
             best
         }
         rec(scores, n, 0, &mut vec![false; n], 0.0)
+    }
+
+    /// An independent O(n³) reference: the textbook Hungarian method with explicit row and
+    /// column potentials and a full dual update per Dijkstra step (no reductions, no warm
+    /// start), minimising `-scores`. Returns the optimal total score.
+    fn hungarian_best(scores: &[f64], n: usize) -> f64 {
+        let inf = f64::INFINITY;
+        let cost = |i: usize, j: usize| -scores[(i - 1) * n + (j - 1)];
+        let (mut u, mut v) = (vec![0.0; n + 1], vec![0.0; n + 1]);
+        let (mut p, mut way) = (vec![0usize; n + 1], vec![0usize; n + 1]);
+        for i in 1..=n {
+            p[0] = i;
+            let mut j0 = 0;
+            let mut minv = vec![inf; n + 1];
+            let mut used = vec![false; n + 1];
+            loop {
+                used[j0] = true;
+                let (i0, mut delta, mut j1) = (p[j0], inf, 0);
+                for j in 1..=n {
+                    if !used[j] {
+                        let cur = cost(i0, j) - u[i0] - v[j];
+                        if cur < minv[j] {
+                            minv[j] = cur;
+                            way[j] = j0;
+                        }
+                        if minv[j] < delta {
+                            delta = minv[j];
+                            j1 = j;
+                        }
+                    }
+                }
+                for j in 0..=n {
+                    if used[j] {
+                        u[p[j]] += delta;
+                        v[j] -= delta;
+                    } else {
+                        minv[j] -= delta;
+                    }
+                }
+                j0 = j1;
+                if p[j0] == 0 {
+                    break;
+                }
+            }
+            while j0 != 0 {
+                let j1 = way[j0];
+                p[j0] = p[j1];
+                j0 = j1;
+            }
+        }
+        (1..=n).map(|j| scores[(p[j] - 1) * n + (j - 1)]).sum()
     }
 
     #[test]
@@ -359,6 +542,56 @@ mod tests {
             prop_assert!(Permutation::new(p.map().to_vec()).is_ok());
             let best = brute_force_best(&c, n);
             prop_assert!((assignment_score(&c, n, &p) - best).abs() < 1e-9);
+        }
+
+        #[test]
+        fn optimal_like_reference_hungarian_on_larger_problems(
+            n in 7usize..48,
+            seed in any::<u64>(),
+            levels in prop_oneof![Just(0usize), Just(3), Just(12)],
+        ) {
+            let mut rng = crate::rng::Rng::new(seed);
+            // levels = 0: continuous scores; otherwise few distinct values (heavy ties).
+            let c: Vec<f64> = (0..n * n)
+                .map(|_| if levels == 0 { rng.normal() } else { rng.below(levels) as f64 })
+                .collect();
+            let p = solve_max(&c, n).expect("solves");
+            prop_assert!(Permutation::new(p.map().to_vec()).is_ok());
+            let best = hungarian_best(&c, n);
+            prop_assert!((assignment_score(&c, n, &p) - best).abs() < 1e-9 * (1.0 + best.abs()));
+        }
+
+        #[test]
+        fn sum_of_two_matrices_is_solved_like_the_sum(n in 1usize..20, seed in any::<u64>()) {
+            let mut rng = crate::rng::Rng::new(seed);
+            let a: Vec<f64> = (0..n * n).map(|_| rng.normal()).collect();
+            let b: Vec<f64> = (0..n * n).map(|_| rng.normal()).collect();
+            let sum: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+            let p = LapSolver::new(n).solve_max_of_sum(&a, &b).expect("solves");
+            prop_assert!((assignment_score(&sum, n, &p) - hungarian_best(&sum, n)).abs() < 1e-9);
+        }
+
+        #[test]
+        fn warm_start_stays_optimal_under_low_rank_changes(n in 2usize..40, seed in any::<u64>()) {
+            // The changes weight matching makes: a neighbour moving k units adds a rank-k term.
+            let mut rng = crate::rng::Rng::new(seed);
+            let mut c: Vec<f64> = (0..n * n).map(|_| rng.normal()).collect();
+            let mut solver = LapSolver::new(n);
+            for _ in 0..5 {
+                let p = solver.solve_max(&c).expect("solves");
+                let best = hungarian_best(&c, n);
+                prop_assert!((assignment_score(&c, n, &p) - best).abs() < 1e-9 * (1.0 + best.abs()));
+                let rank = 1 + rng.below(3);
+                for _ in 0..rank {
+                    let x: Vec<f64> = (0..n).map(|_| rng.normal() * 0.3).collect();
+                    let y: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+                    for (r, row) in c.chunks_exact_mut(n).enumerate() {
+                        for (col, e) in row.iter_mut().enumerate() {
+                            *e += x[r] * y[col];
+                        }
+                    }
+                }
+            }
         }
 
         #[test]

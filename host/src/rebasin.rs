@@ -12,6 +12,7 @@
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use crate::data::Dataset;
 use crate::lap::{LapSolver, Permutation, solve_max};
@@ -58,23 +59,23 @@ pub struct Alignment {
 fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Result<Vec<f64>> {
     let ta = Tensor::from_slice(a, (m, k), &Device::Cpu)?;
     let tb = Tensor::from_slice(b, (n, k), &Device::Cpu)?;
-    let c = ta.matmul(&tb.t()?)?;
+    f64_vec(&ta.matmul(&tb.t()?)?)
+}
+
+/// `Aᵀ · B` for row-major `a: [k, m]`, `b: [k, n]`, as f64 `[m, n]` (f32 GEMM on strided
+/// views: no transposed copies).
+fn matmul_atb(a: &[f32], b: &[f32], k: usize, m: usize, n: usize) -> Result<Vec<f64>> {
+    let ta = Tensor::from_slice(a, (k, m), &Device::Cpu)?;
+    let tb = Tensor::from_slice(b, (k, n), &Device::Cpu)?;
+    f64_vec(&ta.t()?.matmul(&tb)?)
+}
+
+fn f64_vec(c: &Tensor) -> Result<Vec<f64>> {
     Ok(c.flatten_all()?
         .to_vec1::<f32>()?
         .into_iter()
         .map(f64::from)
         .collect())
-}
-
-/// Row-major transpose of `[rows, cols]`.
-fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut t = vec![0f32; x.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            t[c * rows + r] = x[r * cols + c];
-        }
-    }
-    t
 }
 
 /// Reorders rows by `rows` (if given) and columns by `cols` (if given) of a row-major matrix.
@@ -138,39 +139,226 @@ pub fn l2_distance(a: &Mlp, b: &Mlp) -> f64 {
         .sqrt()
 }
 
-/// The score matrix of hidden permutation `i` given the current others (SPEC §2.3).
-fn cost_matrix(a: &Mlp, b: &Mlp, perms: &[Permutation], i: usize) -> Result<Vec<f64>> {
-    let (la, lb) = (&a.layers[i], &b.layers[i]);
-    let n = la.out_dim;
-    // Incoming weights: rows are units of layer i, columns its inputs (permuted by P_{i-1}).
-    let b_in = permute_matrix(
-        &lb.weight,
-        lb.out_dim,
-        lb.in_dim,
-        None,
-        i.checked_sub(1).map(|j| &perms[j]),
-    );
-    let mut c = matmul_abt(&la.weight, &b_in, n, n, la.in_dim)?;
-    for r in 0..n {
-        for col in 0..n {
-            c[r * n + col] += f64::from(la.bias[r]) * f64::from(lb.bias[col]);
-        }
+/// `Σ_ℓ ⟨W_ℓ^A, π(W_ℓ^B)⟩ + ⟨b_ℓ^A, π(b_ℓ^B)⟩` in f64, reading B through the permutations
+/// (equal to `inner_product(a, &permute(b, perms))` without building the permuted model).
+pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
+    let h = perms.len();
+    let mut total = 0.0;
+    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
+        let rows = (l < h).then(|| perms[l].map());
+        let cols = l.checked_sub(1).map(|i| perms[i].map());
+        // Per-row sums in parallel, added in row order: the same bits on any thread count.
+        let per_row: Vec<f64> = (0..la.out_dim)
+            .into_par_iter()
+            .map(|r| {
+                let src = rows.map_or(r, |p| p[r]);
+                let wa = &la.weight[r * la.in_dim..(r + 1) * la.in_dim];
+                let wb = &lb.weight[src * lb.in_dim..(src + 1) * lb.in_dim];
+                let w: f64 = match cols {
+                    Some(p) => wa
+                        .iter()
+                        .zip(p)
+                        .map(|(&x, &c)| f64::from(x) * f64::from(wb[c]))
+                        .sum(),
+                    None => wa
+                        .iter()
+                        .zip(wb)
+                        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                        .sum(),
+                };
+                w + f64::from(la.bias[r]) * f64::from(lb.bias[src])
+            })
+            .collect();
+        total += per_row.iter().sum::<f64>();
     }
-    // Outgoing weights: columns of layer i+1, whose rows are permuted by P_{i+1}.
-    let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
-    let next_rows = perms.get(i + 1);
-    let b_out = permute_matrix(&nb.weight, nb.out_dim, nb.in_dim, next_rows, None);
-    let at = transpose(&na.weight, na.out_dim, n);
-    let bt = transpose(&b_out, nb.out_dim, n);
-    let c2 = matmul_abt(&at, &bt, n, n, na.out_dim)?;
-    for (x, y) in c.iter_mut().zip(c2) {
-        *x += y;
-    }
-    Ok(c)
+    total
 }
 
-fn score(c: &[f64], n: usize, p: &Permutation) -> f64 {
-    crate::lap::assignment_score(c, n, p)
+/// `C += Aᵀ D` for row-major `a, d: [k, n]`, in f64: the low-rank correction of a score term
+/// when `k` units of a neighbouring permutation moved.
+fn add_atd(c: &mut [f64], a: Vec<f64>, d: Vec<f64>, k: usize, n: usize) -> Result<()> {
+    let ta = Tensor::from_vec(a, (k, n), &Device::Cpu)?;
+    let td = Tensor::from_vec(d, (k, n), &Device::Cpu)?;
+    let delta = ta.t()?.matmul(&td)?.flatten_all()?.to_vec1::<f64>()?;
+    for (x, y) in c.iter_mut().zip(delta) {
+        *x += y;
+    }
+    Ok(())
+}
+
+/// Which half of a permutation's score matrix (SPEC §2.3): the incoming weights and biases of
+/// layer `i` (depend on `P_{i-1}`), or the outgoing weights of layer `i + 1` (depend on
+/// `P_{i+1}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Incoming,
+    Outgoing,
+}
+
+/// One half of the score matrix of hidden permutation `i`, kept between sweeps. When the
+/// neighbouring permutation it depends on changes in `k` units, the term changes by a rank-`k`
+/// product, which costs `k / K` of recomputing it (`K` = the contracted width); late sweeps
+/// move few units, so most of the GEMM work of the reference algorithm disappears. The full
+/// product is f32 (as in the reference implementations); corrections are exact f64 sums of
+/// f32 products.
+#[derive(Debug)]
+struct ScoreTerm {
+    side: Side,
+    /// Hidden permutation index.
+    i: usize,
+    /// `[n, n]` scores (empty until first needed).
+    scores: Vec<f64>,
+    /// The neighbouring permutation `scores` was computed for (`None`: the neighbour is the
+    /// fixed input or output layer, so the term never changes).
+    basis: Option<Permutation>,
+}
+
+impl ScoreTerm {
+    /// A term computed on first use (a neighbour may move before then).
+    fn new(side: Side, i: usize) -> Self {
+        Self {
+            side,
+            i,
+            scores: Vec::new(),
+            basis: None,
+        }
+    }
+
+    fn neighbour(side: Side, i: usize, perms: &[Permutation]) -> Option<&Permutation> {
+        match side {
+            Side::Incoming => i.checked_sub(1).map(|j| &perms[j]),
+            Side::Outgoing => perms.get(i + 1),
+        }
+    }
+
+    /// The full product for the current basis.
+    fn recompute(&mut self, a: &Mlp, b: &Mlp) -> Result<()> {
+        let i = self.i;
+        let n = a.layers[i].out_dim;
+        self.scores = match self.side {
+            Side::Incoming => {
+                let (la, lb) = (&a.layers[i], &b.layers[i]);
+                let b_in =
+                    permute_matrix(&lb.weight, lb.out_dim, lb.in_dim, None, self.basis.as_ref());
+                let mut c = matmul_abt(&la.weight, &b_in, n, n, la.in_dim)?;
+                for (row, &ba) in c.chunks_exact_mut(n).zip(&la.bias) {
+                    for (x, &bb) in row.iter_mut().zip(&lb.bias) {
+                        *x += f64::from(ba) * f64::from(bb);
+                    }
+                }
+                c
+            }
+            Side::Outgoing => {
+                let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
+                let b_out =
+                    permute_matrix(&nb.weight, nb.out_dim, nb.in_dim, self.basis.as_ref(), None);
+                matmul_atb(&na.weight, &b_out, na.out_dim, n, n)?
+            }
+        };
+        Ok(())
+    }
+
+    /// Brings the term up to date with the current permutations.
+    fn refresh(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Result<()> {
+        let neighbour = Self::neighbour(self.side, self.i, perms);
+        if self.scores.is_empty() {
+            self.basis = neighbour.cloned();
+            return self.recompute(a, b);
+        }
+        let (Some(old), Some(new)) = (self.basis.as_ref(), neighbour) else {
+            return Ok(());
+        };
+        let moved: Vec<usize> = (0..new.len())
+            .filter(|&k| old.map()[k] != new.map()[k])
+            .collect();
+        if moved.is_empty() {
+            return Ok(());
+        }
+        let (old, new) = (old.map().to_vec(), new.clone());
+        self.basis = Some(new.clone());
+        let new = new.map();
+        let i = self.i;
+        let n = a.layers[i].out_dim;
+        let (contracted, k) = match self.side {
+            Side::Incoming => (a.layers[i].in_dim, moved.len()),
+            Side::Outgoing => (a.layers[i + 1].out_dim, moved.len()),
+        };
+        // An f64 correction costs about twice an f32 product of the same size.
+        if 2 * k >= contracted {
+            return self.recompute(a, b);
+        }
+        let mut at = Vec::with_capacity(k * n);
+        let mut d = Vec::with_capacity(k * n);
+        match self.side {
+            Side::Incoming => {
+                // C[r, c] = Σ_k A[r, k] · B[c, P(k)]: column k of B changed from P_old(k) to P_new(k).
+                let (la, lb) = (&a.layers[i], &b.layers[i]);
+                for &m in &moved {
+                    at.extend((0..n).map(|r| f64::from(la.weight[r * la.in_dim + m])));
+                    d.extend((0..n).map(|c| {
+                        let row = &lb.weight[c * lb.in_dim..(c + 1) * lb.in_dim];
+                        f64::from(row[new[m]]) - f64::from(row[old[m]])
+                    }));
+                }
+            }
+            Side::Outgoing => {
+                // C[r, c] = Σ_o A[o, r] · B[P(o), c]: row o of B changed from P_old(o) to P_new(o).
+                let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
+                fn row(w: &[f32], o: usize, n: usize) -> &[f32] {
+                    &w[o * n..(o + 1) * n]
+                }
+                for &o in &moved {
+                    at.extend(row(&na.weight, o, n).iter().map(|&x| f64::from(x)));
+                    let (bn, bo) = (row(&nb.weight, new[o], n), row(&nb.weight, old[o], n));
+                    d.extend(
+                        bn.iter()
+                            .zip(bo)
+                            .map(|(&x, &y)| f64::from(x) - f64::from(y)),
+                    );
+                }
+            }
+        }
+        add_atd(&mut self.scores, at, d, k, n)
+    }
+}
+
+/// The state kept per hidden permutation between sweeps.
+#[derive(Debug)]
+struct Slot {
+    incoming: ScoreTerm,
+    outgoing: ScoreTerm,
+    solver: LapSolver,
+}
+
+impl Slot {
+    fn new(i: usize, n: usize) -> Self {
+        Self {
+            incoming: ScoreTerm::new(Side::Incoming, i),
+            outgoing: ScoreTerm::new(Side::Outgoing, i),
+            solver: LapSolver::new(n),
+        }
+    }
+
+    /// The best permutation `i` given the others, and its gain over the current one.
+    fn solve(
+        &mut self,
+        a: &Mlp,
+        b: &Mlp,
+        perms: &[Permutation],
+        i: usize,
+    ) -> Result<(Permutation, f64)> {
+        let (incoming, outgoing) = rayon::join(
+            || self.incoming.refresh(a, b, perms),
+            || self.outgoing.refresh(a, b, perms),
+        );
+        incoming?;
+        outgoing?;
+        let (x, y) = (&self.incoming.scores, &self.outgoing.scores);
+        let new = self.solver.solve_max_of_sum(x, y)?;
+        let n = new.len();
+        let gain = score(x, y, n, &new) - score(x, y, n, &perms[i]);
+        Ok((new, gain))
+    }
 }
 
 /// Weight matching (SPEC §2.3): identity start, a fresh random order of the hidden
@@ -178,9 +366,14 @@ fn score(c: &[f64], n: usize, p: &Permutation) -> f64 {
 /// stop after a sweep with no gain > 1e-12 or after 100 sweeps. The models must have the same
 /// architecture (checked by the caller, e.g. with [`Mlp::check_same_arch`]).
 ///
-/// A permutation whose two neighbours have not changed since it was last solved has the same
-/// score matrix, and the deterministic solver would return the same answer (gain 0); it is
-/// skipped. This changes only the running time, never the result.
+/// Four things make it fast without changing what is computed:
+/// - a permutation whose two neighbours have not changed since it was last solved has the
+///   same score matrix, and is skipped (gain 0);
+/// - score matrices are kept and corrected by low-rank products when a neighbour moves a few
+///   units ([`ScoreTerm`]);
+/// - each permutation's LAP is warm-started from its previous prices and answer;
+/// - consecutive permutations of the sweep order that are not neighbours do not read each
+///   other's result, so they are solved at the same time (on two threads or more).
 pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
     let mut perms: Vec<Permutation> = a.layers[..h]
@@ -189,12 +382,13 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         .collect();
     let objective_identity = inner_product(a, b);
     let mut rng = Rng::new(seed);
-    // version[i] increases whenever perms[i] changes; solved_with[i] = neighbours' versions
-    // when perms[i] was last solved.
-    let mut version = vec![0usize; h];
-    let mut solved_with: Vec<Option<(usize, usize)>> = vec![None; h];
-    // One warm-started solver per permutation: its score matrix changes little between sweeps.
-    let mut solvers: Vec<LapSolver> = perms.iter().map(|p| LapSolver::new(p.len())).collect();
+    let mut slots: Vec<Slot> = perms
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Slot::new(i, p.len()))
+        .collect();
+    // stale[i]: a neighbour of permutation i changed since i was last solved.
+    let mut stale = vec![true; h];
     let mut sweeps = Vec::new();
     let mut converged = false;
     for sweep in 1..=MAX_SWEEPS {
@@ -202,33 +396,47 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         rng.shuffle(&mut order);
         let mut progress = false;
         let mut changed_units = 0;
-        for &i in &order {
-            let neighbours = (
-                i.checked_sub(1).map_or(0, |j| version[j]),
-                version.get(i + 1).copied().unwrap_or(0),
-            );
-            if solved_with[i] == Some(neighbours) {
-                continue;
+        let mut next = 0;
+        while next < h {
+            // The longest run of the order with no two neighbours in it.
+            let mut batch = vec![order[next]];
+            next += 1;
+            while next < h && batch.iter().all(|&j| order[next].abs_diff(j) != 1) {
+                batch.push(order[next]);
+                next += 1;
             }
-            let n = perms[i].len();
-            let c = cost_matrix(a, b, &perms, i)?;
-            let new = solvers[i].solve_max(&c)?;
-            let gain = score(&c, n, &new) - score(&c, n, &perms[i]);
-            if gain > MIN_GAIN {
-                progress = true;
+            batch.retain(|&i| stale[i]);
+            let mut work: Vec<(usize, &mut Slot)> = slots
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| batch.contains(i))
+                .collect();
+            let solved = work
+                .par_iter_mut()
+                .map(|(i, slot)| Ok((*i, slot.solve(a, b, &perms, *i)?)))
+                .collect::<Result<Vec<_>>>()?;
+            for (i, (new, gain)) in solved {
+                if gain > MIN_GAIN {
+                    progress = true;
+                }
+                let changed = new.hamming(&perms[i]);
+                if changed > 0 {
+                    changed_units += changed;
+                    if let Some(j) = i.checked_sub(1) {
+                        stale[j] = true;
+                    }
+                    if let Some(s) = stale.get_mut(i + 1) {
+                        *s = true;
+                    }
+                }
+                perms[i] = new;
+                stale[i] = false;
             }
-            let changed = new.hamming(&perms[i]);
-            if changed > 0 {
-                changed_units += changed;
-                version[i] += 1;
-            }
-            perms[i] = new;
-            solved_with[i] = Some(neighbours);
         }
         sweeps.push(Sweep {
             sweep,
             order,
-            objective: inner_product(a, &permute(b, &perms)),
+            objective: aligned_inner_product(a, b, &perms),
             changed_units,
         });
         if !progress {
@@ -245,6 +453,11 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         sweeps,
         converged,
     })
+}
+
+/// `Σ_r x[r, p(r)] + y[r, p(r)]`.
+fn score(x: &[f64], y: &[f64], n: usize, p: &Permutation) -> f64 {
+    crate::lap::assignment_score(x, n, p) + crate::lap::assignment_score(y, n, p)
 }
 
 /// Post-ReLU activations of every hidden layer for a batch `x: [n, d]`, each `[n, width]`.
@@ -303,7 +516,7 @@ pub fn activation_matching(a: &Mlp, b: &Mlp, data: &Dataset) -> Result<Alignment
     Ok(Alignment {
         method: "activation",
         objective_identity: inner_product(a, b),
-        objective: inner_product(a, &permute(b, &perms)),
+        objective: aligned_inner_product(a, b, &perms),
         perms,
         sweeps: Vec::new(),
         converged: true,
@@ -478,6 +691,79 @@ pub(crate) mod tests {
         let x: Vec<f32> = (0..10).map(|i| (i as f32 * 0.37).sin()).collect();
         let (ya, yp) = (a.forward(&x, 2), p.forward(&x, 2));
         assert!(ya.iter().zip(&yp).all(|(u, v)| (u - v).abs() < 1e-5));
+    }
+
+    #[test]
+    fn aligned_inner_product_reads_b_through_the_permutations() {
+        let mut rng = Rng::new(11);
+        let a = random_mlp(&[9, 13, 8, 5], &mut rng);
+        let b = random_mlp(&[9, 13, 8, 5], &mut rng);
+        let perms = random_perms(&a, &mut rng);
+        let direct = inner_product(&a, &permute(&b, &perms));
+        let read = aligned_inner_product(&a, &b, &perms);
+        assert!(
+            (direct - read).abs() < 1e-12 * (1.0 + direct.abs()),
+            "{direct} vs {read}"
+        );
+    }
+
+    /// Moves `k` units of a permutation (a random k-cycle of positions).
+    fn move_units(p: &Permutation, k: usize, rng: &mut Rng) -> Permutation {
+        let mut map = p.map().to_vec();
+        let mut pos: Vec<usize> = (0..map.len()).collect();
+        rng.shuffle(&mut pos);
+        let chosen = &pos[..k.min(map.len())];
+        if let Some(&first) = chosen.first() {
+            let keep = map[first];
+            for w in chosen.windows(2) {
+                map[w[0]] = map[w[1]];
+            }
+            map[*chosen.last().expect("non-empty")] = keep;
+        }
+        Permutation::new(map).expect("a cycle of positions is a permutation")
+    }
+
+    #[test]
+    fn score_terms_corrected_by_low_rank_products_equal_recomputed_ones() {
+        let mut rng = Rng::new(5);
+        let widths = [20, 48, 40, 36, 6];
+        let (a, b) = (random_mlp(&widths, &mut rng), random_mlp(&widths, &mut rng));
+        let mut perms = random_perms(&a, &mut rng);
+        let mut terms: Vec<ScoreTerm> = (0..3)
+            .flat_map(|i| {
+                [
+                    ScoreTerm::new(Side::Incoming, i),
+                    ScoreTerm::new(Side::Outgoing, i),
+                ]
+            })
+            .collect();
+        // Few moved units take the correction path, many the full product; both must agree
+        // with a term computed from scratch for the final permutations.
+        for (round, k) in [2, 3, 40, 5, 1, 30].into_iter().enumerate() {
+            for t in &mut terms {
+                t.refresh(&a, &b, &perms).expect("refresh");
+            }
+            let i = round % 3;
+            perms[i] = move_units(&perms[i], k, &mut rng);
+        }
+        for t in &mut terms {
+            t.refresh(&a, &b, &perms).expect("refresh");
+            let mut fresh = ScoreTerm::new(t.side, t.i);
+            fresh.refresh(&a, &b, &perms).expect("fresh");
+            let worst = t
+                .scores
+                .iter()
+                .zip(&fresh.scores)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                worst < 1e-5,
+                "{:?} term of permutation {}: off by {worst}",
+                t.side,
+                t.i
+            );
+            assert_eq!(t.basis, fresh.basis);
+        }
     }
 
     #[test]
