@@ -26,6 +26,7 @@ use mote_core::recurrent::{
     Cell, Dims, Liger, MemoryCell, MemoryRule, Mom, RuleKind, Swa, gla_key_features, rope_table,
     softmax,
 };
+use rayon::prelude::*;
 
 pub use forms::{Features, Form};
 
@@ -68,12 +69,13 @@ fn tokens(d: &Dims, xs: &[f32]) -> Result<usize> {
     Ok(xs.len() / d.d_model)
 }
 
+/// Projects every token (tokens are independent: in parallel on the current rayon pool, each
+/// token computed exactly as the per-token step computes it).
 fn project_all(lin: &Linear<'_>, xs: &[f32], cols: usize, rows: usize) -> Result<Vec<f32>> {
-    let mut qs = vec![0i8; cols];
     let mut out = vec![0.0; xs.len() / cols * rows];
-    for (x, y) in xs.chunks_exact(cols).zip(out.chunks_exact_mut(rows)) {
-        lin.forward(x, y, &mut qs)?;
-    }
+    out.par_chunks_mut(rows)
+        .zip(xs.par_chunks(cols))
+        .try_for_each_init(|| vec![0i8; cols], |qs, (y, x)| lin.forward(x, y, qs))?;
     Ok(out)
 }
 
@@ -86,7 +88,7 @@ fn queries<R: MemoryRule>(d: &Dims, wq: &Linear<'_>, xs: &[f32]) -> Result<Vec<f
 }
 
 /// Features of memory `mem` on the tokens `idx` of `xs`, with queries taken from `q_all`.
-fn memory_features<R: MemoryRule>(
+fn memory_features<R: MemoryRule + Sync>(
     d: &Dims,
     mem: &R,
     xs: &[f32],
@@ -102,22 +104,30 @@ fn memory_features<R: MemoryRule>(
         v: vec![0.0; n * vd],
         gate: vec![0.0; n * gl],
     };
-    let mut qs = vec![0i8; d.d_model];
     for (r, &t) in idx.iter().enumerate() {
         f.q[r * qk..(r + 1) * qk].copy_from_slice(&q_all[t * qk..(t + 1) * qk]);
-        mem.token(
-            d,
-            &xs[t * d.d_model..(t + 1) * d.d_model],
-            &mut f.k[r * qk..(r + 1) * qk],
-            &mut f.v[r * vd..(r + 1) * vd],
-            &mut f.gate[r * gl..(r + 1) * gl],
-            &mut qs,
-        )?;
     }
+    // Per-token features are independent: in parallel on the current rayon pool. (Rules
+    // without per-token gates have `gl = 0`: every token gets an empty gate slice.)
+    let gates: Vec<&mut [f32]> = if gl == 0 {
+        idx.iter().map(|_| <&mut [f32]>::default()).collect()
+    } else {
+        f.gate.chunks_mut(gl).collect()
+    };
+    f.k.par_chunks_mut(qk)
+        .zip(f.v.par_chunks_mut(vd))
+        .zip(gates)
+        .zip(idx.par_iter())
+        .try_for_each_init(
+            || vec![0i8; d.d_model],
+            |qs, (((k, v), gate), &t)| {
+                mem.token(d, &xs[t * d.d_model..(t + 1) * d.d_model], k, v, gate, qs)
+            },
+        )?;
     Ok(f)
 }
 
-impl<R: MemoryRule> Prefill for MemoryCell<'_, R> {
+impl<R: MemoryRule + Sync> Prefill for MemoryCell<'_, R> {
     fn prefill(&self, xs: &[f32], form: Form) -> Result<Vec<f32>> {
         let d = self.dims();
         let t = tokens(&d, xs)?;
