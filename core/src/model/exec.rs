@@ -274,13 +274,15 @@ impl Model<'_> {
                     f_at = f_at.other();
                 }
                 Layer::Recurrent(r) => {
-                    let n = r.sizes().map_err(ExecError::Corrupt)?.state;
-                    let state = take_state(ws.state, &mut state_at, n)?;
                     let (src, dst, scratch) = halves(ws.arena_f32, hf, f_at);
                     let (_, _, qs) = halves(ws.arena_i8, hq, q_at);
-                    r.with_cell(|c| c.step(&src[..n_in], state, scratch, qs, &mut dst[..n_out]))
-                        .map_err(ExecError::Corrupt)?
-                        .map_err(ExecError::Cell)?;
+                    let st = &mut *ws.state;
+                    r.with_cell(|c| {
+                        let state = take_state(st, &mut state_at, c.state_len())?;
+                        c.step(&src[..n_in], state, scratch, qs, &mut dst[..n_out])
+                            .map_err(ExecError::Cell)
+                    })
+                    .map_err(ExecError::Corrupt)??;
                     f_at = f_at.other();
                 }
                 Layer::MeanPool => {

@@ -477,8 +477,8 @@ impl<'a> RecurrentLayer<'a> {
         for j in 0..config.vectors() {
             l.vector(j)?;
         }
-        // The cells check their own shapes too; they agree with the checks above.
-        l.sizes()?;
+        // The cells check their own shapes too (`Model::parse` builds every cell once to size
+        // the header's RAM); they agree with the checks above.
         Ok(l)
     }
 

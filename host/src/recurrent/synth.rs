@@ -85,7 +85,11 @@ pub fn synth_model(cell: CellType, scheme: WeightScheme, seed: u32) -> Result<Ve
             lin(dm, vd, false),
         ]);
     } else if let Some(r) = cfg.routing {
-        projections.extend([lin(r.memories, dm, false), lin(qk, dm, true), lin(dm, vd, false)]);
+        projections.extend([
+            lin(r.memories, dm, false),
+            lin(qk, dm, true),
+            lin(dm, vd, false),
+        ]);
         memories = r.stored();
         for _ in 0..memories {
             projections.extend(memory(&mut lin));
@@ -162,7 +166,10 @@ mod tests {
                 let m = file.parse().unwrap();
                 assert_eq!(m.version(), (1, 2));
                 let x = inspect(&m).unwrap();
-                let rec = x.layers[1].recurrent.as_ref().expect("layer 1 is recurrent");
+                let rec = x.layers[1]
+                    .recurrent
+                    .as_ref()
+                    .expect("layer 1 is recurrent");
                 assert_eq!((rec.cell, rec.scheme), (cell.name(), scheme.name()));
                 // every layer's state adds up to the header's, the mean pool's is d + 1 floats
                 let state: usize = x.layers.iter().map(|l| l.state_bytes).sum();
