@@ -522,7 +522,9 @@ impl<'a> RecurrentLayer<'a> {
                 .get(j)
                 .ok_or(self.tensor_error(rec::HEADER + 3 * j, role))?,
             Params::File { model, slots } => {
-                let n = rows * cols;
+                let n = rows
+                    .checked_mul(cols)
+                    .ok_or(self.tensor_error(rec::HEADER + 3 * j, role))?;
                 let at = rec::PER_PROJECTION * j;
                 let weights = match cfg.scheme {
                     LinearScheme::F32 => {
