@@ -7,7 +7,7 @@
 //! [`Model::step`] once per token, which writes the layer stack's output for that token (for a
 //! stream classifier `input → cell → mean pool → head`, the class scores of the stream so far).
 
-use super::{DictMode, Layer, Model, ParseError};
+use super::{Check, DictMode, Layer, Model, ParseError};
 use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
 use crate::kernels::{self, Int8Dense, Linear, Weights};
 use crate::lmul::ShapeError;
@@ -174,7 +174,9 @@ impl Model<'_> {
         self.check_workspace(ws)?;
         let mut at = 0;
         for i in 0..self.layer_count() {
-            let info = self.layer(i).map_err(ExecError::Corrupt)?;
+            let info = self
+                .read_layer(i, Check::Structure)
+                .map_err(ExecError::Corrupt)?;
             let n = info.ram().map_err(ExecError::Corrupt)?.state;
             let s = take_state(ws.state, &mut at, n)?;
             match info.layer {
@@ -228,7 +230,9 @@ impl Model<'_> {
         let (mut f_at, mut q_at) = (Half::Lo, Half::Lo);
         let mut state_at = 0;
         for i in 0..self.layer_count() {
-            let info = self.layer(i).map_err(ExecError::Corrupt)?;
+            let info = self
+                .read_layer(i, Check::Structure)
+                .map_err(ExecError::Corrupt)?;
             let (n_in, n_out) = (info.in_len, info.out_len);
             match info.layer {
                 Layer::DenseF32 { w, b } => {

@@ -451,6 +451,15 @@ pub struct LayerInfo<'a> {
     pub out_len: usize,
 }
 
+/// How much [`Model::read_layer`] re-checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Bounds, dtypes and counts only (the file was validated by `Model::parse`).
+    Structure,
+    /// Everything, values included.
+    Values,
+}
+
 /// A parsed, validated model file borrowing its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Model<'a> {
@@ -718,8 +727,16 @@ impl<'a> Model<'a> {
         if s.len() != want_len { Err(bad) } else { Ok(s) }
     }
 
-    /// Layer `index` with its sizes.
+    /// Layer `index` with its sizes (every field and value checked, as at parse time).
     pub fn layer(&self, index: usize) -> Result<LayerInfo<'a>, ParseError> {
+        self.read_layer(index, Check::Values)
+    }
+
+    /// Layer `index`. With [`Check::Structure`] (the executor, on every token) the checks that
+    /// keep slices in bounds and typed still run, but value scans that [`Model::parse`] already
+    /// did once (scales > 0, multipliers, decay ranges) are skipped.
+    fn read_layer(&self, index: usize, check: Check) -> Result<LayerInfo<'a>, ParseError> {
+        let values = check == Check::Values;
         use format::layer as l;
         if index >= self.layer_count {
             return Err(ParseError::OutOfBounds("layer index"));
@@ -781,7 +798,7 @@ impl<'a> Model<'a> {
                     return Err(bad_param("unused fields"));
                 }
                 let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
-                if scale.iter().any(|&s| s <= 0.0) {
+                if values && scale.iter().any(|&s| s <= 0.0) {
                     return Err(bad_param("scale"));
                 }
                 Layer::DenseLmulE4m3 {
@@ -799,7 +816,7 @@ impl<'a> Model<'a> {
                 let valid = |q: &QuantMultiplier| {
                     (q.multiplier == 0 || q.multiplier >= 1 << 30) && (-31..=30).contains(&q.shift)
                 };
-                if !m.iter().all(valid) {
+                if values && !m.iter().all(valid) {
                     return Err(bad_param("multiplier"));
                 }
                 Layer::DenseInt8 {
@@ -833,7 +850,7 @@ impl<'a> Model<'a> {
                     return Err(bad_param("unused fields"));
                 }
                 let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
-                if scale.iter().any(|&s| s <= 0.0) {
+                if values && scale.iter().any(|&s| s <= 0.0) {
                     return Err(bad_param("scale"));
                 }
                 Layer::DenseInt8Dynamic {
@@ -863,7 +880,7 @@ impl<'a> Model<'a> {
                 }
                 let cfg = cast::slice_of::<i32>(cfg.bytes).ok_or(bad)?;
                 Layer::Recurrent(RecurrentLayer::parse(
-                    *self, li, lin_scheme, p0, in_len, cfg,
+                    *self, li, lin_scheme, p0, in_len, cfg, values,
                 )?)
             }
             (kind::MEAN_POOL, scheme::F32) if self.minor >= format::MINOR_RECURRENT => {

@@ -358,8 +358,9 @@ impl<'a> RecurrentLayer<'a> {
         &self.config
     }
 
-    /// Parses and validates the configuration tensor `cfg` of layer `layer` and every tensor it
-    /// names.
+    /// Parses and validates the configuration tensor `cfg` of layer `layer`, and with `values`
+    /// every tensor it names (the executor reads a validated file and skips that: the tensors
+    /// are bounds- and type-checked again when the cell is built).
     pub(super) fn parse(
         model: Model<'a>,
         layer: u32,
@@ -367,6 +368,7 @@ impl<'a> RecurrentLayer<'a> {
         p0: i32,
         d_model: usize,
         cfg: &'a [i32],
+        values: bool,
     ) -> Result<Self, ParseError> {
         let bad = |field| ParseError::BadRecurrentConfig { layer, field };
         let cell = CellType::from_code(p0).ok_or(bad("cell type"))?;
@@ -471,11 +473,8 @@ impl<'a> RecurrentLayer<'a> {
                 slots: &cfg[rec::HEADER..],
             },
         };
-        for j in 0..config.projections() {
-            l.linear(j)?;
-        }
-        for j in 0..config.vectors() {
-            l.vector(j)?;
+        if values {
+            l.check_values()?;
         }
         // The cells check their own shapes too (`Model::parse` builds every cell once to size
         // the header's RAM); they agree with the checks above.
@@ -558,12 +557,42 @@ impl<'a> RecurrentLayer<'a> {
         if lin.rows != rows || lin.cols != cols || LinearScheme::of(&lin.weights) != cfg.scheme {
             return Err(self.tensor_error(at, role));
         }
-        if let Weights::Int8 { scale, .. } | Weights::LmulE4m3 { scale, .. } = lin.weights
-            && scale.iter().any(|s| !(*s > 0.0 && s.is_finite()))
-        {
-            return Err(self.tensor_error(at + 1, role));
-        }
         Ok(lin)
+    }
+
+    /// Checks every tensor the configuration names, values included: scales finite and > 0,
+    /// parameter vectors finite, decays in range.
+    pub fn check_values(&self) -> Result<(), ParseError> {
+        let cfg = &self.config;
+        for j in 0..cfg.projections() {
+            let lin = self.linear(j)?;
+            if let Weights::Int8 { scale, .. } | Weights::LmulE4m3 { scale, .. } = lin.weights
+                && scale.iter().any(|s| !(*s > 0.0 && s.is_finite()))
+            {
+                let role = cfg.projection_shape(j).map_or("projection", |p| p.2);
+                return Err(self.tensor_error(rec::HEADER + 3 * j + 1, role));
+            }
+        }
+        for j in 0..cfg.vectors() {
+            let v = self.vector(j)?;
+            let slot = rec::HEADER + rec::PER_PROJECTION * cfg.projections() + j;
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(self.tensor_error(slot, "parameter vector"));
+            }
+            // λ ∈ (0, 1] keeps the state bounded; e^A_log must be finite or α is NaN.
+            let in_range = |x: &f32| match cfg.vector_kind(j) {
+                Some(Vector::Decay) => *x > 0.0 && *x <= 1.0,
+                Some(Vector::ALog) => libm::expf(*x).is_finite(),
+                Some(Vector::DtBias) | None => true,
+            };
+            if !v.iter().all(in_range) {
+                return Err(ParseError::BadDecay {
+                    layer: self.layer,
+                    slot: slot as u32,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Parameter vector `j` (`H` elements).
@@ -587,20 +616,8 @@ impl<'a> RecurrentLayer<'a> {
                 self.file_tensor(&model, slots, slot, dtype::F32, cfg.dims.heads, role)?
             }
         };
-        if v.len() != cfg.dims.heads || v.iter().any(|x| !x.is_finite()) {
+        if v.len() != cfg.dims.heads {
             return Err(self.tensor_error(rec::HEADER + slot, role));
-        }
-        // λ ∈ (0, 1] keeps the state bounded; e^A_log must be finite or α is NaN.
-        let in_range = |x: &f32| match kind {
-            Vector::Decay => *x > 0.0 && *x <= 1.0,
-            Vector::ALog => libm::expf(*x).is_finite(),
-            Vector::DtBias => true,
-        };
-        if !v.iter().all(in_range) {
-            return Err(ParseError::BadDecay {
-                layer: self.layer,
-                slot: (rec::HEADER + slot) as u32,
-            });
         }
         Ok(v)
     }

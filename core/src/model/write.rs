@@ -347,7 +347,9 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
             _ => 0,
         });
         if let Layer::Recurrent(r) = info.layer
-            && (r.config().dims.d_model != info.in_len || info.out_len != info.in_len)
+            && (r.config().dims.d_model != info.in_len
+                || info.out_len != info.in_len
+                || r.check_values().is_err())
         {
             return Err(WriteError::BadLayer(i));
         }

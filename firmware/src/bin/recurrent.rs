@@ -3,7 +3,8 @@
 //! by token with `mote-core`'s executor, in constant memory, and logs per sequence the FNV-1a
 //! digest of every token's output bits and the last token's output (the logits of the whole
 //! sequence). The host (`mote recurrent-train --qemu`, `tests/`) recomputes every line with the
-//! simulator and compares bits.
+//! simulator and compares bits. Each `Model::step` is a `bench_start`..`bench_end` region, so the
+//! instruction-counting plugin gives the cost of every token.
 //!
 //! Built with `MOTE_MODEL=path.mote` and `MOTE_SAMPLES=path.bin` (the samples blob of
 //! `infer`: `b"MSMP"`, u32 n, u32 d, n·d f32, n u8 labels; here each sample is one sequence of
@@ -110,7 +111,10 @@ fn main() -> ! {
             for (v, b) in x.iter_mut().zip(token.chunks_exact(4)) {
                 *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
-            if let Err(e) = model.step(x, &mut ws, y) {
+            fw::bench_start();
+            let r = model.step(x, &mut ws, y);
+            fw::bench_end();
+            if let Err(e) = r {
                 defmt::error!("step failed: {}", defmt::Display2Format(&e));
                 fw::exit(fw::EXIT_CHECK_FAILED);
             }
