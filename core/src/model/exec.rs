@@ -7,7 +7,7 @@
 //! [`Model::step`] once per token, which writes the layer stack's output for that token (for a
 //! stream classifier `input → cell → mean pool → head`, the class scores of the stream so far).
 
-use super::{Check, DictMode, Layer, Model, ParseError};
+use super::{Check, DictMode, Layer, LayerInfo, Model, ParseError};
 use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
 use crate::kernels::{self, Int8Dense, Linear, Weights};
 use crate::lmul::ShapeError;
@@ -141,7 +141,67 @@ fn take_state<'s>(
     Ok(s)
 }
 
-impl Model<'_> {
+/// A model's layers read once into a caller buffer ([`Model::read_layers`]), so a stream does
+/// not re-read the file's layer records on every token as [`Model::step`] does; the outputs are
+/// the same bits.
+#[derive(Clone, Copy, Debug)]
+pub struct Layers<'a, 'b> {
+    model: Model<'a>,
+    layers: &'b [Option<LayerInfo<'a>>],
+}
+
+impl<'a> Layers<'a, '_> {
+    /// The model.
+    pub fn model(&self) -> &Model<'a> {
+        &self.model
+    }
+    /// [`Model::step`] with the layers already read.
+    pub fn step(
+        &self,
+        input: &[f32],
+        ws: &mut Workspace<'_>,
+        output: &mut [f32],
+    ) -> Result<(), ExecError> {
+        self.model.forward(input, ws, output, |i| {
+            self.layers
+                .get(i)
+                .copied()
+                .flatten()
+                .ok_or(ExecError::Corrupt(ParseError::OutOfBounds("layer index")))
+        })
+    }
+    /// [`Model::reset`].
+    pub fn reset(&self, ws: &mut Workspace<'_>) -> Result<(), ExecError> {
+        self.model.reset(ws)
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Reads every layer once into `buf` (at least [`Model::layer_count`] entries) for
+    /// [`Layers::step`].
+    pub fn read_layers<'b>(
+        &self,
+        buf: &'b mut [Option<LayerInfo<'a>>],
+    ) -> Result<Layers<'a, 'b>, ExecError> {
+        let n = self.layer_count();
+        let have = buf.len();
+        let slots = buf.get_mut(..n).ok_or(ExecError::WorkspaceTooSmall {
+            buffer: "layers",
+            need: n,
+            have,
+        })?;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            *slot = Some(
+                self.read_layer(i, Check::Structure)
+                    .map_err(ExecError::Corrupt)?,
+            );
+        }
+        Ok(Layers {
+            model: *self,
+            layers: slots,
+        })
+    }
+
     /// Runs a stateless model on one input vector and writes the output vector
     /// ([`ExecError::Stateful`] for a model with recurrent or mean-pool layers).
     pub fn run(
@@ -153,7 +213,12 @@ impl Model<'_> {
         if self.is_stateful() {
             return Err(ExecError::Stateful);
         }
-        self.forward(input, ws, output)
+        self.forward(input, ws, output, |i| self.structure(i))
+    }
+
+    fn structure(&self, i: usize) -> Result<LayerInfo<'a>, ExecError> {
+        self.read_layer(i, Check::Structure)
+            .map_err(ExecError::Corrupt)
     }
 
     /// Feeds one token (`input_len` values) to the stream and writes the layer stack's output for
@@ -165,7 +230,7 @@ impl Model<'_> {
         ws: &mut Workspace<'_>,
         output: &mut [f32],
     ) -> Result<(), ExecError> {
-        self.forward(input, ws, output)
+        self.forward(input, ws, output, |i| self.structure(i))
     }
 
     /// Starts a stream: puts every recurrent cell's state into its start value (zeros plus
@@ -204,11 +269,13 @@ impl Model<'_> {
         Ok(())
     }
 
+    /// The layer loop; `layer(i)` hands out layer `i` of this model.
     fn forward(
         &self,
         input: &[f32],
         ws: &mut Workspace<'_>,
         output: &mut [f32],
+        layer: impl Fn(usize) -> Result<LayerInfo<'a>, ExecError>,
     ) -> Result<(), ExecError> {
         if input.len() != self.input_len() {
             return Err(ExecError::BadIo {
@@ -230,9 +297,7 @@ impl Model<'_> {
         let (mut f_at, mut q_at) = (Half::Lo, Half::Lo);
         let mut state_at = 0;
         for i in 0..self.layer_count() {
-            let info = self
-                .read_layer(i, Check::Structure)
-                .map_err(ExecError::Corrupt)?;
+            let info = layer(i)?;
             let (n_in, n_out) = (info.in_len, info.out_len);
             match info.layer {
                 Layer::DenseF32 { w, b } => {

@@ -18,7 +18,7 @@ mod recurrent;
 mod write;
 
 pub use crc::crc32;
-pub use exec::{ExecError, Workspace, quantize};
+pub use exec::{ExecError, Layers, Workspace, quantize};
 pub use recurrent::{CellSizes, CellType, LinearScheme, RecurrentConfig, RecurrentLayer};
 pub use write::{WriteError, encoded_len, write};
 

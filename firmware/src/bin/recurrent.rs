@@ -31,6 +31,7 @@ const MAX_ARENA_F32: usize = 2048;
 const MAX_ARENA_I8: usize = 1024;
 const MAX_STATE: usize = 4096;
 const MAX_IO: usize = 64;
+const MAX_LAYERS: usize = 8;
 
 fn fail(msg: &str) -> ! {
     defmt::error!("recurrent: {=str}", msg);
@@ -96,13 +97,22 @@ fn main() -> ! {
         arena_i8: &mut arena_i8,
         state: &mut state,
     };
+    // Layer records are read once, not on every token.
+    let mut layer_buf = [None; MAX_LAYERS];
+    let layers = match model.read_layers(&mut layer_buf) {
+        Ok(l) => l,
+        Err(e) => {
+            defmt::error!("layers: {}", defmt::Display2Format(&e));
+            fw::exit(fw::EXIT_CHECK_FAILED)
+        }
+    };
     let mut x = [0.0f32; MAX_IO];
     let mut y = [0.0f32; MAX_IO];
     let (x, y) = (&mut x[..d_in], &mut y[..d_out]);
     let mut correct = 0u32;
     let sequences = SAMPLES[12..values_end].chunks_exact(d * 4);
     for (i, (seq, &label)) in sequences.zip(labels).enumerate() {
-        if let Err(e) = model.reset(&mut ws) {
+        if let Err(e) = layers.reset(&mut ws) {
             defmt::error!("reset failed: {}", defmt::Display2Format(&e));
             fw::exit(fw::EXIT_CHECK_FAILED);
         }
@@ -112,7 +122,7 @@ fn main() -> ! {
                 *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
             }
             fw::bench_start();
-            let r = model.step(x, &mut ws, y);
+            let r = layers.step(x, &mut ws, y);
             fw::bench_end();
             if let Err(e) = r {
                 defmt::error!("step failed: {}", defmt::Display2Format(&e));

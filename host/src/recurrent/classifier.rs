@@ -485,10 +485,13 @@ pub fn stream_series(m: &Model<'_>, values: &[f32]) -> Result<(Vec<f32>, u32)> {
         state: &mut state,
     };
     let mut y = vec![0.0f32; m.output_len()];
-    m.reset(&mut ws).map_err(|e| anyhow!("reset: {e}"))?;
+    let mut buf = vec![None; m.layer_count()];
+    let layers = m.read_layers(&mut buf).map_err(|e| anyhow!("{e}"))?;
+    layers.reset(&mut ws).map_err(|e| anyhow!("reset: {e}"))?;
     let mut digest = mote_core::check::Fnv1a::default();
     for (t, x) in values.chunks_exact(n).enumerate() {
-        m.step(x, &mut ws, &mut y)
+        layers
+            .step(x, &mut ws, &mut y)
             .map_err(|e| anyhow!("token {t}: {e}"))?;
         y.iter().for_each(|v| digest.word(v.to_bits()));
     }

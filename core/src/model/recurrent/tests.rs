@@ -378,16 +378,31 @@ fn stream_classifier_stack_matches_stream_classifier() {
                 let mut qs = vec![0i8; sc.qscratch_len().max(d)];
                 let (mut y, mut want, mut got) = (vec![0.0; d], vec![0.0; 4], vec![0.0; 4]);
                 let mut s = Stream::new(&m);
+                let mut s2 = Stream::new(&m);
+                let mut buf = [None; 4];
+                let layers = m.read_layers(&mut buf).unwrap();
+                let mut got2 = vec![0.0; 4];
                 sc.reset(&mut state).unwrap();
                 m.reset(&mut s.ws()).unwrap();
+                layers.reset(&mut s2.ws()).unwrap();
                 for (t, x) in tokens(9, 17, 3).chunks_exact(3).enumerate() {
                     sc.step(x, &mut state, &mut scratch, &mut qs, &mut y)
                         .unwrap();
                     sc.logits(&state, t as u32 + 1, &mut scratch, &mut qs, &mut want)
                         .unwrap();
                     m.step(x, &mut s.ws(), &mut got).unwrap();
+                    layers.step(x, &mut s2.ws(), &mut got2).unwrap();
                     assert_eq!(bits(&got), bits(&want), "{cell:?} {scheme:?} token {t}");
+                    assert_eq!(bits(&got2), bits(&want), "{cell:?} {scheme:?} token {t}");
                 }
+                assert!(matches!(
+                    m.read_layers(&mut [None; 3]),
+                    Err(ExecError::WorkspaceTooSmall {
+                        buffer: "layers",
+                        need: 4,
+                        have: 3
+                    })
+                ));
             });
         }
     }
