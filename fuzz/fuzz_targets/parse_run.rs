@@ -50,13 +50,20 @@ fuzz_target!(|input: &[u8]| {
     // routers and softmaxes see different inputs), and stepping before a reset must not panic.
     let _ = model.run(&x, &mut ws, &mut y);
     let _ = model.step(&x, &mut ws, &mut y);
+    // Half of the tokens go through the layers read once (`Layers`), half through `Model::step`.
+    let mut buf = vec![None; model.layer_count()];
+    let Ok(layers) = model.read_layers(&mut buf) else { return };
     if model.reset(&mut ws).is_ok() {
         let mut xt = x.clone();
         for t in 0..4 {
             for (i, v) in xt.iter_mut().enumerate() {
                 *v = ((t * 7 + i) % 5) as f32 - 2.0;
             }
-            let _ = model.step(&xt, &mut ws, &mut y);
+            let _ = if t % 2 == 0 {
+                model.step(&xt, &mut ws, &mut y)
+            } else {
+                layers.step(&xt, &mut ws, &mut y)
+            };
         }
     }
 });
