@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::classifier::{TrainConfig, TrainReport, file_accuracy, to_mote, train};
+use super::classifier::{TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train};
 use super::device::{DeviceReport, run_on_device};
 use super::weights::WeightScheme;
 use crate::data::basicmotions;
@@ -35,6 +35,10 @@ pub struct TrainArgs {
     /// Write the classifier as a `.mote` model file (format 1.2) in `--scheme` here.
     #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Write the test windows in the firmware's samples format here (`MOTE_SAMPLES` of the
+    /// `recurrent` firmware, next to `MOTE_MODEL` = the `--out` file).
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
     /// Stream the test windows on these QEMU boards in every scheme and check bit identity.
     #[arg(long, value_enum)]
     pub qemu: Vec<Board>,
@@ -80,6 +84,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         lr: args.lr,
         ..TrainConfig::default()
     };
+    if let Some(p) = &args.samples {
+        crate::output::write_atomic(p, &samples_blob(&test_ds)?)?;
+    }
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -151,6 +158,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     if let Some(p) = &args.out {
         println!("wrote {} ({})", p.display(), args.scheme.name());
+    }
+    if let Some(p) = &args.samples {
+        println!(
+            "wrote {} ({} test windows)",
+            p.display(),
+            test_ds.series.len()
+        );
     }
     Ok(())
 }
