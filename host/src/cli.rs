@@ -397,6 +397,31 @@ mod tests {
             Command::RecurrentTrain(ref a) if a.scheme == crate::recurrent::weights::WeightScheme::LmulE4m3
                 && a.qemu == [Board::Mps2An386] && a.epochs == 300
         ));
+        let cli = Cli::try_parse_from([
+            "mote",
+            "recurrent-train",
+            "--scheme",
+            "int8-dynamic",
+            "-o",
+            "rec.mote",
+            "--samples",
+            "w.bin",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentTrain(ref a)
+                if a.scheme == crate::recurrent::weights::WeightScheme::Int8Dynamic
+                && a.out.as_deref() == Some(std::path::Path::new("rec.mote"))
+                && a.samples.as_deref() == Some(std::path::Path::new("w.bin"))
+        ));
+        assert!(Cli::try_parse_from(["mote", "recurrent-train", "--scheme", "int8"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mote", "recurrent-synth", "--out-dir", "seeds"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentSynth(ref a) if a.out_dir == std::path::Path::new("seeds") && a.seed == 1
+        ));
         let cli = Cli::try_parse_from(["mote", "bench", "prefill", "--tokens", "512", "--json"])
             .expect("parses");
         assert!(matches!(
