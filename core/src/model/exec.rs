@@ -151,10 +151,6 @@ pub struct Layers<'a, 'b> {
 }
 
 impl<'a> Layers<'a, '_> {
-    /// The model.
-    pub fn model(&self) -> &Model<'a> {
-        &self.model
-    }
     /// [`Model::step`] with the layers already read.
     pub fn step(
         &self,

@@ -758,7 +758,7 @@ impl<'a> RecurrentLayer<'a> {
 }
 
 /// Bytes of a projection's tensors.
-pub(super) fn linear_bytes(l: &Linear<'_>) -> usize {
+fn linear_bytes(l: &Linear<'_>) -> usize {
     let w = match l.weights {
         Weights::F32(w) => 4 * w.len(),
         Weights::Int8 { q, scale } => q.len() + 4 * scale.len(),
