@@ -29,8 +29,6 @@ fn main() {
     fs::copy(format!("memory/{memory}.x"), out.join("memory.x")).expect("memory/<board>.x exists");
     embed("MOTE_MODEL", &out, "model.mote");
     embed("MOTE_SAMPLES", &out, "samples.bin");
-    // The recurrent-classifier blob written by `mote recurrent-train` (not committed).
-    embed("MOTE_REC_BLOB", &out, "rec_blob.bin");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory");
     println!("cargo:rerun-if-changed=build.rs");

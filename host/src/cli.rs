@@ -107,8 +107,11 @@ pub enum Command {
     /// Distances, singular values and singular-vector alignment before/after weight matching.
     Analyze(crate::analyze::AnalyzeArgs),
     /// Train the recurrent BasicMotions classifier, report float and simulated accuracy per
-    /// weight scheme, export the firmware blob, optionally check it bit for bit under QEMU.
+    /// weight scheme, write it as a `.mote` file, optionally check it bit for bit under QEMU.
     RecurrentTrain(crate::recurrent::train_cmd::TrainArgs),
+    /// Write a random-weight `.mote` stream classifier for every recurrent cell type and weight
+    /// scheme (fuzzing seeds, examples).
+    RecurrentSynth(crate::recurrent::synth::SynthArgs),
 }
 
 /// Benchmarks.
@@ -157,6 +160,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Barrier(args) => crate::barrier::run(&args),
         Command::Analyze(args) => crate::analyze::run(&args),
         Command::RecurrentTrain(args) => crate::recurrent::train_cmd::run(&args),
+        Command::RecurrentSynth(args) => crate::recurrent::synth::run(&args),
         Command::LmulError {
             samples,
             seed,
@@ -390,8 +394,33 @@ mod tests {
         .expect("parses");
         assert!(matches!(
             cli.command,
-            Command::RecurrentTrain(ref a) if a.scheme == crate::recurrent::weights::Scheme::LmulE4m3
+            Command::RecurrentTrain(ref a) if a.scheme == crate::recurrent::weights::WeightScheme::LmulE4m3
                 && a.qemu == [Board::Mps2An386] && a.epochs == 300
+        ));
+        let cli = Cli::try_parse_from([
+            "mote",
+            "recurrent-train",
+            "--scheme",
+            "int8-dynamic",
+            "-o",
+            "rec.mote",
+            "--samples",
+            "w.bin",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentTrain(ref a)
+                if a.scheme == crate::recurrent::weights::WeightScheme::Int8Dynamic
+                && a.out.as_deref() == Some(std::path::Path::new("rec.mote"))
+                && a.samples.as_deref() == Some(std::path::Path::new("w.bin"))
+        ));
+        assert!(Cli::try_parse_from(["mote", "recurrent-train", "--scheme", "int8"]).is_err());
+        let cli =
+            Cli::try_parse_from(["mote", "recurrent-synth", "--out-dir", "seeds"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentSynth(ref a) if a.out_dir == std::path::Path::new("seeds") && a.seed == 1
         ));
         let cli = Cli::try_parse_from(["mote", "bench", "prefill", "--tokens", "512", "--json"])
             .expect("parses");

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use mote_core::kernels::QuantMultiplier;
 use mote_core::lmul::Fp8E4M3;
-use mote_core::model::{self, Layer, LayerInfo, Model, Workspace};
+use mote_core::model::{self, Layer, LayerInfo, Model, RecurrentConfig, Workspace};
 use serde::Serialize;
 
 use crate::data::Dataset;
@@ -280,9 +280,14 @@ pub fn quantize(mlp: &Mlp, scheme: Scheme, calib: Option<&Dataset>) -> Result<Ve
             out_len: *n,
         })
         .collect();
-    let len = model::encoded_len(&infos, mlp.in_dim()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    encode(&infos, mlp.in_dim())
+}
+
+/// Encodes layers into model-file bytes, validated by parsing them back.
+pub fn encode(infos: &[LayerInfo<'_>], input_len: usize) -> Result<Vec<u8>> {
+    let len = model::encoded_len(infos, input_len).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut bytes = vec![0u8; len];
-    model::write(&infos, mlp.in_dim(), &mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
+    model::write(infos, input_len, &mut bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
     AlignedModel::new(&bytes)
         .parse()
         .map_err(|e| anyhow::anyhow!("the written model does not parse: {e}"))?;
@@ -302,6 +307,72 @@ pub struct LayerRow {
     pub out_len: usize,
     /// Weight bytes in flash.
     pub weight_bytes: usize,
+    /// State the layer keeps between tokens (recurrent cells, mean pools), in bytes.
+    pub state_bytes: usize,
+    /// The cell of a recurrent layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurrent: Option<RecurrentRow>,
+}
+
+/// The configuration of a recurrent layer in `mote inspect`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecurrentRow {
+    /// Cell type.
+    pub cell: &'static str,
+    /// Projection scheme.
+    pub scheme: &'static str,
+    /// Width.
+    pub d_model: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Key size per head.
+    pub d_k: usize,
+    /// Value size per head.
+    pub d_v: usize,
+    /// MoM: routed memories, memories per token, shared memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memories: Option<(usize, usize, bool)>,
+    /// Attention window (SWA, Liger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+    /// RoPE base (SWA, Liger).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rope_base: Option<f32>,
+}
+
+impl RecurrentRow {
+    fn of(c: &RecurrentConfig) -> RecurrentRow {
+        RecurrentRow {
+            cell: c.cell.name(),
+            scheme: c.scheme.name(),
+            d_model: c.dims.d_model,
+            heads: c.dims.heads,
+            d_k: c.dims.d_k,
+            d_v: c.dims.d_v,
+            memories: c.routing.map(|r| (r.memories, r.top_k, r.shared)),
+            window: c.cell.is_attention().then_some(c.window),
+            rope_base: c.rope.map(|r| r.base),
+        }
+    }
+    fn render(&self) -> String {
+        let mut s = format!(
+            "{} ({}), d {}, {} heads × d_k {} / d_v {}",
+            self.cell, self.scheme, self.d_model, self.heads, self.d_k, self.d_v
+        );
+        if let Some((m, k, shared)) = self.memories {
+            s += &format!(
+                ", {m} memories top-{k}{}",
+                if shared { " + shared" } else { "" }
+            );
+        }
+        if let Some(w) = self.window {
+            s += &format!(", window {w}");
+        }
+        if let Some(b) = self.rope_base {
+            s += &format!(", RoPE base {b}");
+        }
+        s
+    }
 }
 
 /// `mote inspect` output.
@@ -332,12 +403,18 @@ pub fn inspect(m: &Model<'_>) -> Result<Inspection> {
     let mut layers = Vec::new();
     for i in 0..m.layer_count() {
         let info = m.layer(i).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let ram = info.ram().map_err(|e| anyhow::anyhow!("{e}"))?;
         layers.push(LayerRow {
             index: i,
             layer: info.layer.name(),
             in_len: info.in_len,
             out_len: info.out_len,
             weight_bytes: info.layer.weight_bytes(),
+            state_bytes: 4 * ram.state,
+            recurrent: match info.layer {
+                Layer::Recurrent(r) => Some(RecurrentRow::of(r.config())),
+                _ => None,
+            },
         });
     }
     let (major, minor) = m.version();
@@ -359,14 +436,17 @@ pub fn inspect(m: &Model<'_>) -> Result<Inspection> {
 pub fn render_inspection(x: &Inspection) -> String {
     let mut s = format!("mote model file v{}\n", x.version);
     s += &format!(
-        "{:>3}  {:<16} {:>7} {:>7} {:>12}\n",
-        "#", "layer", "in", "out", "weight bytes"
+        "{:>3}  {:<20} {:>7} {:>7} {:>12} {:>11}\n",
+        "#", "layer", "in", "out", "weight bytes", "state bytes"
     );
     for l in &x.layers {
         s += &format!(
-            "{:>3}  {:<16} {:>7} {:>7} {:>12}\n",
-            l.index, l.layer, l.in_len, l.out_len, l.weight_bytes
+            "{:>3}  {:<20} {:>7} {:>7} {:>12} {:>11}\n",
+            l.index, l.layer, l.in_len, l.out_len, l.weight_bytes, l.state_bytes
         );
+        if let Some(r) = &l.recurrent {
+            s += &format!("     {}\n", r.render());
+        }
     }
     s += &format!(
         "flash: {} bytes   RAM: {} bytes (f32 arena {} × 4, int8 arena {}, state {} × 4)\n",
@@ -412,6 +492,12 @@ pub fn argmax(v: &[f32]) -> usize {
 
 /// Runs a parsed model on every sample of `data` with `mote-core`'s executor.
 pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
+    if m.is_stateful() {
+        bail!(
+            "the model keeps state between tokens (recurrent or mean-pool layers): it consumes \
+             streams token by token (Model::reset / Model::step), not independent samples"
+        );
+    }
     if data.d != m.input_len() {
         bail!(
             "the data has {} features per sample, the model expects {}",
@@ -429,6 +515,7 @@ pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
         let mut ws = Workspace {
             arena_f32: &mut af,
             arena_i8: &mut aq,
+            state: &mut [],
         };
         m.run(data.row(i), &mut ws, &mut y)
             .map_err(|e| anyhow::anyhow!("sample {i}: {e}"))?;
@@ -452,13 +539,18 @@ pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
 
 /// Writes samples in the firmware's blob format: `b"MSMP"`, u32 n, u32 d, n·d f32, n u8 labels.
 pub fn samples_blob(data: &Dataset) -> Vec<u8> {
-    let mut b = Vec::with_capacity(12 + data.features.len() * 4 + data.n);
+    samples_blob_of(data.d, &data.features, &data.labels)
+}
+
+/// [`samples_blob`] of `labels.len()` samples of `d` values each, row-major in `features`.
+pub fn samples_blob_of(d: usize, features: &[f32], labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(12 + features.len() * 4 + labels.len());
     b.extend_from_slice(b"MSMP");
-    b.extend_from_slice(&(data.n as u32).to_le_bytes());
-    b.extend_from_slice(&(data.d as u32).to_le_bytes());
-    for v in &data.features {
+    b.extend_from_slice(&(labels.len() as u32).to_le_bytes());
+    b.extend_from_slice(&(d as u32).to_le_bytes());
+    for v in features {
         b.extend_from_slice(&v.to_le_bytes());
     }
-    b.extend_from_slice(&data.labels);
+    b.extend_from_slice(labels);
     b
 }

@@ -1,18 +1,28 @@
 //! The executor: walks a parsed model's layers and calls the kernels, with ping-pong activation
-//! buffers the caller provides (sizes from [`Model::ram`]). No allocation, no panics.
+//! buffers and recurrent state the caller provides (sizes from [`Model::ram`]). No allocation,
+//! no panics.
+//!
+//! A stateless model maps one input vector to one output vector ([`Model::run`]). A model with
+//! recurrent or mean-pool layers consumes a stream: [`Model::reset`] at its start, then
+//! [`Model::step`] once per token, which writes the layer stack's output for that token (for a
+//! stream classifier `input → cell → mean pool → head`, the class scores of the stream so far).
 
-use super::{DictMode, Layer, Model, ParseError};
+use super::{Check, DictMode, Layer, LayerInfo, Model, ParseError};
 use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
-use crate::kernels::{self, Int8Dense};
+use crate::kernels::{self, Int8Dense, Linear, Weights};
 use crate::lmul::ShapeError;
+use crate::recurrent::CellError;
 
-/// Caller-provided buffers for [`Model::run`].
+/// Caller-provided buffers for [`Model::run`] and [`Model::step`].
 #[derive(Debug)]
 pub struct Workspace<'b> {
-    /// f32 activations: at least [`super::Ram::arena_f32`] elements.
+    /// f32 activations and scratch: at least [`super::Ram::arena_f32`] elements.
     pub arena_f32: &'b mut [f32],
-    /// int8 activations: at least [`super::Ram::arena_i8`] elements.
+    /// int8 activations and scratch: at least [`super::Ram::arena_i8`] elements.
     pub arena_i8: &'b mut [i8],
+    /// Recurrent state: at least [`super::Ram::state_f32`] elements (empty for a stateless
+    /// model). Kept between [`Model::step`] calls; [`Model::reset`] starts a stream.
+    pub state: &'b mut [f32],
 }
 
 /// Why a run failed.
@@ -43,6 +53,11 @@ pub enum ExecError {
     Corrupt(ParseError),
     /// A dictionary stage refused its window (NaN or infinity in the input).
     Dict(DictError),
+    /// A recurrent cell refused to run (e.g. an attention state that was not reset, or a MoM
+    /// router whose probabilities are NaN).
+    Cell(CellError),
+    /// [`Model::run`] on a model that keeps state: use [`Model::reset`] and [`Model::step`].
+    Stateful,
 }
 
 impl core::fmt::Display for ExecError {
@@ -61,6 +76,11 @@ impl core::fmt::Display for ExecError {
             ExecError::Shape(e) => write!(f, "kernel: {e}"),
             ExecError::Corrupt(e) => write!(f, "model: {e}"),
             ExecError::Dict(e) => write!(f, "dictionary stage: {e}"),
+            ExecError::Cell(e) => write!(f, "recurrent cell: {e}"),
+            ExecError::Stateful => write!(
+                f,
+                "the model keeps state between tokens: start a stream with reset, feed it with step"
+            ),
         }
     }
 }
@@ -95,25 +115,164 @@ impl Half {
     }
 }
 
-/// Splits an arena into (source, destination) halves.
-fn halves<T>(arena: &mut [T], half_len: usize, src: Half) -> (&mut [T], &mut [T]) {
+/// Splits an arena (checked to hold `2 · half_len`) into (source, destination, scratch).
+fn halves<T>(arena: &mut [T], half_len: usize, src: Half) -> (&mut [T], &mut [T], &mut [T]) {
     let (lo, hi) = arena.split_at_mut(half_len);
-    let hi = &mut hi[..half_len];
+    let (hi, scratch) = hi.split_at_mut(half_len);
     match src {
-        Half::Lo => (lo, hi),
-        Half::Hi => (hi, lo),
+        Half::Lo => (lo, hi, scratch),
+        Half::Hi => (hi, lo, scratch),
     }
 }
 
-impl Model<'_> {
-    /// Runs the model on one input vector and writes the output vector.
+/// The next `n` elements of the state, advancing `at`.
+fn take_state<'s>(
+    state: &'s mut [f32],
+    at: &mut usize,
+    n: usize,
+) -> Result<&'s mut [f32], ExecError> {
+    let s = at
+        .checked_add(n)
+        .and_then(|end| state.get_mut(*at..end))
+        .ok_or(ExecError::Corrupt(ParseError::RamMismatch(
+            "recurrent state",
+        )))?;
+    *at += n;
+    Ok(s)
+}
+
+/// A model's layers read once into a caller buffer ([`Model::read_layers`]), so a stream does
+/// not re-read the file's layer records on every token as [`Model::step`] does; the outputs are
+/// the same bits.
+#[derive(Clone, Copy, Debug)]
+pub struct Layers<'a, 'b> {
+    model: Model<'a>,
+    layers: &'b [Option<LayerInfo<'a>>],
+}
+
+impl<'a> Layers<'a, '_> {
+    /// [`Model::step`] with the layers already read.
+    pub fn step(
+        &self,
+        input: &[f32],
+        ws: &mut Workspace<'_>,
+        output: &mut [f32],
+    ) -> Result<(), ExecError> {
+        self.model.forward(input, ws, output, |i| {
+            self.layers
+                .get(i)
+                .copied()
+                .flatten()
+                .ok_or(ExecError::Corrupt(ParseError::OutOfBounds("layer index")))
+        })
+    }
+    /// [`Model::reset`].
+    pub fn reset(&self, ws: &mut Workspace<'_>) -> Result<(), ExecError> {
+        self.model.reset(ws)
+    }
+}
+
+impl<'a> Model<'a> {
+    /// Reads every layer once into `buf` (at least [`Model::layer_count`] entries) for
+    /// [`Layers::step`].
+    pub fn read_layers<'b>(
+        &self,
+        buf: &'b mut [Option<LayerInfo<'a>>],
+    ) -> Result<Layers<'a, 'b>, ExecError> {
+        let n = self.layer_count();
+        let have = buf.len();
+        let slots = buf.get_mut(..n).ok_or(ExecError::WorkspaceTooSmall {
+            buffer: "layers",
+            need: n,
+            have,
+        })?;
+        for (i, slot) in slots.iter_mut().enumerate() {
+            *slot = Some(
+                self.read_layer(i, Check::Structure)
+                    .map_err(ExecError::Corrupt)?,
+            );
+        }
+        Ok(Layers {
+            model: *self,
+            layers: slots,
+        })
+    }
+
+    /// Runs a stateless model on one input vector and writes the output vector
+    /// ([`ExecError::Stateful`] for a model with recurrent or mean-pool layers).
     pub fn run(
         &self,
         input: &[f32],
         ws: &mut Workspace<'_>,
         output: &mut [f32],
     ) -> Result<(), ExecError> {
+        if self.is_stateful() {
+            return Err(ExecError::Stateful);
+        }
+        self.forward(input, ws, output, |i| self.structure(i))
+    }
+
+    fn structure(&self, i: usize) -> Result<LayerInfo<'a>, ExecError> {
+        self.read_layer(i, Check::Structure)
+            .map_err(ExecError::Corrupt)
+    }
+
+    /// Feeds one token (`input_len` values) to the stream and writes the layer stack's output for
+    /// it; the recurrent state in `ws.state` advances. For a stateless model this is
+    /// [`Model::run`].
+    pub fn step(
+        &self,
+        input: &[f32],
+        ws: &mut Workspace<'_>,
+        output: &mut [f32],
+    ) -> Result<(), ExecError> {
+        self.forward(input, ws, output, |i| self.structure(i))
+    }
+
+    /// Starts a stream: puts every recurrent cell's state into its start value (zeros plus
+    /// constant tables) and clears every mean pool.
+    pub fn reset(&self, ws: &mut Workspace<'_>) -> Result<(), ExecError> {
+        self.check_workspace(ws)?;
+        let mut at = 0;
+        for i in 0..self.layer_count() {
+            let info = self
+                .read_layer(i, Check::Structure)
+                .map_err(ExecError::Corrupt)?;
+            let n = info.ram().map_err(ExecError::Corrupt)?.state;
+            let s = take_state(ws.state, &mut at, n)?;
+            match info.layer {
+                Layer::Recurrent(r) => r
+                    .with_cell(|c| c.reset(s))
+                    .map_err(ExecError::Corrupt)?
+                    .map_err(ExecError::Cell)?,
+                _ => s.fill(0.0),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_workspace(&self, ws: &Workspace<'_>) -> Result<(), ExecError> {
         let ram = self.ram();
+        for (buffer, need, have) in [
+            ("arena_f32", ram.arena_f32, ws.arena_f32.len()),
+            ("arena_i8", ram.arena_i8, ws.arena_i8.len()),
+            ("state", ram.state_f32, ws.state.len()),
+        ] {
+            if have < need {
+                return Err(ExecError::WorkspaceTooSmall { buffer, need, have });
+            }
+        }
+        Ok(())
+    }
+
+    /// The layer loop; `layer(i)` hands out layer `i` of this model.
+    fn forward(
+        &self,
+        input: &[f32],
+        ws: &mut Workspace<'_>,
+        output: &mut [f32],
+        layer: impl Fn(usize) -> Result<LayerInfo<'a>, ExecError>,
+    ) -> Result<(), ExecError> {
         if input.len() != self.input_len() {
             return Err(ExecError::BadIo {
                 which: "input",
@@ -128,34 +287,22 @@ impl Model<'_> {
                 found: output.len(),
             });
         }
-        if ws.arena_f32.len() < ram.arena_f32 {
-            return Err(ExecError::WorkspaceTooSmall {
-                buffer: "arena_f32",
-                need: ram.arena_f32,
-                have: ws.arena_f32.len(),
-            });
-        }
-        if ws.arena_i8.len() < ram.arena_i8 {
-            return Err(ExecError::WorkspaceTooSmall {
-                buffer: "arena_i8",
-                need: ram.arena_i8,
-                have: ws.arena_i8.len(),
-            });
-        }
-        let (hf, hq) = (ram.arena_f32 / 2, ram.arena_i8 / 2);
+        self.check_workspace(ws)?;
+        let (hf, hq) = (self.half_f32, self.half_i8);
         ws.arena_f32[..input.len()].copy_from_slice(input);
         let (mut f_at, mut q_at) = (Half::Lo, Half::Lo);
+        let mut state_at = 0;
         for i in 0..self.layer_count() {
-            let info = self.layer(i).map_err(ExecError::Corrupt)?;
+            let info = layer(i)?;
             let (n_in, n_out) = (info.in_len, info.out_len);
             match info.layer {
                 Layer::DenseF32 { w, b } => {
-                    let (src, dst) = halves(ws.arena_f32, hf, f_at);
+                    let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
                     kernels::dense_f32(w, b, &src[..n_in], &mut dst[..n_out])?;
                     f_at = f_at.other();
                 }
                 Layer::DenseLmulE4m3 { w, scale, b } => {
-                    let (src, dst) = halves(ws.arena_f32, hf, f_at);
+                    let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
                     kernels::dense_lmul_e4m3(w, scale, b, &src[..n_in], &mut dst[..n_out])?;
                     f_at = f_at.other();
                 }
@@ -175,12 +322,53 @@ impl Model<'_> {
                         output_zero_point,
                         relu,
                     };
-                    let (src, dst) = halves(ws.arena_i8, hq, q_at);
+                    let (src, dst, _) = halves(ws.arena_i8, hq, q_at);
                     layer.run(&src[..n_in], &mut dst[..n_out])?;
                     q_at = q_at.other();
                 }
+                Layer::DenseInt8Dynamic { w, scale, b } => {
+                    let lin = Linear {
+                        rows: n_out,
+                        cols: n_in,
+                        weights: Weights::Int8 { q: w, scale },
+                        bias: Some(b),
+                    };
+                    let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
+                    let (_, _, qs) = halves(ws.arena_i8, hq, q_at);
+                    lin.forward(&src[..n_in], &mut dst[..n_out], qs)?;
+                    f_at = f_at.other();
+                }
+                Layer::Recurrent(r) => {
+                    let (src, dst, scratch) = halves(ws.arena_f32, hf, f_at);
+                    let (_, _, qs) = halves(ws.arena_i8, hq, q_at);
+                    let st = &mut *ws.state;
+                    r.with_cell(|c| {
+                        let state = take_state(st, &mut state_at, c.state_len())?;
+                        c.step(&src[..n_in], state, scratch, qs, &mut dst[..n_out])
+                            .map_err(ExecError::Cell)
+                    })
+                    .map_err(ExecError::Corrupt)??;
+                    f_at = f_at.other();
+                }
+                Layer::MeanPool => {
+                    let state = take_state(ws.state, &mut state_at, n_in + 1)?;
+                    let (sum, count) = state.split_at_mut(n_in);
+                    // The token count is a u32 kept as the bit pattern of an f32 slot (loads and
+                    // stores preserve bits), so the mean is exact for 2³² − 1 tokens and divides
+                    // by the same `tokens as f32` as `StreamClassifier::logits`.
+                    let tokens = count.first().map_or(0, |c| c.to_bits()).saturating_add(1);
+                    if let Some(c) = count.first_mut() {
+                        *c = f32::from_bits(tokens);
+                    }
+                    let n = tokens as f32;
+                    let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
+                    for (x, s) in cur[..n_in].iter_mut().zip(sum.iter_mut()) {
+                        *s += *x;
+                        *x = *s / n;
+                    }
+                }
                 Layer::Relu => {
-                    let (cur, _) = halves(ws.arena_f32, hf, f_at);
+                    let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
                     for v in &mut cur[..n_in] {
                         // max(v, 0) keeps -0.0 → 0.0 and is the same on every target.
                         if v.is_nan() || *v <= 0.0 {
@@ -189,29 +377,29 @@ impl Model<'_> {
                     }
                 }
                 Layer::OrthoDict { atoms, mode, k } => {
-                    let (src, dst) = halves(ws.arena_f32, hf, f_at);
+                    let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
                     ortho_dict_stage(atoms, mode, k, &src[..n_in], &mut dst[..n_out])?;
                     f_at = f_at.other();
                 }
                 // Crossing domains: no activation of the target domain is live, so either half
                 // will do; the current one is used and the position stays.
                 Layer::Quantize { scale, zero_point } => {
-                    let (src, _) = halves(ws.arena_f32, hf, f_at);
-                    let (dst, _) = halves(ws.arena_i8, hq, q_at);
+                    let (src, _, _) = halves(ws.arena_f32, hf, f_at);
+                    let (dst, _, _) = halves(ws.arena_i8, hq, q_at);
                     for (q, &x) in dst[..n_out].iter_mut().zip(&src[..n_in]) {
                         *q = quantize(x, scale, zero_point);
                     }
                 }
                 Layer::Dequantize { scale, zero_point } => {
-                    let (src, _) = halves(ws.arena_i8, hq, q_at);
-                    let (dst, _) = halves(ws.arena_f32, hf, f_at);
+                    let (src, _, _) = halves(ws.arena_i8, hq, q_at);
+                    let (dst, _, _) = halves(ws.arena_f32, hf, f_at);
                     for (x, &q) in dst[..n_out].iter_mut().zip(&src[..n_in]) {
                         *x = (q as i32 - zero_point) as f32 * scale;
                     }
                 }
             }
         }
-        let (cur, _) = halves(ws.arena_f32, hf, f_at);
+        let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
         output.copy_from_slice(&cur[..output.len()]);
         Ok(())
     }

@@ -6,11 +6,21 @@ pub const MAGIC: [u8; 8] = *b"\x89MOT\r\n\x1a\n";
 /// Major version: readers reject any other major.
 pub const VERSION_MAJOR: u16 = 1;
 /// Newest minor version this crate reads; readers accept any minor ≤ their own. The writer
-/// writes the lowest minor that holds the model (1.0 unless a 1.1 layer kind is used), so files
-/// without new layers stay readable by 1.0 readers.
-pub const VERSION_MINOR: u16 = 1;
+/// writes the lowest minor that holds the model (1.0 unless a newer layer kind or scheme is
+/// used), so files without new layers stay readable by older readers.
+pub const VERSION_MINOR: u16 = 2;
 /// Minor version that introduced [`kind::ORTHO_DICT`].
 pub const MINOR_ORTHO_DICT: u16 = 1;
+/// Minor version that introduced [`kind::RECURRENT`], [`kind::MEAN_POOL`] and
+/// [`scheme::INT8_DYNAMIC`].
+pub const MINOR_RECURRENT: u16 = 2;
+/// Most routed memories a Mixture-of-Memories layer may have (the executor builds the memory
+/// views on the stack).
+pub const MAX_MEMORIES: usize = 16;
+/// Longest attention window (tokens) a sliding-window or Liger layer may have.
+pub const MAX_WINDOW: usize = 1 << 16;
+/// Most `f32` state one recurrent memory (`H·d_k·d_v`) or one attention ring may hold.
+pub const MAX_CELL_STATE: usize = 1 << 24;
 /// Size of the header.
 pub const HEADER_BYTES: usize = 64;
 /// Size of one layer record.
@@ -77,6 +87,59 @@ pub mod kind {
     /// Orthogonal dictionary feature stage (format 1.1): code, sparse code, denoised window or
     /// anomaly score of an f32 window (`mote_core::dict::OrthoDict`).
     pub const ORTHO_DICT: u16 = 5;
+    /// A constant-memory recurrent cell (format 1.2; `mote_core::recurrent`): `p0` is the
+    /// [`super::cell`] type, `t0` an i32 configuration tensor listing its sizes and tensors.
+    pub const RECURRENT: u16 = 6;
+    /// Running mean over the stream (format 1.2): state = running sum and token count.
+    pub const MEAN_POOL: u16 = 7;
+}
+
+/// `p0` of a [`kind::RECURRENT`] layer: which cell it runs.
+pub mod cell {
+    /// Lightning Attention-2 (`MemoryCell<La2Memory>`).
+    pub const LA2: i32 = 1;
+    /// GLA with the Liger gate (`MemoryCell<GlaMemory>`).
+    pub const GLA: i32 = 2;
+    /// Gated DeltaNet (`MemoryCell<DeltaMemory>`).
+    pub const DELTA: i32 = 3;
+    /// Mixture-of-Memories over LA2 memories.
+    pub const MOM_LA2: i32 = 4;
+    /// Mixture-of-Memories over GLA memories.
+    pub const MOM_GLA: i32 = 5;
+    /// Mixture-of-Memories over gated-delta memories.
+    pub const MOM_DELTA: i32 = 6;
+    /// Sliding-window softmax attention.
+    pub const SWA: i32 = 7;
+    /// Liger Attention (½ GLA + ½ SWA).
+    pub const LIGER: i32 = 8;
+}
+
+/// Positions in the i32 configuration tensor of a [`kind::RECURRENT`] layer. After the header:
+/// three tensor indices per projection (weights, per-row scale, bias; `-1` = none), then one
+/// index per `f32` parameter vector.
+pub mod rec {
+    /// Heads `H`.
+    pub const HEADS: usize = 0;
+    /// Key size per head `d_k`.
+    pub const D_K: usize = 1;
+    /// Value size per head `d_v`.
+    pub const D_V: usize = 2;
+    /// Routed memories `M` (MoM; 0 otherwise).
+    pub const MEMORIES: usize = 3;
+    /// Memories active per token (MoM; 0 otherwise).
+    pub const TOP_K: usize = 4;
+    /// 1 if MoM has a shared memory (0 otherwise).
+    pub const SHARED: usize = 5;
+    /// Attention window (SWA, Liger; 0 otherwise).
+    pub const WINDOW: usize = 6;
+    /// RoPE base as f32 bits (SWA, Liger; 0 = no RoPE).
+    pub const ROPE_BASE: usize = 7;
+    /// Length of the header.
+    pub const HEADER: usize = 8;
+    /// Indices per projection.
+    pub const PER_PROJECTION: usize = 3;
+    /// Marks an absent tensor in the configuration.
+    pub const NONE: i32 = -1;
 }
 
 /// `p0` of an [`kind::ORTHO_DICT`] layer: what the stage outputs (`p1` = k).
@@ -91,7 +154,7 @@ pub mod dict_mode {
     pub const ANOMALY: i32 = 3;
 }
 
-/// Numeric schemes of a Dense layer.
+/// Numeric schemes of a Dense layer (and of a Recurrent layer's projections).
 pub mod scheme {
     /// f32 weights and activations.
     pub const F32: u8 = 0;
@@ -100,6 +163,9 @@ pub mod scheme {
     pub const INT8: u8 = 1;
     /// fp8 e4m3 weights with per-channel scale, L-Mul against f32 activations.
     pub const LMUL_E4M3: u8 = 2;
+    /// int8 weights (per-row symmetric scale) against f32 activations that are quantized per
+    /// call, symmetric per tensor (`kernels::quantize_dynamic`); f32 in, f32 out (format 1.2).
+    pub const INT8_DYNAMIC: u8 = 3;
 }
 
 /// Layer flags.

@@ -14,10 +14,12 @@ mod cast;
 mod crc;
 mod exec;
 pub mod format;
+mod recurrent;
 mod write;
 
 pub use crc::crc32;
-pub use exec::{ExecError, Workspace, quantize};
+pub use exec::{ExecError, Layers, Workspace, quantize};
+pub use recurrent::{CellSizes, CellType, LinearScheme, RecurrentConfig, RecurrentLayer};
 pub use write::{WriteError, encoded_len, write};
 
 use crate::kernels::QuantMultiplier;
@@ -118,6 +120,33 @@ pub enum ParseError {
     BadGraph(&'static str),
     /// The RAM the header declares differs from what the layers need.
     RamMismatch(&'static str),
+    /// A recurrent layer's configuration is invalid: unknown cell type, a size out of range or
+    /// inconsistent with the layer's length, options that do not apply to the cell type, or a
+    /// configuration tensor of the wrong length (format 1.2).
+    BadRecurrentConfig {
+        /// Layer index.
+        layer: u32,
+        /// Which field.
+        field: &'static str,
+    },
+    /// A tensor named by a recurrent layer's configuration does not exist, has the wrong dtype
+    /// or element count, a non-positive scale, or is missing (format 1.2).
+    BadRecurrentTensor {
+        /// Layer index.
+        layer: u32,
+        /// Position in the configuration tensor.
+        slot: u32,
+        /// Which projection or parameter.
+        role: &'static str,
+    },
+    /// A recurrent decay parameter is out of range: an LA2 decay outside `(0, 1]`, or a gated
+    /// delta `A_log` whose exponential overflows (format 1.2).
+    BadDecay {
+        /// Layer index.
+        layer: u32,
+        /// Position in the configuration tensor.
+        slot: u32,
+    },
 }
 
 impl core::fmt::Display for ParseError {
@@ -171,6 +200,17 @@ impl core::fmt::Display for ParseError {
             NonFinite { tensor } => write!(f, "tensor {tensor}: NaN or infinite value"),
             BadGraph(w) => write!(f, "bad graph: {w}"),
             RamMismatch(w) => write!(f, "declared RAM does not match the layers: {w}"),
+            BadRecurrentConfig { layer, field } => {
+                write!(f, "layer {layer}: bad recurrent configuration: {field}")
+            }
+            BadRecurrentTensor { layer, slot, role } => write!(
+                f,
+                "layer {layer}: recurrent {role} tensor (config slot {slot}) is missing or malformed"
+            ),
+            BadDecay { layer, slot } => write!(
+                f,
+                "layer {layer}: recurrent decay (config slot {slot}) out of range"
+            ),
         }
     }
 }
@@ -188,12 +228,26 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 /// RAM a model needs, in elements of each buffer of a [`Workspace`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ram {
-    /// f32 activation arena (two ping-pong halves).
+    /// f32 activation arena: two ping-pong halves, then the largest per-layer f32 scratch
+    /// (recurrent layers).
     pub arena_f32: usize,
-    /// int8 activation arena (two ping-pong halves).
+    /// int8 activation arena: two ping-pong halves, then the largest per-layer int8 scratch
+    /// (int8-dynamic projections).
     pub arena_i8: usize,
-    /// Recurrent state (f32), kept between calls.
+    /// Recurrent state (f32), kept between tokens: every recurrent cell's state and every
+    /// mean pool's running sum and count.
     pub state_f32: usize,
+}
+
+/// What one layer adds to the RAM of a model besides its activations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerRam {
+    /// f32 state kept between tokens.
+    pub state: usize,
+    /// f32 scratch during the layer.
+    pub scratch_f32: usize,
+    /// int8 scratch during the layer.
+    pub scratch_i8: usize,
 }
 
 impl Ram {
@@ -262,6 +316,20 @@ pub enum Layer<'a> {
         /// Zero point.
         zero_point: i32,
     },
+    /// Dense with int8 weights against f32 activations quantized per call (format 1.2): the
+    /// projections of [`crate::kernels::Linear`] with [`crate::kernels::Weights::Int8`].
+    DenseInt8Dynamic {
+        /// int8 weights `[out, in]`.
+        w: &'a [i8],
+        /// Per-output weight scale.
+        scale: &'a [f32],
+        /// Bias `[out]`.
+        b: &'a [f32],
+    },
+    /// A constant-memory recurrent cell, f32 `d_model` → `d_model` per token (format 1.2).
+    Recurrent(RecurrentLayer<'a>),
+    /// Running mean of the inputs since the stream started (format 1.2): `y = Σ_t x_t / n`.
+    MeanPool,
     /// Orthogonal dictionary feature stage on an f32 window of `n = in_len ≤ 64` samples
     /// (format 1.1).
     OrthoDict {
@@ -298,6 +366,9 @@ impl Layer<'_> {
         match self {
             Layer::DenseF32 { .. }
             | Layer::DenseLmulE4m3 { .. }
+            | Layer::DenseInt8Dynamic { .. }
+            | Layer::Recurrent(_)
+            | Layer::MeanPool
             | Layer::Relu
             | Layer::OrthoDict { .. } => (Domain::F32, Domain::F32),
             Layer::DenseInt8 { .. } => (Domain::I8, Domain::I8),
@@ -311,6 +382,13 @@ impl Layer<'_> {
             Layer::DenseF32 { .. } => "dense f32",
             Layer::DenseLmulE4m3 { .. } => "dense lmul-e4m3",
             Layer::DenseInt8 { .. } => "dense int8",
+            Layer::DenseInt8Dynamic { .. } => "dense int8-dynamic",
+            Layer::Recurrent(r) => match r.config().scheme {
+                LinearScheme::F32 => "recurrent f32",
+                LinearScheme::Int8Dynamic => "recurrent int8-dyn",
+                LinearScheme::LmulE4m3 => "recurrent lmul-e4m3",
+            },
+            Layer::MeanPool => "mean-pool",
             Layer::Relu => "relu",
             Layer::Quantize { .. } => "quantize",
             Layer::Dequantize { .. } => "dequantize",
@@ -323,9 +401,42 @@ impl Layer<'_> {
             Layer::DenseF32 { w, b } => 4 * (w.len() + b.len()),
             Layer::DenseLmulE4m3 { w, scale, b } => w.len() + 4 * (scale.len() + b.len()),
             Layer::DenseInt8 { w, b, m, .. } => w.len() + 4 * b.len() + 8 * m.len(),
+            Layer::DenseInt8Dynamic { w, scale, b } => w.len() + 4 * (scale.len() + b.len()),
+            Layer::Recurrent(r) => r.weight_bytes(),
             Layer::OrthoDict { atoms, .. } => 4 * atoms.len(),
-            _ => 0,
+            Layer::Relu | Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::MeanPool => 0,
         }
+    }
+    /// Whether the layer keeps state between tokens.
+    pub fn is_stateful(&self) -> bool {
+        matches!(self, Layer::Recurrent(_) | Layer::MeanPool)
+    }
+}
+
+impl LayerInfo<'_> {
+    /// State and scratch the layer needs (the same function sizes the header on write and
+    /// checks it on parse).
+    pub fn ram(&self) -> Result<LayerRam, ParseError> {
+        Ok(match self.layer {
+            Layer::DenseInt8Dynamic { .. } => LayerRam {
+                scratch_i8: self.in_len,
+                ..LayerRam::default()
+            },
+            Layer::Recurrent(r) => {
+                let s = r.sizes()?;
+                LayerRam {
+                    state: s.state,
+                    scratch_f32: s.scratch,
+                    scratch_i8: s.qscratch,
+                }
+            }
+            // running sum, then the token count (a u32 stored as the f32's bit pattern)
+            Layer::MeanPool => LayerRam {
+                state: self.in_len + 1,
+                ..LayerRam::default()
+            },
+            _ => LayerRam::default(),
+        })
     }
 }
 
@@ -340,6 +451,15 @@ pub struct LayerInfo<'a> {
     pub out_len: usize,
 }
 
+/// How much [`Model::read_layer`] re-checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Bounds, dtypes and counts only (the file was validated by `Model::parse`).
+    Structure,
+    /// Everything, values included.
+    Values,
+}
+
 /// A parsed, validated model file borrowing its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Model<'a> {
@@ -352,6 +472,11 @@ pub struct Model<'a> {
     output_len: usize,
     ram: Ram,
     minor: u16,
+    /// f32 elements of one ping-pong half (the largest f32 activation).
+    half_f32: usize,
+    /// int8 elements of one ping-pong half.
+    half_i8: usize,
+    stateful: bool,
 }
 
 /// Raw tensor record after bounds checks.
@@ -455,6 +580,9 @@ impl<'a> Model<'a> {
             output_len: rd(h::OUTPUT_LEN)? as usize,
             ram,
             minor,
+            half_f32: 0,
+            half_i8: 0,
+            stateful: false,
         };
         model.validate()?;
         Ok(model)
@@ -481,6 +609,7 @@ impl<'a> Model<'a> {
             return Err(ParseError::LimitExceeded("input length"));
         }
         let (mut max_f32, mut max_i8) = (len, 0usize);
+        let mut need = LayerRam::default();
         for i in 0..self.layer_count {
             let info = self.layer(i)?;
             let (din, dout) = info.layer.domains();
@@ -505,6 +634,14 @@ impl<'a> Model<'a> {
             if info.out_len == 0 || info.out_len > format::MAX_ACTIVATION {
                 return Err(ParseError::LimitExceeded("activation length"));
             }
+            let r = info.ram()?;
+            need.state = need
+                .state
+                .checked_add(r.state)
+                .ok_or(ParseError::LimitExceeded("recurrent state"))?;
+            need.scratch_f32 = need.scratch_f32.max(r.scratch_f32);
+            need.scratch_i8 = need.scratch_i8.max(r.scratch_i8);
+            self.stateful |= info.layer.is_stateful();
             domain = dout;
             len = info.out_len;
             match dout {
@@ -520,17 +657,17 @@ impl<'a> Model<'a> {
                 "output length differs from the last layer",
             ));
         }
-        if self.ram.arena_f32 != 2 * max_f32 {
+        if Some(self.ram.arena_f32) != (2 * max_f32).checked_add(need.scratch_f32) {
             return Err(ParseError::RamMismatch("f32 arena"));
         }
-        if self.ram.arena_i8 != 2 * max_i8 {
+        if Some(self.ram.arena_i8) != (2 * max_i8).checked_add(need.scratch_i8) {
             return Err(ParseError::RamMismatch("int8 arena"));
         }
-        if self.ram.state_f32 != 0 {
-            return Err(ParseError::RamMismatch(
-                "recurrent state (no stateful layer in this model)",
-            ));
+        if self.ram.state_f32 != need.state {
+            return Err(ParseError::RamMismatch("recurrent state"));
         }
+        self.half_f32 = max_f32;
+        self.half_i8 = max_i8;
         Ok(())
     }
 
@@ -590,8 +727,16 @@ impl<'a> Model<'a> {
         if s.len() != want_len { Err(bad) } else { Ok(s) }
     }
 
-    /// Layer `index` with its sizes.
+    /// Layer `index` with its sizes (every field and value checked, as at parse time).
     pub fn layer(&self, index: usize) -> Result<LayerInfo<'a>, ParseError> {
+        self.read_layer(index, Check::Values)
+    }
+
+    /// Layer `index`. With [`Check::Structure`] (the executor, on every token) the checks that
+    /// keep slices in bounds and typed still run, but value scans that [`Model::parse`] already
+    /// did once (scales > 0, multipliers, decay ranges) are skipped.
+    fn read_layer(&self, index: usize, check: Check) -> Result<LayerInfo<'a>, ParseError> {
+        let values = check == Check::Values;
         use format::layer as l;
         if index >= self.layer_count {
             return Err(ParseError::OutOfBounds("layer index"));
@@ -653,7 +798,7 @@ impl<'a> Model<'a> {
                     return Err(bad_param("unused fields"));
                 }
                 let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
-                if scale.iter().any(|&s| s <= 0.0) {
+                if values && scale.iter().any(|&s| s <= 0.0) {
                     return Err(bad_param("scale"));
                 }
                 Layer::DenseLmulE4m3 {
@@ -671,7 +816,7 @@ impl<'a> Model<'a> {
                 let valid = |q: &QuantMultiplier| {
                     (q.multiplier == 0 || q.multiplier >= 1 << 30) && (-31..=30).contains(&q.shift)
                 };
-                if !m.iter().all(valid) {
+                if values && !m.iter().all(valid) {
                     return Err(bad_param("multiplier"));
                 }
                 Layer::DenseInt8 {
@@ -699,6 +844,50 @@ impl<'a> Model<'a> {
                 } else {
                     Layer::Dequantize { scale, zero_point }
                 }
+            }
+            (kind::DENSE, scheme::INT8_DYNAMIC) if self.minor >= format::MINOR_RECURRENT => {
+                if fl != 0 || !unused(3, &[p0, p1]) {
+                    return Err(bad_param("unused fields"));
+                }
+                let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
+                if values && scale.iter().any(|&s| s <= 0.0) {
+                    return Err(bad_param("scale"));
+                }
+                Layer::DenseInt8Dynamic {
+                    w: self.typed(li, t(0), dtype::I8, n, "weight")?,
+                    scale,
+                    b: self.typed(li, t(2), dtype::F32, out_len, "bias")?,
+                }
+            }
+            (kind::RECURRENT, _) if self.minor >= format::MINOR_RECURRENT => {
+                let lin_scheme = LinearScheme::from_code(sch).ok_or(unknown)?;
+                if fl != 0 || !unused(1, &[p1]) {
+                    return Err(bad_param("unused fields"));
+                }
+                if in_len != out_len {
+                    return Err(ParseError::BadRecurrentConfig {
+                        layer: li,
+                        field: "out_len differs from in_len (d_model)",
+                    });
+                }
+                let bad = ParseError::BadTensor {
+                    layer: li,
+                    role: "recurrent config",
+                };
+                let cfg = self.tensor(t(0)).map_err(|_| bad)?;
+                if cfg.dtype != dtype::I32 {
+                    return Err(bad);
+                }
+                let cfg = cast::slice_of::<i32>(cfg.bytes).ok_or(bad)?;
+                Layer::Recurrent(RecurrentLayer::parse(
+                    *self, li, lin_scheme, p0, in_len, cfg, values,
+                )?)
+            }
+            (kind::MEAN_POOL, scheme::F32) if self.minor >= format::MINOR_RECURRENT => {
+                if fl != 0 || !unused(0, &[p0, p1]) || in_len != out_len {
+                    return Err(bad_param("mean-pool fields"));
+                }
+                Layer::MeanPool
             }
             (kind::ORTHO_DICT, scheme::F32) if self.minor >= format::MINOR_ORTHO_DICT => {
                 if fl != 0 || !unused(1, &[]) {
@@ -763,6 +952,11 @@ impl<'a> Model<'a> {
     /// Format version of the file.
     pub fn version(&self) -> (u16, u16) {
         (format::VERSION_MAJOR, self.minor)
+    }
+    /// Whether any layer keeps state between tokens: then [`Model::reset`] starts a stream and
+    /// [`Model::step`] feeds it, and [`Model::run`] is refused.
+    pub fn is_stateful(&self) -> bool {
+        self.stateful
     }
 }
 

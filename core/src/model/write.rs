@@ -1,9 +1,9 @@
 //! The model-file writer, next to the reader so both follow one description of the format.
 //! It writes into a caller-provided buffer (no allocation): [`encoded_len`] says how many bytes.
 
-use super::format::{self, dict_mode, dtype, flags, kind, scheme};
-use super::{DictMode, Domain, Layer, LayerInfo, crc32};
-use crate::kernels::QuantMultiplier;
+use super::format::{self, dict_mode, dtype, flags, kind, rec, scheme};
+use super::{DictMode, Domain, Layer, LayerInfo, LayerRam, RecurrentLayer, crc32};
+use crate::kernels::{QuantMultiplier, Weights};
 
 /// Why a model could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +47,8 @@ enum Data<'a> {
     I32(&'a [i32]),
     E4m3(&'a [u8]),
     QMult(&'a [QuantMultiplier]),
+    /// The i32 configuration tensor of a recurrent layer; its tensors follow it in the file.
+    Config(RecurrentLayer<'a>),
 }
 
 impl Data<'_> {
@@ -54,7 +56,7 @@ impl Data<'_> {
         match self {
             Data::F32(_) => dtype::F32,
             Data::I8(_) => dtype::I8,
-            Data::I32(_) => dtype::I32,
+            Data::I32(_) | Data::Config(_) => dtype::I32,
             Data::E4m3(_) => dtype::E4M3,
             Data::QMult(_) => dtype::QMULT,
         }
@@ -66,12 +68,14 @@ impl Data<'_> {
             Data::I32(s) => s.len(),
             Data::E4m3(s) => s.len(),
             Data::QMult(s) => s.len(),
+            Data::Config(r) => r.config().config_len(),
         }
     }
     fn byte_len(&self) -> usize {
         self.count() * dtype::size(self.dtype()).unwrap_or(0)
     }
-    fn write(&self, out: &mut [u8]) {
+    /// Writes the data of tensor number `index`.
+    fn write(&self, out: &mut [u8], index: usize) -> Result<(), WriteError> {
         match self {
             Data::F32(s) => s
                 .iter()
@@ -90,8 +94,104 @@ impl Data<'_> {
                 o[..4].copy_from_slice(&m.multiplier.to_le_bytes());
                 o[4..].copy_from_slice(&m.shift.to_le_bytes());
             }),
+            Data::Config(r) => {
+                let mut words = out.chunks_exact_mut(4);
+                return config_values(r, index + 1, &mut |v| {
+                    if let Some(o) = words.next() {
+                        o.copy_from_slice(&v.to_le_bytes());
+                    }
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls `put` with each value of `r`'s configuration tensor, given that its tensors are written
+/// right after it, from tensor index `next` on, in the order of [`recurrent_tensors`].
+fn config_values(
+    r: &RecurrentLayer<'_>,
+    mut next: usize,
+    put: &mut dyn FnMut(i32),
+) -> Result<(), WriteError> {
+    let c = r.config();
+    let bits = |b: Option<f32>| b.map_or(0, |b| b.to_bits() as i32);
+    let routing = c.routing;
+    let header = [
+        c.dims.heads,
+        c.dims.d_k,
+        c.dims.d_v,
+        routing.map_or(0, |r| r.memories),
+        routing.map_or(0, |r| r.top_k),
+        routing.map_or(0, |r| usize::from(r.shared)),
+        c.window,
+    ];
+    for v in header {
+        put(i32::try_from(v).map_err(|_| WriteError::TooLarge)?);
+    }
+    put(bits(c.rope.map(|r| r.base)));
+    let mut index = |present: bool| -> Result<i32, WriteError> {
+        if !present {
+            return Ok(rec::NONE);
+        }
+        next += 1;
+        i32::try_from(next - 1).map_err(|_| WriteError::TooLarge)
+    };
+    for j in 0..c.projections() {
+        let l = r.linear(j).map_err(|_| WriteError::BadGraph)?;
+        put(index(true)?);
+        put(index(!matches!(l.weights, Weights::F32(_)))?);
+        put(index(l.bias.is_some())?);
+    }
+    for _ in 0..c.vectors() {
+        put(index(true)?);
+    }
+    Ok(())
+}
+
+/// Calls `f` with every tensor of a recurrent layer after its configuration: per projection the
+/// weights, the scale (quantized schemes) and the bias (if any), then the parameter vectors.
+fn recurrent_tensors<'a>(
+    r: &RecurrentLayer<'a>,
+    f: &mut dyn FnMut(Data<'a>) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
+    let c = r.config();
+    for j in 0..c.projections() {
+        let l = r.linear(j).map_err(|_| WriteError::BadGraph)?;
+        match l.weights {
+            Weights::F32(w) => f(Data::F32(w))?,
+            Weights::Int8 { q, scale } => {
+                f(Data::I8(q))?;
+                f(Data::F32(scale))?;
+            }
+            Weights::LmulE4m3 { q, scale } => {
+                f(Data::E4m3(q))?;
+                f(Data::F32(scale))?;
+            }
+        }
+        if let Some(b) = l.bias {
+            f(Data::F32(b))?;
         }
     }
+    for j in 0..c.vectors() {
+        f(Data::F32(r.vector(j).map_err(|_| WriteError::BadGraph)?))?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with every tensor of a layer in file order: the record's slots, then (recurrent
+/// layers) the tensors its configuration names.
+fn layer_tensors<'a>(
+    l: &Layer<'a>,
+    f: &mut dyn FnMut(Data<'a>) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
+    for t in record(l).tensors.into_iter().flatten() {
+        f(t)?;
+    }
+    if let Layer::Recurrent(r) = l {
+        recurrent_tensors(r, f)?;
+    }
+    Ok(())
 }
 
 /// A layer record before placement.
@@ -149,6 +249,27 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
             input_zero_point,
             output_zero_point,
         ),
+        Layer::DenseInt8Dynamic { w, scale, b } => r(
+            kind::DENSE,
+            scheme::INT8_DYNAMIC,
+            0,
+            [
+                Some(Data::I8(w)),
+                Some(Data::F32(scale)),
+                Some(Data::F32(b)),
+            ],
+            0,
+            0,
+        ),
+        Layer::Recurrent(rl) => r(
+            kind::RECURRENT,
+            rl.config().scheme.code(),
+            0,
+            [Some(Data::Config(rl)), None, None],
+            rl.config().cell.code(),
+            0,
+        ),
+        Layer::MeanPool => r(kind::MEAN_POOL, scheme::F32, 0, [None, None, None], 0, 0),
         Layer::Relu => r(kind::RELU, scheme::F32, 0, [None, None, None], 0, 0),
         Layer::Quantize { scale, zero_point } => r(
             kind::QUANTIZE,
@@ -193,6 +314,8 @@ struct Plan {
     total: usize,
     max_f32: usize,
     max_i8: usize,
+    need: LayerRam,
+    minor: u16,
 }
 
 fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> {
@@ -203,6 +326,8 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
     let mut data = 0usize;
     let (mut domain, mut len) = (Domain::F32, input_len);
     let (mut max_f32, mut max_i8) = (input_len, 0);
+    let mut need = LayerRam::default();
+    let mut minor = 0;
     for (i, info) in layers.iter().enumerate() {
         let (din, dout) = info.layer.domains();
         if din != domain || info.in_len != len {
@@ -213,12 +338,39 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
             Domain::F32 => max_f32 = max_f32.max(len),
             Domain::I8 => max_i8 = max_i8.max(len),
         }
-        for t in record(&info.layer).tensors.iter().flatten() {
+        // The lowest minor that holds these layers, so older readers still read older models.
+        minor = minor.max(match info.layer {
+            Layer::OrthoDict { .. } => format::MINOR_ORTHO_DICT,
+            Layer::DenseInt8Dynamic { .. } | Layer::Recurrent(_) | Layer::MeanPool => {
+                format::MINOR_RECURRENT
+            }
+            _ => 0,
+        });
+        if let Layer::Recurrent(r) = info.layer
+            && (r.config().dims.d_model != info.in_len
+                || info.out_len != info.in_len
+                || r.check_values().is_err())
+        {
+            return Err(WriteError::BadLayer(i));
+        }
+        let r = info.ram().map_err(|_| WriteError::BadLayer(i))?;
+        need.state = need
+            .state
+            .checked_add(r.state)
+            .ok_or(WriteError::TooLarge)?;
+        need.scratch_f32 = need.scratch_f32.max(r.scratch_f32);
+        need.scratch_i8 = need.scratch_i8.max(r.scratch_i8);
+        layer_tensors(&info.layer, &mut |t| {
             tensor_count += 1;
             data = data
                 .checked_add(align(t.byte_len()))
                 .ok_or(WriteError::TooLarge)?;
-        }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            WriteError::TooLarge => e,
+            _ => WriteError::BadLayer(i),
+        })?;
     }
     if domain != Domain::F32 {
         return Err(WriteError::BadGraph);
@@ -239,6 +391,8 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
         total,
         max_f32,
         max_i8,
+        need,
+        minor,
     })
 }
 
@@ -265,16 +419,7 @@ pub fn write(
     out[..8].copy_from_slice(&format::MAGIC);
     out[h::VERSION_MAJOR..h::VERSION_MAJOR + 2]
         .copy_from_slice(&format::VERSION_MAJOR.to_le_bytes());
-    // The lowest minor that holds these layers, so 1.0 readers still read 1.0-only models.
-    let minor = if layers
-        .iter()
-        .any(|l| matches!(l.layer, Layer::OrthoDict { .. }))
-    {
-        format::MINOR_ORTHO_DICT
-    } else {
-        0
-    };
-    out[h::VERSION_MINOR..h::VERSION_MINOR + 2].copy_from_slice(&minor.to_le_bytes());
+    out[h::VERSION_MINOR..h::VERSION_MINOR + 2].copy_from_slice(&p.minor.to_le_bytes());
     put32(out, h::HEADER_BYTES, format::HEADER_BYTES as u32);
     put32(out, h::FILE_BYTES, p.total as u32);
     put32(out, h::LAYER_COUNT, layers.len() as u32);
@@ -287,8 +432,19 @@ pub fn write(
         h::OUTPUT_LEN,
         layers.last().map_or(0, |l| l.out_len) as u32,
     );
-    put32(out, h::ARENA_F32, (2 * p.max_f32) as u32);
-    put32(out, h::ARENA_I8, (2 * p.max_i8) as u32);
+    let arena = |act: usize, scratch: usize| {
+        (2 * act)
+            .checked_add(scratch)
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or(WriteError::TooLarge)
+    };
+    put32(out, h::ARENA_F32, arena(p.max_f32, p.need.scratch_f32)?);
+    put32(out, h::ARENA_I8, arena(p.max_i8, p.need.scratch_i8)?);
+    put32(
+        out,
+        h::STATE_F32,
+        u32::try_from(p.need.state).map_err(|_| WriteError::TooLarge)?,
+    );
     let (mut tensor, mut data_at) = (0usize, p.data_start);
     for (i, info) in layers.iter().enumerate() {
         let rec = record(&info.layer);
@@ -298,24 +454,33 @@ pub fn write(
         out[at + 3] = rec.flags;
         put32(out, at + 4, info.in_len as u32);
         put32(out, at + 8, info.out_len as u32);
+        // The record's tensors are written first, in slot order (see `layer_tensors`).
+        let mut next = tensor;
         for (j, t) in rec.tensors.iter().enumerate() {
-            let index = match t {
-                Some(d) => {
-                    let tat = p.tensor_table + tensor * format::TENSOR_RECORD_BYTES;
-                    put32(out, tat, data_at as u32);
-                    put32(out, tat + 4, d.count() as u32);
-                    out[tat + 8] = d.dtype();
-                    d.write(&mut out[data_at..data_at + d.byte_len()]);
-                    data_at += align(d.byte_len());
-                    tensor += 1;
-                    (tensor - 1) as u32
-                }
-                None => format::NO_TENSOR,
+            let index = if t.is_some() {
+                next += 1;
+                (next - 1) as u32
+            } else {
+                format::NO_TENSOR
             };
             put32(out, at + 12 + 4 * j, index);
         }
         put32(out, at + 24, rec.p0 as u32);
         put32(out, at + 28, rec.p1 as u32);
+        layer_tensors(&info.layer, &mut |d| {
+            let tat = p.tensor_table + tensor * format::TENSOR_RECORD_BYTES;
+            let end = data_at + d.byte_len();
+            if end > out.len() || tat + format::TENSOR_RECORD_BYTES > p.data_start {
+                return Err(WriteError::BadLayer(i));
+            }
+            put32(out, tat, data_at as u32);
+            put32(out, tat + 4, d.count() as u32);
+            out[tat + 8] = d.dtype();
+            d.write(&mut out[data_at..end], tensor)?;
+            data_at += align(d.byte_len());
+            tensor += 1;
+            Ok(())
+        })?;
     }
     let crc = crc32(&out[format::HEADER_BYTES..]);
     put32(out, h::CRC32, crc);

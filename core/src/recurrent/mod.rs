@@ -138,6 +138,36 @@ pub trait Cell {
     ) -> Result<(), CellError>;
 }
 
+/// A borrowed cell is a cell, so `StreamClassifier<&dyn Cell>` wraps a cell built elsewhere (the
+/// model file's executor hands out `&dyn Cell`).
+impl<C: Cell + ?Sized> Cell for &C {
+    fn dims(&self) -> Dims {
+        (**self).dims()
+    }
+    fn state_len(&self) -> usize {
+        (**self).state_len()
+    }
+    fn scratch_len(&self) -> usize {
+        (**self).scratch_len()
+    }
+    fn qscratch_len(&self) -> usize {
+        (**self).qscratch_len()
+    }
+    fn reset(&self, state: &mut [f32]) -> Result<(), CellError> {
+        (**self).reset(state)
+    }
+    fn step(
+        &self,
+        x: &[f32],
+        state: &mut [f32],
+        scratch: &mut [f32],
+        qscratch: &mut [i8],
+        out: &mut [f32],
+    ) -> Result<(), CellError> {
+        (**self).step(x, state, scratch, qscratch, out)
+    }
+}
+
 pub(crate) fn check(what: &'static str, found: usize, expected: usize) -> Result<(), CellError> {
     if found == expected {
         Ok(())

@@ -79,6 +79,7 @@ fn main() -> ! {
         let mut ws = Workspace {
             arena_f32: &mut arena_f32,
             arena_i8: &mut arena_i8,
+            state: &mut [],
         };
         fw::bench_start();
         let r = model.run(&x[..d], &mut ws, out);

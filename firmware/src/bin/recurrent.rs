@@ -1,212 +1,156 @@
-//! Streams the BasicMotions test windows through the trained recurrent classifier (one
-//! Lightning Attention-2 layer) token by token, with constant memory, and logs per window the
-//! FNV-1a digest of every token's cell output bits and the logit bits. The host
-//! (`mote recurrent-qemu`, `tests/`) recomputes every line with the simulator and compares bits.
+//! Streams sequences through a stateful `.mote` model (e.g. the trained BasicMotions classifier
+//! of `mote recurrent-train`: input projection → Lightning Attention-2 → mean pool → head) token
+//! by token with `mote-core`'s executor, in constant memory, and logs per sequence the FNV-1a
+//! digest of every token's output bits and the last token's output (the logits of the whole
+//! sequence). The host (`mote recurrent-train --qemu`, `tests/`) recomputes every line with the
+//! simulator and compares bits. Each `Model::step` is a `bench_start`..`bench_end` region, so the
+//! instruction-counting plugin gives the cost of every token.
 //!
-//! The model and the windows come from the blob named by `MOTE_REC_BLOB` at build time (see
-//! `mote_host::recurrent::classifier::to_blob` for the layout).
+//! Built with `MOTE_MODEL=path.mote` and `MOTE_SAMPLES=path.bin` (the samples blob of
+//! `infer`: `b"MSMP"`, u32 n, u32 d, n·d f32, n u8 labels; here each sample is one sequence of
+//! `d / input_len` tokens).
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
 use mote_core::check::Fnv1a;
-use mote_core::kernels::{Linear, Weights};
-use mote_core::recurrent::{Dims, La2Memory, MemoryCell, StreamClassifier};
+use mote_core::model::{Model, Workspace};
 use mote_firmware as fw;
 
 fw::hardfault_exits!();
 
-#[repr(C, align(4))]
-struct Aligned<const N: usize>([u8; N]);
+/// The model must be read in place at a 16-byte aligned address.
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
 
-const BLOB_BYTES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rec_blob.bin"));
-static BLOB: Aligned<{ BLOB_BYTES.len() }> =
-    Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/rec_blob.bin")));
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.mote")));
+static SAMPLES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/samples.bin"));
 
-/// Capacity of the fixed buffers (the trained model needs far less; checked at start).
-const STATE_CAP: usize = 2048;
-const SCRATCH_CAP: usize = 1024;
-const QS_CAP: usize = 256;
-const CLASSES_CAP: usize = 16;
+/// Static buffers: a model needing more is refused with a clear message.
+const MAX_ARENA_F32: usize = 2048;
+const MAX_ARENA_I8: usize = 1024;
+const MAX_STATE: usize = 4096;
+const MAX_IO: usize = 64;
+const MAX_LAYERS: usize = 8;
 
-/// A little-endian word reader over the 4-byte-aligned blob.
-struct Cursor {
-    at: usize,
-}
-
-impl Cursor {
-    fn bytes(&mut self, n: usize) -> Option<&'static [u8]> {
-        let b = BLOB.0.get(self.at..self.at.checked_add(n)?)?;
-        self.at += n.div_ceil(4) * 4;
-        Some(b)
-    }
-    fn word(&mut self) -> Option<usize> {
-        let b = self.bytes(4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    }
-    fn f32s(&mut self, n: usize) -> Option<&'static [f32]> {
-        bytemuck::try_cast_slice(self.bytes(n.checked_mul(4)?)?).ok()
-    }
-    fn linear(&mut self, scheme: usize) -> Option<Linear<'static>> {
-        let (rows, cols, has_bias) = (self.word()?, self.word()?, self.word()?);
-        let n = rows.checked_mul(cols)?;
-        let weights = match scheme {
-            0 => Weights::F32(self.f32s(n)?),
-            1 => {
-                let q = bytemuck::cast_slice(self.bytes(n)?);
-                Weights::Int8 {
-                    q,
-                    scale: self.f32s(rows)?,
-                }
-            }
-            2 => {
-                let q = self.bytes(n)?;
-                Weights::LmulE4m3 {
-                    q,
-                    scale: self.f32s(rows)?,
-                }
-            }
-            _ => return None,
-        };
-        let bias = if has_bias == 1 {
-            Some(self.f32s(rows)?)
-        } else {
-            None
-        };
-        Some(Linear {
-            rows,
-            cols,
-            weights,
-            bias,
-        })
-    }
-}
-
-fn fail(what: &str) -> ! {
-    defmt::error!("recurrent: {}", what);
+fn fail(msg: &str) -> ! {
+    defmt::error!("recurrent: {=str}", msg);
     fw::exit(fw::EXIT_CHECK_FAILED)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<usize> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
 }
 
 #[entry]
 fn main() -> ! {
-    if BLOB.0.is_empty() {
-        fail("no model embedded: build with MOTE_REC_BLOB=<blob from `mote recurrent-train`>");
-    }
-    let mut c = Cursor { at: 0 };
-    let header: Option<[usize; 8]> = (|| {
-        let mut h = [0usize; 8];
-        for w in h.iter_mut() {
-            *w = c.word()?;
+    let model = match Model::parse(&MODEL.0) {
+        Ok(m) => m,
+        Err(e) => {
+            defmt::error!("model rejected: {}", defmt::Display2Format(&e));
+            fw::exit(fw::EXIT_CHECK_FAILED)
         }
-        Some(h)
-    })();
-    let Some([magic, scheme, channels, d_model, heads, d_k, d_v, classes]) = header else {
-        fail("blob header truncated")
     };
-    if magic as u32 != u32::from_le_bytes(*b"MRC1") {
-        fail("blob magic is not MRC1");
-    }
-    let dims = Dims {
-        d_model,
-        heads,
-        d_k,
-        d_v,
-    };
-    let layers = (|| {
-        Some([
-            c.linear(scheme)?,
-            c.linear(scheme)?,
-            c.linear(scheme)?,
-            c.linear(scheme)?,
-            c.linear(scheme)?,
-            c.linear(scheme)?,
-        ])
-    })();
-    let Some([input, wq, wk, wv, wo, head]) = layers else {
-        fail("blob weights truncated")
-    };
-    let Some(decay) = c.f32s(heads) else {
-        fail("blob decays truncated")
-    };
-    let mem = La2Memory { wk, wv, decay };
-    let Ok(cell) = MemoryCell::new(dims, wq, mem, wo) else {
-        fail("cell shapes")
-    };
-    let Ok(model) = StreamClassifier::new(input, cell, head) else {
-        fail("classifier shapes")
-    };
-    if model.state_len() > STATE_CAP
-        || model.scratch_len() > SCRATCH_CAP
-        || model.qscratch_len() > QS_CAP
-        || classes > CLASSES_CAP
-        || d_model > SCRATCH_CAP
+    let ram = model.ram();
+    let (d_in, d_out) = (model.input_len(), model.output_len());
+    if ram.arena_f32 > MAX_ARENA_F32
+        || ram.arena_i8 > MAX_ARENA_I8
+        || ram.state_f32 > MAX_STATE
+        || d_out > MAX_IO
     {
-        fail("model larger than the firmware's buffers");
+        fail("model needs more RAM than this firmware reserves");
     }
-    let (Some(n_series), Some(length)) = (c.word(), c.word()) else {
-        fail("blob series header")
+    if SAMPLES.get(..4) != Some(b"MSMP") {
+        fail("no samples embedded (build with MOTE_SAMPLES=path)");
+    }
+    let (Some(n), Some(d)) = (u32_at(SAMPLES, 4), u32_at(SAMPLES, 8)) else {
+        fail("bad samples header")
     };
+    let values_end = n
+        .checked_mul(d)
+        .and_then(|v| v.checked_mul(4))
+        .and_then(|v| v.checked_add(12))
+        .filter(|&end| {
+            d != 0 && d.is_multiple_of(d_in) && end.checked_add(n) == Some(SAMPLES.len())
+        });
+    let Some(values_end) = values_end else {
+        fail("samples are not whole sequences of the model's input")
+    };
+    let labels = &SAMPLES[values_end..];
+    let tokens = d / d_in;
     defmt::info!(
-        "model scheme {=usize} d {=usize} heads {=usize} dk {=usize} dv {=usize} classes {=usize} state {=usize} floats; {=usize} series x {=usize}",
-        scheme,
-        d_model,
-        heads,
-        d_k,
-        d_v,
-        classes,
-        model.state_len(),
-        n_series,
-        length
+        "model {=usize} layers, in {=usize}, out {=usize}, flash {=usize} B, ram {=usize} B (state {=usize} floats); {=usize} sequences x {=usize} tokens",
+        model.layer_count(),
+        d_in,
+        d_out,
+        model.flash_bytes(),
+        ram.bytes(),
+        ram.state_f32,
+        n,
+        tokens
     );
-    let mut state = [0f32; STATE_CAP];
-    let mut scratch = [0f32; SCRATCH_CAP];
-    let mut qs = [0i8; QS_CAP];
-    let mut y = [0f32; SCRATCH_CAP];
-    let mut logits = [0f32; CLASSES_CAP];
-    let state = &mut state[..model.state_len()];
-    let y = &mut y[..d_model];
-    let logits = &mut logits[..classes];
+    let mut arena_f32 = [0.0f32; MAX_ARENA_F32];
+    let mut arena_i8 = [0i8; MAX_ARENA_I8];
+    let mut state = [0.0f32; MAX_STATE];
+    let mut ws = Workspace {
+        arena_f32: &mut arena_f32,
+        arena_i8: &mut arena_i8,
+        state: &mut state,
+    };
+    // Layer records are read once, not on every token.
+    let mut layer_buf = [None; MAX_LAYERS];
+    let layers = match model.read_layers(&mut layer_buf) {
+        Ok(l) => l,
+        Err(e) => {
+            defmt::error!("layers: {}", defmt::Display2Format(&e));
+            fw::exit(fw::EXIT_CHECK_FAILED)
+        }
+    };
+    let mut x = [0.0f32; MAX_IO];
+    let mut y = [0.0f32; MAX_IO];
+    let (x, y) = (&mut x[..d_in], &mut y[..d_out]);
     let mut correct = 0u32;
-    for i in 0..n_series {
-        let (Some(label), Some(values)) = (c.word(), c.f32s(length * channels)) else {
-            fail("blob series truncated")
-        };
-        if model.reset(state).is_err() {
-            fail("reset");
+    let sequences = SAMPLES[12..values_end].chunks_exact(d * 4);
+    for (i, (seq, &label)) in sequences.zip(labels).enumerate() {
+        if let Err(e) = layers.reset(&mut ws) {
+            defmt::error!("reset failed: {}", defmt::Display2Format(&e));
+            fw::exit(fw::EXIT_CHECK_FAILED);
         }
         let mut digest = Fnv1a::default();
-        for x in values.chunks_exact(channels) {
-            if model.step(x, state, &mut scratch, &mut qs, y).is_err() {
-                fail("step");
+        for token in seq.chunks_exact(d_in * 4) {
+            for (v, b) in x.iter_mut().zip(token.chunks_exact(4)) {
+                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+            fw::bench_start();
+            let r = layers.step(x, &mut ws, y);
+            fw::bench_end();
+            if let Err(e) = r {
+                defmt::error!("step failed: {}", defmt::Display2Format(&e));
+                fw::exit(fw::EXIT_CHECK_FAILED);
             }
             y.iter().for_each(|v| digest.word(v.to_bits()));
         }
-        if model
-            .logits(state, length as u32, &mut scratch, &mut qs, logits)
-            .is_err()
-        {
-            fail("logits");
-        }
+        // argmax, first maximum wins (as on the host)
         let mut pred = 0;
-        for (k, &l) in logits.iter().enumerate() {
-            if l > logits[pred] {
+        for (k, &l) in y.iter().enumerate() {
+            if l > y[pred] {
                 pred = k;
             }
         }
-        correct += u32::from(pred == label);
-        let mut bits = [0u32; CLASSES_CAP];
-        for (b, l) in bits.iter_mut().zip(logits.iter()) {
+        correct += u32::from(pred == label as usize);
+        let mut bits = [0u32; MAX_IO];
+        for (b, l) in bits.iter_mut().zip(y.iter()) {
             *b = l.to_bits();
         }
         defmt::info!(
-            "series {=usize} label {=usize} pred {=usize} digest {=u32} logits {=[?]}",
+            "series {=usize} label {=u8} pred {=usize} digest {=u32} logits {=[?]}",
             i,
             label,
             pred,
             digest.0,
-            &bits[..classes]
+            &bits[..d_out]
         );
     }
-    defmt::info!("accuracy {=u32}/{=usize}", correct, n_series);
+    defmt::info!("accuracy {=u32}/{=usize}", correct, n);
     fw::exit(0)
 }

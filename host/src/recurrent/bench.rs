@@ -13,7 +13,7 @@ use mote_core::check::XorShift32;
 use mote_core::recurrent::{Dims, La2Memory, MemoryCell, alibi_decays};
 use serde::Serialize;
 
-use super::weights::{OwnedLinear, Scheme};
+use super::weights::{OwnedLinear, WeightScheme};
 use super::{Form, Prefill, recurrent};
 use crate::qemu::{self, Board};
 
@@ -115,7 +115,7 @@ pub fn prefill(tokens: usize, chunk: usize, repeats: usize) -> Result<Vec<Prefil
         let w = (0..r * c)
             .map(|_| (rng.next_f32() * 2.0 - 1.0) / (c as f32).sqrt())
             .collect();
-        OwnedLinear::new(r, c, w, None, Scheme::F32)
+        OwnedLinear::new(r, c, w, None, WeightScheme::F32)
     };
     let (q, k, v, o) = (mat(64, 64), mat(64, 64), mat(64, 64), mat(64, 64));
     let mut decay = vec![0.0; 4];

@@ -1,19 +1,22 @@
 //! The recurrent BasicMotions classifier: a Lightning Attention-2 layer between a per-sample
 //! input projection and a mean-pooled linear head ([`StreamClassifier`]). Trained on the host
 //! with candle through the quadratic (parallel) form, evaluated token by token with `mote-core`
-//! in every weight scheme, and exported as a raw weight blob for the firmware.
+//! in every weight scheme, and exported as a `.mote` model file that the executor streams token by
+//! token, on the host and on the firmware.
 
-use std::path::Path;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use mote_core::check::XorShift32;
+use mote_core::model::{
+    CellType, Layer, LayerInfo, Model, RecurrentConfig, RecurrentLayer, Workspace,
+};
 use mote_core::recurrent::{Dims, La2Memory, MemoryCell, StreamClassifier, alibi_decays};
 use serde::Serialize;
 
-use super::weights::{OwnedLinear, Scheme};
+use super::weights::{OwnedLinear, WeightScheme};
 use crate::data::basicmotions::Dataset;
+use crate::quantize::{encode, samples_blob_of};
 
 /// Model and training hyper-parameters.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -77,8 +80,8 @@ pub struct FloatModel {
 /// A model in one weight scheme, ready to lend to `mote-core`.
 #[derive(Clone, Debug)]
 pub struct OwnedModel {
-    /// Scheme of every projection.
-    pub scheme: Scheme,
+    /// WeightScheme of every projection.
+    pub scheme: WeightScheme,
     /// Sizes of the recurrent layer.
     pub dims: Dims,
     /// Input projection (with bias).
@@ -102,7 +105,7 @@ pub type La2Classifier<'a> = StreamClassifier<'a, MemoryCell<'a, La2Memory<'a>>>
 
 impl FloatModel {
     /// Quantizes every projection to `scheme` (the input projection and head included).
-    pub fn to_scheme(&self, scheme: Scheme) -> OwnedModel {
+    pub fn to_scheme(&self, scheme: WeightScheme) -> OwnedModel {
         let d = self.dims;
         let l = |r, c, w: &Vec<f32>, b: Option<&Vec<f32>>| {
             OwnedLinear::new(r, c, w.clone(), b.cloned(), scheme)
@@ -415,70 +418,104 @@ pub fn train(
     Ok((model, report))
 }
 
-/// Magic of the raw weight blob ("MRC1").
-pub const BLOB_MAGIC: u32 = u32::from_le_bytes(*b"MRC1");
-
-/// Serialises `model` and the `series` to stream (little-endian words; byte codes padded to 4):
+/// The classifier as a `.mote` model file (format 1.2), validated by parsing it back:
 ///
 /// ```text
-/// "MRC1" scheme channels d_model heads d_k d_v classes
-/// 6 × linear (input, wq, wk, wv, wo, head): rows cols has_bias, weights, [bias]
-///     weights: f32[rows·cols]  |  codes u8[rows·cols] (padded) + scale f32[rows]
-/// decay f32[heads]
-/// n_series length, then per series: label u32, values f32[length·channels]
+/// Dense (input projection, channel standardisation folded in)  C → d
+/// Recurrent LA2 (wq, wo, wk, wv, decay)                        d → d
+/// MeanPool                                                     d → d
+/// Dense (head)                                                 d → classes
 /// ```
-pub fn to_blob(model: &OwnedModel, channels: usize, ds: &Dataset) -> Vec<u8> {
-    let mut b = Vec::new();
-    let word = |b: &mut Vec<u8>, w: u32| b.extend_from_slice(&w.to_le_bytes());
+///
+/// Every projection is in the model's scheme; streaming it token by token
+/// ([`stream_series`]) gives the class scores of the stream so far after each token.
+pub fn to_mote(model: &OwnedModel) -> Result<Vec<u8>> {
     let d = model.dims;
-    for w in [
-        BLOB_MAGIC,
-        model.scheme.tag(),
-        channels as u32,
-        d.d_model as u32,
-        d.heads as u32,
-        d.d_k as u32,
-        d.d_v as u32,
-        model.head.rows as u32,
-    ] {
-        word(&mut b, w);
-    }
-    for l in [
-        &model.input,
-        &model.wq,
-        &model.wk,
-        &model.wv,
-        &model.wo,
-        &model.head,
-    ] {
-        word(&mut b, l.rows as u32);
-        word(&mut b, l.cols as u32);
-        word(&mut b, u32::from(l.bias.is_some()));
-        if l.scheme == Scheme::F32 {
-            l.w.iter().for_each(|v| word(&mut b, v.to_bits()));
-        } else {
-            b.extend_from_slice(&l.codes);
-            while !b.len().is_multiple_of(4) {
-                b.push(0);
-            }
-            l.scale.iter().for_each(|v| word(&mut b, v.to_bits()));
-        }
-        if let Some(bias) = &l.bias {
-            bias.iter().for_each(|v| word(&mut b, v.to_bits()));
-        }
-    }
-    model.decay.iter().for_each(|v| word(&mut b, v.to_bits()));
-    word(&mut b, ds.series.len() as u32);
-    word(&mut b, ds.length as u32);
-    for s in &ds.series {
-        word(&mut b, s.label as u32);
-        s.values.iter().for_each(|v| word(&mut b, v.to_bits()));
-    }
-    b
+    let lins = [
+        model.wq.view(),
+        model.wo.view(),
+        model.wk.view(),
+        model.wv.view(),
+    ];
+    let vecs = [&model.decay[..]];
+    let cfg = RecurrentConfig {
+        cell: CellType::La2,
+        scheme: model.scheme.linear_scheme(),
+        dims: d,
+        routing: None,
+        window: 0,
+        rope: None,
+    };
+    let bias = "the input projection and the head have a bias";
+    let layers = [
+        model.input.dense().context(bias)?,
+        LayerInfo {
+            layer: Layer::Recurrent(RecurrentLayer::new(cfg, &lins, &vecs)),
+            in_len: d.d_model,
+            out_len: d.d_model,
+        },
+        LayerInfo {
+            layer: Layer::MeanPool,
+            in_len: d.d_model,
+            out_len: d.d_model,
+        },
+        model.head.dense().context(bias)?,
+    ];
+    encode(&layers, model.input.cols)
 }
 
-/// Writes the blob atomically.
-pub fn write_blob(path: &Path, model: &OwnedModel, channels: usize, ds: &Dataset) -> Result<()> {
-    crate::output::write_atomic(path, &to_blob(model, channels, ds))
-        .with_context(|| format!("cannot write {}", path.display()))
+/// Streams one series through a stateful model file with `mote-core`'s executor, token by token
+/// from a reset state; returns the last token's output (the logits of the whole series) and the
+/// FNV-1a digest of every token's output bits (what the firmware logs).
+pub fn stream_series(m: &Model<'_>, values: &[f32]) -> Result<(Vec<f32>, u32)> {
+    let n = m.input_len();
+    if values.is_empty() || !values.len().is_multiple_of(n) {
+        bail!(
+            "series of {} values is not a whole number of {n}-channel samples",
+            values.len()
+        );
+    }
+    let ram = m.ram();
+    let mut af = vec![0.0f32; ram.arena_f32];
+    let mut aq = vec![0i8; ram.arena_i8];
+    let mut state = vec![0.0f32; ram.state_f32];
+    let mut ws = Workspace {
+        arena_f32: &mut af,
+        arena_i8: &mut aq,
+        state: &mut state,
+    };
+    let mut y = vec![0.0f32; m.output_len()];
+    let mut buf = vec![None; m.layer_count()];
+    let layers = m.read_layers(&mut buf).map_err(|e| anyhow!("{e}"))?;
+    layers.reset(&mut ws).map_err(|e| anyhow!("reset: {e}"))?;
+    let mut digest = mote_core::check::Fnv1a::default();
+    for (t, x) in values.chunks_exact(n).enumerate() {
+        layers
+            .step(x, &mut ws, &mut y)
+            .map_err(|e| anyhow!("token {t}: {e}"))?;
+        y.iter().for_each(|v| digest.word(v.to_bits()));
+    }
+    Ok((y, digest.0))
+}
+
+/// Token-by-token accuracy of a model file on `ds`.
+pub fn file_accuracy(m: &Model<'_>, ds: &Dataset) -> Result<f64> {
+    let mut correct = 0;
+    for s in &ds.series {
+        let (l, _) = stream_series(m, &s.values)?;
+        correct += usize::from(argmax(&l) == s.label);
+    }
+    Ok(correct as f64 / ds.series.len() as f64)
+}
+
+/// The windows of `ds` in the firmware's samples format (`quantize::samples_blob`): one sample
+/// per window, `length × channels` values, time-major.
+pub fn samples_blob(ds: &Dataset) -> Result<Vec<u8>> {
+    let labels = ds
+        .series
+        .iter()
+        .map(|s| u8::try_from(s.label).context("more than 256 classes"))
+        .collect::<Result<Vec<u8>>>()?;
+    let values: Vec<f32> = ds.series.iter().flat_map(|s| s.values.clone()).collect();
+    Ok(samples_blob_of(ds.length * ds.channels, &values, &labels))
 }

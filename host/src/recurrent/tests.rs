@@ -1,7 +1,7 @@
 //! Recurrent == chunked == chunk-parallel == parallel, for every cell, several chunk sizes and
 //! every weight scheme.
 
-use super::weights::{OwnedLinear, Scheme};
+use super::weights::{OwnedLinear, WeightScheme};
 use super::*;
 use mote_core::check::XorShift32;
 use mote_core::recurrent::{DeltaMemory, GlaMemory, La2Memory, Rope, alibi_decays};
@@ -22,7 +22,7 @@ impl Rng {
             .map(|_| (self.0.next_u32() as f32 / u32::MAX as f32 * 2.0 - 1.0) * scale)
             .collect()
     }
-    fn lin(&mut self, rows: usize, cols: usize, scheme: Scheme) -> OwnedLinear {
+    fn lin(&mut self, rows: usize, cols: usize, scheme: WeightScheme) -> OwnedLinear {
         let w = self.vec(rows * cols, 0.5);
         OwnedLinear::new(rows, cols, w, None, scheme)
     }
@@ -64,7 +64,7 @@ struct Proj {
     mk: Vec<(OwnedLinear, OwnedLinear, OwnedLinear, OwnedLinear)>,
 }
 
-fn proj(seed: u32, scheme: Scheme) -> (Proj, Vec<f32>) {
+fn proj(seed: u32, scheme: WeightScheme) -> (Proj, Vec<f32>) {
     let mut r = Rng(XorShift32(seed));
     let p = Proj {
         q: r.lin(D.qk(), 8, scheme),
@@ -89,7 +89,7 @@ fn proj(seed: u32, scheme: Scheme) -> (Proj, Vec<f32>) {
     (p, xs)
 }
 
-fn all_cells(scheme: Scheme, seed: u32) {
+fn all_cells(scheme: WeightScheme, seed: u32) {
     let (p, xs) = proj(seed, scheme);
     let (q, k, v, o) = (p.q.view(), p.k.view(), p.v.view(), p.o.view());
     let mut decay = [0.0f32; 2];
@@ -167,25 +167,67 @@ fn all_cells(scheme: Scheme, seed: u32) {
 
 #[test]
 fn forms_agree_f32() {
-    all_cells(Scheme::F32, 1);
-    all_cells(Scheme::F32, 2);
+    all_cells(WeightScheme::F32, 1);
+    all_cells(WeightScheme::F32, 2);
 }
 
 #[test]
 fn forms_agree_int8() {
-    all_cells(Scheme::Int8, 3);
+    all_cells(WeightScheme::Int8Dynamic, 3);
 }
 
 #[test]
 fn forms_agree_lmul_e4m3() {
-    all_cells(Scheme::LmulE4m3, 4);
+    all_cells(WeightScheme::LmulE4m3, 4);
 }
 
 #[test]
 fn ragged_input_is_an_error() {
-    let (p, _) = proj(5, Scheme::F32);
+    let (p, _) = proj(5, WeightScheme::F32);
     let cell = Swa::new(D, p.q.view(), p.k.view(), p.v.view(), p.o.view(), 3, None).unwrap();
     let err = cell.prefill(&[0.0; 7], Form::Parallel).unwrap_err();
     assert!(err.to_string().contains("8-wide"), "{err}");
     assert!(recurrent(&cell, &[0.0; 9]).is_err());
+}
+
+/// The classifier written as a model file and streamed by the executor gives the direct
+/// `StreamClassifier`'s logits bit for bit, in every scheme (random weights, no training).
+#[test]
+fn classifier_model_file_streams_like_the_cell_api() {
+    use super::classifier::{FloatModel, stream_series, to_mote};
+    use crate::quantize::AlignedModel;
+    let mut r = Rng(XorShift32(21));
+    let (c, k) = (6, 4);
+    let mut decay = vec![0.0; D.heads];
+    alibi_decays(&mut decay);
+    let fm = FloatModel {
+        dims: D,
+        channels: c,
+        classes: k,
+        w_in: r.vec(D.d_model * c, 0.5),
+        b_in: r.vec(D.d_model, 0.1),
+        wq: r.vec(D.qk() * D.d_model, 0.5),
+        wk: r.vec(D.qk() * D.d_model, 0.5),
+        wv: r.vec(D.vd() * D.d_model, 0.5),
+        wo: r.vec(D.d_model * D.vd(), 0.5),
+        w_head: r.vec(k * D.d_model, 0.5),
+        b_head: r.vec(k, 0.1),
+        decay,
+    };
+    let xs = r.vec(c * 25, 2.0);
+    for scheme in WeightScheme::ALL {
+        let m = fm.to_scheme(scheme);
+        let bytes = to_mote(&m).unwrap();
+        let file = AlignedModel::new(&bytes);
+        let parsed = file.parse().unwrap();
+        assert_eq!(
+            parsed.ram().state_f32,
+            D.state() + D.d_model + 1,
+            "LA2 state, running sum, token count"
+        );
+        let (got, _) = stream_series(&parsed, &xs).unwrap();
+        let (want, _) = m.run_series(&xs).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want), "{scheme:?}");
+    }
 }

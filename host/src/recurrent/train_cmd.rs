@@ -1,16 +1,18 @@
 //! `mote recurrent-train`: train the BasicMotions recurrent classifier, report float and
-//! simulated accuracies in every weight scheme, export the blob, optionally check it on QEMU.
+//! simulated accuracies in every weight scheme, write the `.mote` model file, optionally check it
+//! on QEMU.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::Serialize;
 
-use super::classifier::{TrainConfig, TrainReport, train, write_blob};
+use super::classifier::{TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train};
 use super::device::{DeviceReport, run_on_device};
-use super::weights::Scheme;
+use super::weights::WeightScheme;
 use crate::data::basicmotions;
 use crate::qemu::Board;
+use crate::quantize::AlignedModel;
 
 /// Arguments of `mote recurrent-train`.
 #[derive(Debug, clap::Args)]
@@ -27,12 +29,16 @@ pub struct TrainArgs {
     /// AdamW learning rate.
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f64,
-    /// Write the firmware blob (model + test windows) in this scheme to `--out`.
-    #[arg(long, value_enum, default_value_t = Scheme::F32)]
-    pub scheme: Scheme,
-    /// Blob output path.
-    #[arg(long)]
+    /// Scheme of the model file written to `--out`.
+    #[arg(long, value_enum, default_value_t = WeightScheme::F32)]
+    pub scheme: WeightScheme,
+    /// Write the classifier as a `.mote` model file (format 1.2) in `--scheme` here.
+    #[arg(long, short = 'o')]
     pub out: Option<PathBuf>,
+    /// Write the test windows in the firmware's samples format here (`MOTE_SAMPLES` of the
+    /// `recurrent` firmware, next to `MOTE_MODEL` = the `--out` file).
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
     /// Stream the test windows on these QEMU boards in every scheme and check bit identity.
     #[arg(long, value_enum)]
     pub qemu: Vec<Board>,
@@ -41,13 +47,18 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-/// Test accuracy of the token-by-token simulator in one scheme.
+/// Test accuracy of the token-by-token simulator (`mote-core`'s executor on the model file) in
+/// one scheme.
 #[derive(Debug, Serialize)]
 pub struct SchemeAccuracy {
-    /// Scheme.
-    pub scheme: Scheme,
+    /// Weight scheme.
+    pub scheme: WeightScheme,
     /// Accuracy on the BasicMotions test split.
     pub test_accuracy: f64,
+    /// Size of the model file (flash bytes).
+    pub model_bytes: usize,
+    /// Recurrent state in `f32` values.
+    pub state_floats: usize,
 }
 
 /// Everything `mote recurrent-train` measured.
@@ -73,6 +84,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         lr: args.lr,
         ..TrainConfig::default()
     };
+    if let Some(p) = &args.samples {
+        crate::output::write_atomic(p, &samples_blob(&test_ds)?)?;
+    }
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -85,16 +99,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     bar.finish_and_clear();
     let mut simulator = Vec::new();
     let mut device = Vec::new();
-    for scheme in Scheme::ALL {
+    for scheme in WeightScheme::ALL {
         let m = model.to_scheme(scheme);
+        let bytes = to_mote(&m)?;
+        let file = AlignedModel::new(&bytes);
+        let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         simulator.push(SchemeAccuracy {
             scheme,
-            test_accuracy: m.accuracy(&test_ds)?,
+            test_accuracy: file_accuracy(&parsed, &test_ds)?,
+            model_bytes: bytes.len(),
+            state_floats: parsed.ram().state_f32,
         });
         if scheme == args.scheme
             && let Some(out) = &args.out
         {
-            write_blob(out, &m, test_ds.channels, &test_ds)?;
+            crate::output::write_atomic(out, &bytes)?;
         }
         for &board in &args.qemu {
             device.push(run_on_device(board, &m, &test_ds)?);
@@ -119,15 +138,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     );
     for s in &out.simulator {
         println!(
-            "simulator {:?} (token by token): test acc {:.3}",
-            s.scheme, s.test_accuracy
+            "simulator {} (model file, token by token): test acc {:.3}, {} bytes, state {} floats",
+            s.scheme.name(),
+            s.test_accuracy,
+            s.model_bytes,
+            s.state_floats
         );
     }
     for d in &out.device {
         println!(
-            "{} {:?}: {} windows / {} tokens bit-identical to the simulator, device test acc {:.3}, state {} floats",
+            "{} {}: {} windows / {} tokens bit-identical to the simulator, device test acc {:.3}, state {} floats",
             d.board.machine(),
-            d.scheme,
+            d.scheme.name(),
             d.series,
             d.tokens,
             d.device_accuracy,
@@ -135,7 +157,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     if let Some(p) = &args.out {
-        println!("wrote {} ({:?})", p.display(), args.scheme);
+        println!("wrote {} ({})", p.display(), args.scheme.name());
+    }
+    if let Some(p) = &args.samples {
+        println!(
+            "wrote {} ({} test windows)",
+            p.display(),
+            test_ds.series.len()
+        );
     }
     Ok(())
 }

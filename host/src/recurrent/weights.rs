@@ -3,29 +3,47 @@
 
 use mote_core::kernels::{Linear, Weights};
 use mote_core::lmul::Fp8E4M3;
+use mote_core::model::{Layer, LayerInfo, LinearScheme};
 use serde::{Deserialize, Serialize};
 
-/// Numeric scheme of a projection's weights.
+/// Numeric scheme of a recurrent model's projections (every `Linear` with f32 activations).
+///
+/// Distinct from [`crate::quantize::Scheme`] on purpose: its `Int8` is the TFLite-Micro static
+/// scheme (activations int8 between layers, per-tensor scale and zero point fixed from
+/// calibration data, Q31 requantization), while [`WeightScheme::Int8Dynamic`] keeps f32
+/// activations and quantizes each projection's input per call from its own range
+/// (`kernels::quantize_dynamic`), which is what recurrent state and feature maps need: their
+/// ranges drift with the stream, so no calibration-time range fits them. f32 and lmul-e4m3 mean
+/// the same in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-pub enum Scheme {
+#[serde(rename_all = "kebab-case")]
+pub enum WeightScheme {
     /// `f32` weights.
     F32,
     /// Symmetric int8 weights, per-row scale, dynamic int8 activations.
-    Int8,
+    Int8Dynamic,
     /// fp8 e4m3 weights, per-row scale, L-Mul products.
     LmulE4m3,
 }
 
-impl Scheme {
+impl WeightScheme {
     /// All schemes.
-    pub const ALL: [Scheme; 3] = [Scheme::F32, Scheme::Int8, Scheme::LmulE4m3];
-    /// Stable numeric tag (used in raw weight blobs).
-    pub fn tag(self) -> u32 {
+    pub const ALL: [WeightScheme; 3] = [
+        WeightScheme::F32,
+        WeightScheme::Int8Dynamic,
+        WeightScheme::LmulE4m3,
+    ];
+    /// The model file's projection scheme.
+    pub fn linear_scheme(self) -> LinearScheme {
         match self {
-            Scheme::F32 => 0,
-            Scheme::Int8 => 1,
-            Scheme::LmulE4m3 => 2,
+            WeightScheme::F32 => LinearScheme::F32,
+            WeightScheme::Int8Dynamic => LinearScheme::Int8Dynamic,
+            WeightScheme::LmulE4m3 => LinearScheme::LmulE4m3,
         }
+    }
+    /// CLI spelling.
+    pub fn name(self) -> &'static str {
+        self.linear_scheme().name()
     }
 }
 
@@ -39,8 +57,8 @@ pub struct OwnedLinear {
     pub rows: usize,
     /// Input size.
     pub cols: usize,
-    /// Scheme of [`OwnedLinear::view`].
-    pub scheme: Scheme,
+    /// WeightScheme of [`OwnedLinear::view`].
+    pub scheme: WeightScheme,
     /// `f32` weights (row-major), kept for the `f32` scheme.
     pub w: Vec<f32>,
     /// int8 or e4m3 codes (as bytes), row-major.
@@ -60,16 +78,16 @@ impl OwnedLinear {
         cols: usize,
         w: Vec<f32>,
         bias: Option<Vec<f32>>,
-        scheme: Scheme,
+        scheme: WeightScheme,
     ) -> Self {
         assert_eq!(w.len(), rows * cols, "weight matrix size");
         let mut codes = Vec::new();
         let mut i8codes = Vec::new();
         let mut scale = Vec::new();
-        if scheme != Scheme::F32 {
+        if scheme != WeightScheme::F32 {
             for row in w.chunks_exact(cols.max(1)).take(rows) {
                 let m = row.iter().fold(0.0f32, |a, &b| a.max(b.abs()));
-                let top = if scheme == Scheme::Int8 {
+                let top = if scheme == WeightScheme::Int8Dynamic {
                     127.0
                 } else {
                     E4M3_MAX
@@ -77,7 +95,7 @@ impl OwnedLinear {
                 let s = if m > 0.0 { m / top } else { 1.0 };
                 scale.push(s);
                 for &x in row {
-                    if scheme == Scheme::Int8 {
+                    if scheme == WeightScheme::Int8Dynamic {
                         let q = (x / s).round().clamp(-127.0, 127.0) as i8;
                         i8codes.push(q);
                         codes.push(q as u8);
@@ -102,12 +120,12 @@ impl OwnedLinear {
     /// The borrowed view `mote-core` runs.
     pub fn view(&self) -> Linear<'_> {
         let weights = match self.scheme {
-            Scheme::F32 => Weights::F32(&self.w),
-            Scheme::Int8 => Weights::Int8 {
+            WeightScheme::F32 => Weights::F32(&self.w),
+            WeightScheme::Int8Dynamic => Weights::Int8 {
                 q: &self.i8codes,
                 scale: &self.scale,
             },
-            Scheme::LmulE4m3 => Weights::LmulE4m3 {
+            WeightScheme::LmulE4m3 => Weights::LmulE4m3 {
                 q: &self.codes,
                 scale: &self.scale,
             },
@@ -118,5 +136,23 @@ impl OwnedLinear {
             weights,
             bias: self.bias.as_deref(),
         }
+    }
+}
+
+impl OwnedLinear {
+    /// The projection as a model-file Dense layer (which always has a bias), or `None` without
+    /// one.
+    pub fn dense(&self) -> Option<LayerInfo<'_>> {
+        let b = self.bias.as_deref()?;
+        let layer = match self.view().weights {
+            Weights::F32(w) => Layer::DenseF32 { w, b },
+            Weights::Int8 { q, scale } => Layer::DenseInt8Dynamic { w: q, scale, b },
+            Weights::LmulE4m3 { q, scale } => Layer::DenseLmulE4m3 { w: q, scale, b },
+        };
+        Some(LayerInfo {
+            layer,
+            in_len: self.cols,
+            out_len: self.rows,
+        })
     }
 }
