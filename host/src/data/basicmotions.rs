@@ -1,9 +1,13 @@
-//! BasicMotions (UEA multivariate archive, sktime `.ts` format): 6-channel smartwatch
-//! accelerometer and gyroscope windows at 10 Hz, 100 samples each, four activities.
+//! BasicMotions (UEA multivariate archive, sktime `.ts` format) as sensor streams for the
+//! recurrent classifier: 6-channel smartwatch accelerometer and gyroscope windows at 10 Hz,
+//! 100 samples each, four activities, kept unscaled and time-major (one token per sample). The
+//! MLP view of the same files (flattened, min–max scaled) is [`super::ts`]; both use its parser.
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+
+use super::{DataError, ts};
 
 /// One labelled multivariate series, stored time-major: `values[t * channels + c]`.
 #[derive(Clone, Debug, PartialEq)]
@@ -27,107 +31,37 @@ pub struct Dataset {
     pub series: Vec<Series>,
 }
 
-/// Reads a `.ts` file (equal-length series, class labels, no missing values).
+/// Reads a `.ts` file (equal-length series, class labels, no missing values) as streams.
 pub fn load(path: &Path) -> Result<Dataset> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse(&text).with_context(|| format!("{} is not a valid .ts file", path.display()))
+    Ok(parse(&text, path)?)
 }
 
-/// Parses the text of a `.ts` file.
-pub fn parse(text: &str) -> Result<Dataset> {
-    let mut classes: Option<Vec<String>> = None;
-    let mut in_data = false;
-    let mut series = Vec::new();
-    let mut channels = 0usize;
-    let mut length = 0usize;
-    for (no, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        let lineno = no + 1;
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        if !in_data {
-            let lower = line.to_ascii_lowercase();
-            if lower.starts_with("@classlabel") {
-                let mut parts = line.split_whitespace().skip(1);
-                if parts.next() != Some("true") {
-                    bail!("line {lineno}: @classLabel must be `true` followed by the class names");
+/// Parses the text of a `.ts` file (with the one `.ts` parser, [`super::ts::parse`]) and turns
+/// each case from channel-major into a time-major stream; `path` names the file in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Dataset, DataError> {
+    let f = ts::parse(text, path)?;
+    let (channels, length) = (f.dimensions, f.length);
+    let series = f
+        .cases
+        .iter()
+        .zip(&f.labels)
+        .map(|(case, &label)| {
+            let mut values = vec![0.0; channels * length];
+            for (c, col) in case.chunks_exact(length).enumerate() {
+                for (t, &v) in col.iter().enumerate() {
+                    values[t * channels + c] = v;
                 }
-                let names: Vec<String> = parts.map(str::to_string).collect();
-                if names.is_empty() {
-                    bail!("line {lineno}: @classLabel lists no classes");
-                }
-                classes = Some(names);
-            } else if lower.starts_with("@data") {
-                in_data = true;
-            } else if lower.starts_with("@missing") && lower.ends_with("true") {
-                bail!("line {lineno}: files with missing values are not supported");
             }
-            continue;
-        }
-        let Some(names) = classes.as_ref() else {
-            bail!("line {lineno}: @data before @classLabel");
-        };
-        let fields: Vec<&str> = line.split(':').collect();
-        let (label, dims) = fields
-            .split_last()
-            .with_context(|| format!("line {lineno}: empty record"))?;
-        let label = names
-            .iter()
-            .position(|c| c == label.trim())
-            .with_context(|| format!("line {lineno}: unknown class label `{label}`"))?;
-        let mut cols: Vec<Vec<f32>> = Vec::with_capacity(dims.len());
-        for (c, dim) in dims.iter().enumerate() {
-            let vals = dim
-                .split(',')
-                .map(|v| {
-                    v.trim()
-                        .parse::<f32>()
-                        .ok()
-                        .filter(|x| x.is_finite())
-                        .with_context(|| {
-                            format!("line {lineno}, channel {c}: `{v}` is not a finite number")
-                        })
-                })
-                .collect::<Result<Vec<f32>>>()?;
-            cols.push(vals);
-        }
-        if series.is_empty() {
-            channels = cols.len();
-            length = cols.first().map_or(0, Vec::len);
-            if channels == 0 || length == 0 {
-                bail!("line {lineno}: a series needs at least one channel and one sample");
+            Series {
+                values,
+                label: usize::from(label),
             }
-        }
-        if cols.len() != channels {
-            bail!(
-                "line {lineno}: {} channels, expected {channels}",
-                cols.len()
-            );
-        }
-        if let Some((c, v)) = cols.iter().enumerate().find(|(_, v)| v.len() != length) {
-            bail!(
-                "line {lineno}, channel {c}: {} samples, expected {length} (equal-length series)",
-                v.len()
-            );
-        }
-        let mut values = vec![0.0; channels * length];
-        for (c, col) in cols.iter().enumerate() {
-            for (t, &v) in col.iter().enumerate() {
-                values[t * channels + c] = v;
-            }
-        }
-        series.push(Series { values, label });
-    }
-    let Some(classes) = classes else {
-        bail!("no @classLabel header");
-    };
-    if series.is_empty() {
-        bail!("no series after @data");
-    }
+        })
+        .collect();
     Ok(Dataset {
-        classes,
+        classes: f.classes,
         channels,
         length,
         series,
@@ -138,7 +72,11 @@ pub fn parse(text: &str) -> Result<Dataset> {
 mod tests {
     use super::*;
 
-    const SMALL: &str = "# comment\n@problemName X\n@classLabel true A B\n@data\n1,2,3:4,5,6:B\n0.5,-1,2E-1:0,0,0:A\n";
+    const SMALL: &str = "# comment\n@problemName X\n@dimensions 2\n@seriesLength 3\n@classLabel true A B\n@data\n1,2,3:4,5,6:B\n0.5,-1,2E-1:0,0,0:A\n";
+
+    fn parse(text: &str) -> Result<Dataset, DataError> {
+        super::parse(text, Path::new("small.ts"))
+    }
 
     #[test]
     fn parses_time_major() {
@@ -151,14 +89,19 @@ mod tests {
     }
 
     #[test]
-    fn errors_name_the_line() {
+    fn errors_name_the_file_and_line() {
         let e = parse(&SMALL.replace("1,2,3:4,5,6:B", "1,2,3:4,5:B")).unwrap_err();
-        assert!(e.to_string().contains("line 5, channel 1"), "{e}");
+        assert!(e.to_string().contains("small.ts: line 7, channel 1"), "{e}");
         let e = parse(&SMALL.replace(":B", ":C")).unwrap_err();
-        assert!(e.to_string().contains("unknown class label `C`"), "{e}");
+        assert!(e.to_string().contains("label `C` is not declared"), "{e}");
         let e = parse(&SMALL.replace("2E-1", "?")).unwrap_err();
         assert!(e.to_string().contains("`?` is not a finite number"), "{e}");
         assert!(parse("@data\n").is_err());
+        let missing = load(Path::new("no/such/BasicMotions_TRAIN.ts")).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("no/such/BasicMotions_TRAIN.ts"),
+            "{missing:#}"
+        );
     }
 
     #[test]
