@@ -133,8 +133,8 @@ pub enum BenchCommand {
     /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
     /// under QEMU (M4F), next to softmax attention with a growing KV cache.
     Recurrent,
-    /// Host prefill throughput of LA2: recurrent, parallel, chunked, chunk-parallel, 1 and 2
-    /// threads.
+    /// Host prefill throughput of LA2 and the gated delta rule: recurrent, parallel, chunked,
+    /// chunk-parallel, on 1 and 2 threads.
     Prefill {
         /// Tokens.
         #[arg(long, default_value_t = 4096)]

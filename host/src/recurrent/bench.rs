@@ -4,13 +4,13 @@
 //!   1, 100, 1 000 and 10 000, and the state RAM in use, for every cell and for softmax attention
 //!   with a growing KV cache (`firmware/src/bin/recurrent_bench.rs`);
 //! - `mote bench prefill`: host prefill throughput of the recurrent, quadratic, chunked and
-//!   chunk-parallel forms of Lightning Attention-2 on 1 and 2 threads.
+//!   chunk-parallel forms of Lightning Attention-2 and the gated delta rule on 1 and 2 threads.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use mote_core::check::XorShift32;
-use mote_core::recurrent::{Dims, La2Memory, MemoryCell, alibi_decays};
+use mote_core::recurrent::{DeltaMemory, Dims, La2Memory, MemoryCell, alibi_decays};
 use serde::Serialize;
 
 use super::weights::{OwnedLinear, WeightScheme};
@@ -92,6 +92,8 @@ pub fn render_tokens(rows: &[TokenCost]) -> String {
 /// Throughput of one form on one thread count.
 #[derive(Clone, Debug, Serialize)]
 pub struct PrefillRate {
+    /// Cell (`la2`, `gated-delta`).
+    pub cell: String,
     /// Form (`recurrent`, `parallel`, `chunked`, `chunk-parallel`).
     pub form: String,
     /// Rayon threads.
@@ -102,7 +104,8 @@ pub struct PrefillRate {
     pub tokens_per_s: f64,
 }
 
-/// Prefill throughput of an LA2 layer (d = 64, 4 heads × 16) over `tokens` random tokens.
+/// Prefill throughput of an LA2 and a gated-delta layer (d = 64, 4 heads × 16) over `tokens`
+/// random tokens, every form, on 1 and 2 threads.
 pub fn prefill(tokens: usize, chunk: usize, repeats: usize) -> Result<Vec<PrefillRate>> {
     let dims = Dims {
         d_model: 64,
@@ -118,14 +121,34 @@ pub fn prefill(tokens: usize, chunk: usize, repeats: usize) -> Result<Vec<Prefil
         OwnedLinear::new(r, c, w, None, WeightScheme::F32)
     };
     let (q, k, v, o) = (mat(64, 64), mat(64, 64), mat(64, 64), mat(64, 64));
+    let (wa, wb) = (mat(4, 64), mat(4, 64));
     let mut decay = vec![0.0; 4];
     alibi_decays(&mut decay);
-    let mem = La2Memory {
-        wk: k.view(),
-        wv: v.view(),
-        decay: &decay,
-    };
-    let cell = MemoryCell::new(dims, q.view(), mem, o.view())?;
+    let la2 = MemoryCell::new(
+        dims,
+        q.view(),
+        La2Memory {
+            wk: k.view(),
+            wv: v.view(),
+            decay: &decay,
+        },
+        o.view(),
+    )?;
+    // Mamba-2-style initialisation: A = e^{A_log} in [1, 16], dt through softplus.
+    let (a_log, dt_bias) = ([0.0f32, 1.0, 2.0, 2.77], [-2.0f32, -1.0, -0.5, 0.0]);
+    let delta = MemoryCell::new(
+        dims,
+        q.view(),
+        DeltaMemory {
+            wk: k.view(),
+            wv: v.view(),
+            wa: wa.view(),
+            wb: wb.view(),
+            a_log: &a_log,
+            dt_bias: &dt_bias,
+        },
+        o.view(),
+    )?;
     let xs: Vec<f32> = (0..tokens * dims.d_model)
         .map(|_| rng.next_f32() * 2.0 - 1.0)
         .collect();
@@ -138,52 +161,76 @@ pub fn prefill(tokens: usize, chunk: usize, repeats: usize) -> Result<Vec<Prefil
         }
         Ok(tokens as f64 / best)
     };
+    let cells: [(&str, &(dyn PrefillCell + Sync)); 2] = [("la2", &la2), ("gated-delta", &delta)];
     let mut out = Vec::new();
-    for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
-        let forms: [(&str, usize, Option<Form>); 4] = [
-            ("recurrent", 0, None),
-            ("parallel", 0, Some(Form::Parallel)),
-            ("chunked", chunk, Some(Form::Chunked(chunk))),
-            ("chunk-parallel", chunk, Some(Form::ChunkParallel(chunk))),
-        ];
-        for (name, c, form) in forms {
-            let rate = pool.install(|| match form {
-                None => time(&|| recurrent(&cell, &xs)),
-                Some(f) => time(&|| cell.prefill(&xs, f)),
-            })?;
-            out.push(PrefillRate {
-                form: name.to_string(),
-                threads,
-                chunk: c,
-                tokens_per_s: rate,
-            });
+    for (cell_name, cell) in cells {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()?;
+            let forms: [(&str, usize, Option<Form>); 4] = [
+                ("recurrent", 0, None),
+                ("parallel", 0, Some(Form::Parallel)),
+                ("chunked", chunk, Some(Form::Chunked(chunk))),
+                ("chunk-parallel", chunk, Some(Form::ChunkParallel(chunk))),
+            ];
+            for (name, c, form) in forms {
+                let rate = pool.install(|| match form {
+                    None => time(&|| cell.token_by_token(&xs)),
+                    Some(f) => time(&|| cell.prefill(&xs, f)),
+                })?;
+                out.push(PrefillRate {
+                    cell: cell_name.to_string(),
+                    form: name.to_string(),
+                    threads,
+                    chunk: c,
+                    tokens_per_s: rate,
+                });
+            }
         }
     }
     Ok(out)
 }
 
+/// A cell with both the per-token step and the sequence forms (object-safe for the table).
+trait PrefillCell {
+    fn token_by_token(&self, xs: &[f32]) -> Result<Vec<f32>>;
+    fn prefill(&self, xs: &[f32], form: Form) -> Result<Vec<f32>>;
+}
+
+impl<C: mote_core::recurrent::Cell + Prefill> PrefillCell for C {
+    fn token_by_token(&self, xs: &[f32]) -> Result<Vec<f32>> {
+        recurrent(self, xs)
+    }
+    fn prefill(&self, xs: &[f32], form: Form) -> Result<Vec<f32>> {
+        Prefill::prefill(self, xs, form)
+    }
+}
+
 /// Renders [`prefill`] as Markdown.
 pub fn render_prefill(rows: &[PrefillRate], tokens: usize) -> String {
     let mut s = format!(
-        "| LA2 prefill, {tokens} tokens (d=64, 4 heads × 16) | 1 thread | 2 threads |\n|---|---|---|\n"
+        "| prefill, {tokens} tokens (d=64, 4 heads × 16) | 1 thread | 2 threads |\n|---|---|---|\n"
     );
-    for form in ["recurrent", "parallel", "chunked", "chunk-parallel"] {
-        let cell = |t: usize| {
-            rows.iter()
-                .find(|r| r.form == form && r.threads == t)
-                .map(|r| format!("{:.0} tok/s", r.tokens_per_s))
-                .unwrap_or_default()
-        };
-        let chunk = rows.iter().find(|r| r.form == form).map_or(0, |r| r.chunk);
-        let label = if chunk > 0 {
-            format!("{form} (B={chunk})")
-        } else {
-            form.to_string()
-        };
-        s += &format!("| {label} | {} | {} |\n", cell(1), cell(2));
+    for cell in ["la2", "gated-delta"] {
+        for form in ["recurrent", "parallel", "chunked", "chunk-parallel"] {
+            let find = |t: usize| {
+                rows.iter()
+                    .find(|r| r.cell == cell && r.form == form && r.threads == t)
+            };
+            let rate = |t: usize| find(t).map(|r| format!("{:.0} tok/s", r.tokens_per_s));
+            let chunk = find(1).map_or(0, |r| r.chunk);
+            let label = if chunk > 0 {
+                format!("{cell} {form} (B={chunk})")
+            } else {
+                format!("{cell} {form}")
+            };
+            s += &format!(
+                "| {label} | {} | {} |\n",
+                rate(1).unwrap_or_default(),
+                rate(2).unwrap_or_default()
+            );
+        }
     }
     s
 }

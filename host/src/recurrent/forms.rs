@@ -34,7 +34,7 @@ pub enum Form {
     /// Blocks of `chunk` tokens: intra-block quadratic, inter-block through the carried state.
     Chunked(usize),
     /// Chunk states computed in parallel (rayon), combined by a prefix scan, then each chunk's
-    /// outputs in parallel. Diagonal rules only; the delta rule falls back to [`Form::Chunked`].
+    /// outputs in parallel (for the delta rule the scan composes affine chunk maps).
     ChunkParallel(usize),
 }
 
@@ -45,9 +45,8 @@ pub fn mix(kind: RuleKind, d: &Dims, f: &Features, form: Form) -> Vec<f32> {
         (RuleKind::Diagonal, Form::Chunked(b)) => diag_chunked(d, f, b.max(1)),
         (RuleKind::Diagonal, Form::ChunkParallel(b)) => diag_chunk_parallel(d, f, b.max(1)),
         (RuleKind::Delta, Form::Parallel) => delta_chunked(d, f, f.t.max(1)),
-        (RuleKind::Delta, Form::Chunked(b) | Form::ChunkParallel(b)) => {
-            delta_chunked(d, f, b.max(1))
-        }
+        (RuleKind::Delta, Form::Chunked(b)) => delta_chunked(d, f, b.max(1)),
+        (RuleKind::Delta, Form::ChunkParallel(b)) => delta_chunk_parallel(d, f, b.max(1)),
     }
 }
 
@@ -276,79 +275,202 @@ pub fn diag_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
 ///
 /// One chunk of the whole sequence is the quadratic ("parallel") form.
 pub fn delta_chunked(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
-    let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
+    let (vd, dk, dv) = (d.vd(), d.d_k, d.d_v);
     let mut r = vec![0.0f32; f.t * vd];
-    for h in 0..nh {
+    for h in 0..d.heads {
         let mut s = vec![0.0f32; dk * dv];
         let mut c0 = 0;
         while c0 < f.t {
             let c1 = (c0 + chunk).min(f.t);
-            let n = c1 - c0;
-            let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
-            let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
-            let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
-            let alpha = |t: usize| f.gate[(c0 + t) * 2 * nh + h];
-            let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
-            let mut lgam = vec![0.0f32; n];
-            for t in 0..n {
-                lgam[t] = alpha(t).ln() + if t > 0 { lgam[t - 1] } else { 0.0 };
-            }
-            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-            let s0t = |x: &[f32], out: &mut [f32]| {
-                out.fill(0.0);
-                for i in 0..dk {
-                    for j in 0..dv {
-                        out[j] += x[i] * s[i * dv + j];
-                    }
-                }
-            };
-            let mut u = vec![0.0f32; n * dv];
-            let mut tmp = vec![0.0f32; dv];
-            for t in 0..n {
-                let (b, g) = (beta(t), lgam[t].exp());
-                s0t(key(t), &mut tmp);
-                for j in 0..dv {
-                    u[t * dv + j] = b * val(t)[j] - b * g * tmp[j];
-                }
-                for i in 0..t {
-                    let a = b * (lgam[t] - lgam[i]).exp() * dot(key(t), key(i));
-                    for j in 0..dv {
-                        u[t * dv + j] -= a * u[i * dv + j];
-                    }
-                }
-            }
-            for t in 0..n {
-                s0t(qry(t), &mut tmp);
-                let g = lgam[t].exp();
-                let rt = &mut r[(c0 + t) * vd + h * dv..][..dv];
-                for j in 0..dv {
-                    rt[j] = g * tmp[j];
-                }
-                for i in 0..=t {
-                    let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), key(i));
-                    for j in 0..dv {
-                        rt[j] += a * u[i * dv + j];
-                    }
-                }
-            }
-            let gl = lgam[n - 1];
-            let g_end = gl.exp();
-            for x in s.iter_mut() {
-                *x *= g_end;
-            }
-            for i in 0..n {
-                let w = (gl - lgam[i]).exp();
-                for a in 0..dk {
-                    let ka = w * key(i)[a];
-                    for j in 0..dv {
-                        s[a * dv + j] += ka * u[i * dv + j];
-                    }
-                }
-            }
+            delta_chunk(d, f, h, c0, c1, &mut s, Some(&mut r[c0 * vd..c1 * vd]));
             c0 = c1;
         }
     }
     r
+}
+
+/// The gated delta rule chunk-parallel (LASP-2 with a non-diagonal transition): a chunk maps
+/// its incoming state affinely, `S_out = A S_in + B` per head, with
+///
+/// ```text
+/// B = the chunk's end state from S_in = 0
+/// A = γ_n I − Σ_i (γ_n/γ_i) k_iᵀ w_i,   w_r = β_r γ_r k_r − Σ_{i<r} β_r (γ_r/γ_i) (k_r·k_i) w_i
+/// ```
+///
+/// (`u = u⁰ − W S_in` in the UT form of [`delta_chunked`]). Every chunk's `(A, B)` in parallel,
+/// a sequential scan over chunks (`T/B` products of `d_k × d_k` by `d_k × d_v`), then every
+/// chunk's outputs in parallel from its incoming state.
+pub fn delta_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
+    let (vd, dk, dv, nh) = (d.vd(), d.d_k, d.d_v, d.heads);
+    let starts: Vec<usize> = (0..f.t).step_by(chunk).collect();
+    // maps[c][h] = (A, B)
+    let maps: Vec<Vec<(Vec<f32>, Vec<f32>)>> = starts
+        .par_iter()
+        .map(|&c0| {
+            let c1 = (c0 + chunk).min(f.t);
+            (0..nh)
+                .map(|h| {
+                    let mut b = vec![0.0f32; dk * dv];
+                    delta_chunk(d, f, h, c0, c1, &mut b, None);
+                    (delta_chunk_transition(d, f, h, c0, c1), b)
+                })
+                .collect()
+        })
+        .collect();
+    // incoming[c] = per-head states entering chunk c, heads concatenated.
+    let mut incoming = Vec::with_capacity(starts.len());
+    let mut s = vec![0.0f32; nh * dk * dv];
+    for per_head in &maps {
+        incoming.push(s.clone());
+        for (h, (a, b)) in per_head.iter().enumerate() {
+            let sh = &mut s[h * dk * dv..(h + 1) * dk * dv];
+            let mut next = b.clone();
+            for i in 0..dk {
+                for m in 0..dk {
+                    let aim = a[i * dk + m];
+                    for j in 0..dv {
+                        next[i * dv + j] += aim * sh[m * dv + j];
+                    }
+                }
+            }
+            sh.copy_from_slice(&next);
+        }
+    }
+    let mut r = vec![0.0f32; f.t * vd];
+    r.par_chunks_mut(chunk * vd)
+        .zip(starts.par_iter())
+        .zip(incoming.par_iter())
+        .for_each(|((rc, &c0), s_in)| {
+            let c1 = (c0 + chunk).min(f.t);
+            for h in 0..nh {
+                let mut sh = s_in[h * dk * dv..(h + 1) * dk * dv].to_vec();
+                delta_chunk(d, f, h, c0, c1, &mut sh, Some(&mut *rc));
+            }
+        });
+    r
+}
+
+/// Cumulative log decays `ln γ_t` of head `h` over the chunk `[c0, c1)`.
+fn delta_log_gammas(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Vec<f32> {
+    let nh = d.heads;
+    let mut lgam = vec![0.0f32; c1 - c0];
+    for t in 0..c1 - c0 {
+        lgam[t] = f.gate[(c0 + t) * 2 * nh + h].ln() + if t > 0 { lgam[t - 1] } else { 0.0 };
+    }
+    lgam
+}
+
+/// The linear part `A` (`d_k × d_k`) of the chunk's state map, see [`delta_chunk_parallel`].
+fn delta_chunk_transition(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Vec<f32> {
+    let (qk, dk, nh) = (d.qk(), d.d_k, d.heads);
+    let n = c1 - c0;
+    let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
+    let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
+    let lgam = delta_log_gammas(d, f, h, c0, c1);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let mut w = vec![0.0f32; n * dk];
+    for t in 0..n {
+        let (b, g) = (beta(t), lgam[t].exp());
+        for a in 0..dk {
+            w[t * dk + a] = b * g * key(t)[a];
+        }
+        for i in 0..t {
+            let c = b * (lgam[t] - lgam[i]).exp() * dot(key(t), key(i));
+            for a in 0..dk {
+                w[t * dk + a] -= c * w[i * dk + a];
+            }
+        }
+    }
+    let gl = lgam[n - 1];
+    let mut a = vec![0.0f32; dk * dk];
+    for i in 0..dk {
+        a[i * dk + i] = gl.exp();
+    }
+    for i in 0..n {
+        let g = (gl - lgam[i]).exp();
+        for x in 0..dk {
+            let kx = g * key(i)[x];
+            for y in 0..dk {
+                a[x * dk + y] -= kx * w[i * dk + y];
+            }
+        }
+    }
+    a
+}
+
+/// One chunk `[c0, c1)` of head `h` in the UT form of [`delta_chunked`]: advances `s` (the
+/// head's `d_k × d_v` state) over the chunk and, if given, writes the head's readouts into `r`
+/// (the chunk's rows, all heads).
+fn delta_chunk(
+    d: &Dims,
+    f: &Features,
+    h: usize,
+    c0: usize,
+    c1: usize,
+    s: &mut [f32],
+    r: Option<&mut [f32]>,
+) {
+    let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
+    let n = c1 - c0;
+    let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
+    let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
+    let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
+    let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
+    let lgam = delta_log_gammas(d, f, h, c0, c1);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    let s0t = |s: &[f32], x: &[f32], out: &mut [f32]| {
+        out.fill(0.0);
+        for i in 0..dk {
+            for j in 0..dv {
+                out[j] += x[i] * s[i * dv + j];
+            }
+        }
+    };
+    let mut u = vec![0.0f32; n * dv];
+    let mut tmp = vec![0.0f32; dv];
+    for t in 0..n {
+        let (b, g) = (beta(t), lgam[t].exp());
+        s0t(s, key(t), &mut tmp);
+        for j in 0..dv {
+            u[t * dv + j] = b * val(t)[j] - b * g * tmp[j];
+        }
+        for i in 0..t {
+            let a = b * (lgam[t] - lgam[i]).exp() * dot(key(t), key(i));
+            for j in 0..dv {
+                u[t * dv + j] -= a * u[i * dv + j];
+            }
+        }
+    }
+    if let Some(r) = r {
+        for t in 0..n {
+            s0t(s, qry(t), &mut tmp);
+            let g = lgam[t].exp();
+            let rt = &mut r[t * vd + h * dv..][..dv];
+            for j in 0..dv {
+                rt[j] = g * tmp[j];
+            }
+            for i in 0..=t {
+                let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), key(i));
+                for j in 0..dv {
+                    rt[j] += a * u[i * dv + j];
+                }
+            }
+        }
+    }
+    let gl = lgam[n - 1];
+    let g_end = gl.exp();
+    for x in s.iter_mut() {
+        *x *= g_end;
+    }
+    for i in 0..n {
+        let w = (gl - lgam[i]).exp();
+        for a in 0..dk {
+            let ka = w * key(i)[a];
+            for j in 0..dv {
+                s[a * dv + j] += ka * u[i * dv + j];
+            }
+        }
+    }
 }
 
 /// Sliding-window softmax attention over a whole sequence: query `t` attends to
