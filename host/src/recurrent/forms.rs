@@ -282,38 +282,35 @@ pub fn delta_chunked(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
         let mut c0 = 0;
         while c0 < f.t {
             let c1 = (c0 + chunk).min(f.t);
-            delta_chunk(d, f, h, c0, c1, &mut s, Some(&mut r[c0 * vd..c1 * vd]));
+            delta_chunk(d, f, h, c0, c1, &mut s, &mut r[c0 * vd..c1 * vd]);
             c0 = c1;
         }
     }
     r
 }
 
-/// The gated delta rule chunk-parallel (LASP-2 with a non-diagonal transition): a chunk maps
-/// its incoming state affinely, `S_out = A S_in + B` per head, with
+/// The gated delta rule chunk-parallel (LASP-2 with a non-diagonal transition). In the UT form
+/// of [`delta_chunked`] the chunk's `u` is affine in the incoming state, `u = u⁰ − W S_in`, with
 ///
 /// ```text
-/// B = the chunk's end state from S_in = 0
-/// A = γ_n I − Σ_i (γ_n/γ_i) k_iᵀ w_i,   w_r = β_r γ_r k_r − Σ_{i<r} β_r (γ_r/γ_i) (k_r·k_i) w_i
+/// u⁰_r = β_r v_r        − Σ_{i<r} β_r (γ_r/γ_i) (k_r·k_i) u⁰_i
+/// w_r  = β_r γ_r k_r    − Σ_{i<r} β_r (γ_r/γ_i) (k_r·k_i) w_i
 /// ```
 ///
-/// (`u = u⁰ − W S_in` in the UT form of [`delta_chunked`]). Every chunk's `(A, B)` in parallel,
-/// a sequential scan over chunks (`T/B` products of `d_k × d_k` by `d_k × d_v`), then every
-/// chunk's outputs in parallel from its incoming state.
+/// so the chunk maps its state affinely, `S_out = A S_in + B` per head, with
+/// `A = γ_n I − Σ_i (γ_n/γ_i) k_iᵀ w_i` and `B = Σ_i (γ_n/γ_i) k_iᵀ u⁰_i`. Every chunk's
+/// `(u⁰, W, A, B)` in parallel, a sequential scan over chunks (`T/B` products of `d_k × d_k` by
+/// `d_k × d_v`), then every chunk's outputs in parallel from `u = u⁰ − W S_in`.
 pub fn delta_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
     let (vd, dk, dv, nh) = (d.vd(), d.d_k, d.d_v, d.heads);
     let starts: Vec<usize> = (0..f.t).step_by(chunk).collect();
-    // maps[c][h] = (A, B)
-    let maps: Vec<Vec<(Vec<f32>, Vec<f32>)>> = starts
+    // maps[c][h]
+    let maps: Vec<Vec<DeltaChunkMap>> = starts
         .par_iter()
         .map(|&c0| {
             let c1 = (c0 + chunk).min(f.t);
             (0..nh)
-                .map(|h| {
-                    let mut b = vec![0.0f32; dk * dv];
-                    delta_chunk(d, f, h, c0, c1, &mut b, None);
-                    (delta_chunk_transition(d, f, h, c0, c1), b)
-                })
+                .map(|h| DeltaChunkMap::new(d, f, h, c0, c1))
                 .collect()
         })
         .collect();
@@ -322,12 +319,12 @@ pub fn delta_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
     let mut s = vec![0.0f32; nh * dk * dv];
     for per_head in &maps {
         incoming.push(s.clone());
-        for (h, (a, b)) in per_head.iter().enumerate() {
+        for (h, map) in per_head.iter().enumerate() {
             let sh = &mut s[h * dk * dv..(h + 1) * dk * dv];
-            let mut next = b.clone();
+            let mut next = map.b.clone();
             for i in 0..dk {
                 for m in 0..dk {
-                    let aim = a[i * dk + m];
+                    let aim = map.a[i * dk + m];
                     for j in 0..dv {
                         next[i * dv + j] += aim * sh[m * dv + j];
                     }
@@ -338,16 +335,134 @@ pub fn delta_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
     }
     let mut r = vec![0.0f32; f.t * vd];
     r.par_chunks_mut(chunk * vd)
-        .zip(starts.par_iter())
-        .zip(incoming.par_iter())
-        .for_each(|((rc, &c0), s_in)| {
-            let c1 = (c0 + chunk).min(f.t);
-            for h in 0..nh {
-                let mut sh = s_in[h * dk * dv..(h + 1) * dk * dv].to_vec();
-                delta_chunk(d, f, h, c0, c1, &mut sh, Some(&mut *rc));
+        .zip(maps.par_iter().zip(incoming.par_iter()))
+        .for_each(|(rc, (per_head, s_in))| {
+            for (h, map) in per_head.iter().enumerate() {
+                map.outputs(d, f, &s_in[h * dk * dv..(h + 1) * dk * dv], rc);
             }
         });
     r
+}
+
+/// One head's chunk of the gated delta rule as an affine function of its incoming state (see
+/// [`delta_chunk_parallel`]).
+struct DeltaChunkMap {
+    /// Head.
+    h: usize,
+    /// The chunk `[c0, c1)`.
+    c0: usize,
+    c1: usize,
+    /// `ln γ_t`, inclusive, relative to the chunk start.
+    lgam: Vec<f32>,
+    /// `u⁰`, `n × d_v`.
+    u0: Vec<f32>,
+    /// `W`, `n × d_k`.
+    w: Vec<f32>,
+    /// `A`, `d_k × d_k`.
+    a: Vec<f32>,
+    /// `B`, `d_k × d_v`.
+    b: Vec<f32>,
+}
+
+impl DeltaChunkMap {
+    fn new(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Self {
+        let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
+        let n = c1 - c0;
+        let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
+        let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
+        let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
+        let lgam = delta_log_gammas(d, f, h, c0, c1);
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let (mut u0, mut w) = (vec![0.0f32; n * dv], vec![0.0f32; n * dk]);
+        for t in 0..n {
+            let (bt, g) = (beta(t), lgam[t].exp());
+            for j in 0..dv {
+                u0[t * dv + j] = bt * val(t)[j];
+            }
+            for x in 0..dk {
+                w[t * dk + x] = bt * g * key(t)[x];
+            }
+            for i in 0..t {
+                let c = bt * (lgam[t] - lgam[i]).exp() * dot(key(t), key(i));
+                for j in 0..dv {
+                    u0[t * dv + j] -= c * u0[i * dv + j];
+                }
+                for x in 0..dk {
+                    w[t * dk + x] -= c * w[i * dk + x];
+                }
+            }
+        }
+        let gl = lgam[n - 1];
+        let (mut a, mut b) = (vec![0.0f32; dk * dk], vec![0.0f32; dk * dv]);
+        for x in 0..dk {
+            a[x * dk + x] = gl.exp();
+        }
+        for i in 0..n {
+            let g = (gl - lgam[i]).exp();
+            for x in 0..dk {
+                let kx = g * key(i)[x];
+                for y in 0..dk {
+                    a[x * dk + y] -= kx * w[i * dk + y];
+                }
+                for j in 0..dv {
+                    b[x * dv + j] += kx * u0[i * dv + j];
+                }
+            }
+        }
+        Self {
+            h,
+            c0,
+            c1,
+            lgam,
+            u0,
+            w,
+            a,
+            b,
+        }
+    }
+
+    /// Writes the head's readouts of the chunk into `r` (the chunk's rows, all heads), given
+    /// the head's incoming state `s_in` (`d_k × d_v`).
+    fn outputs(&self, d: &Dims, f: &Features, s_in: &[f32], r: &mut [f32]) {
+        let (h, c0, c1) = (self.h, self.c0, self.c1);
+        let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
+        let n = c1 - c0;
+        let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
+        let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let times_state = |x: &[f32], out: &mut [f32]| {
+            for (xi, srow) in x.iter().zip(s_in.chunks_exact(dv)) {
+                for (o, &sv) in out.iter_mut().zip(srow) {
+                    *o += xi * sv;
+                }
+            }
+        };
+        // u = u⁰ − W S_in
+        let mut u = self.u0.clone();
+        let mut tmp = vec![0.0f32; dv];
+        for t in 0..n {
+            tmp.fill(0.0);
+            times_state(&self.w[t * dk..(t + 1) * dk], &mut tmp);
+            for j in 0..dv {
+                u[t * dv + j] -= tmp[j];
+            }
+        }
+        for t in 0..n {
+            tmp.fill(0.0);
+            times_state(qry(t), &mut tmp);
+            let g = self.lgam[t].exp();
+            let rt = &mut r[t * vd + h * dv..][..dv];
+            for j in 0..dv {
+                rt[j] = g * tmp[j];
+            }
+            for i in 0..=t {
+                let a = (self.lgam[t] - self.lgam[i]).exp() * dot(qry(t), key(i));
+                for j in 0..dv {
+                    rt[j] += a * u[i * dv + j];
+                }
+            }
+        }
+    }
 }
 
 /// Cumulative log decays `ln γ_t` of head `h` over the chunk `[c0, c1)`.
@@ -360,47 +475,9 @@ fn delta_log_gammas(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> V
     lgam
 }
 
-/// The linear part `A` (`d_k × d_k`) of the chunk's state map, see [`delta_chunk_parallel`].
-fn delta_chunk_transition(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Vec<f32> {
-    let (qk, dk, nh) = (d.qk(), d.d_k, d.heads);
-    let n = c1 - c0;
-    let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
-    let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
-    let lgam = delta_log_gammas(d, f, h, c0, c1);
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-    let mut w = vec![0.0f32; n * dk];
-    for t in 0..n {
-        let (b, g) = (beta(t), lgam[t].exp());
-        for a in 0..dk {
-            w[t * dk + a] = b * g * key(t)[a];
-        }
-        for i in 0..t {
-            let c = b * (lgam[t] - lgam[i]).exp() * dot(key(t), key(i));
-            for a in 0..dk {
-                w[t * dk + a] -= c * w[i * dk + a];
-            }
-        }
-    }
-    let gl = lgam[n - 1];
-    let mut a = vec![0.0f32; dk * dk];
-    for i in 0..dk {
-        a[i * dk + i] = gl.exp();
-    }
-    for i in 0..n {
-        let g = (gl - lgam[i]).exp();
-        for x in 0..dk {
-            let kx = g * key(i)[x];
-            for y in 0..dk {
-                a[x * dk + y] -= kx * w[i * dk + y];
-            }
-        }
-    }
-    a
-}
-
 /// One chunk `[c0, c1)` of head `h` in the UT form of [`delta_chunked`]: advances `s` (the
-/// head's `d_k × d_v` state) over the chunk and, if given, writes the head's readouts into `r`
-/// (the chunk's rows, all heads).
+/// head's `d_k × d_v` state) over the chunk and writes the head's readouts into `r` (the
+/// chunk's rows, all heads).
 fn delta_chunk(
     d: &Dims,
     f: &Features,
@@ -408,7 +485,7 @@ fn delta_chunk(
     c0: usize,
     c1: usize,
     s: &mut [f32],
-    r: Option<&mut [f32]>,
+    r: &mut [f32],
 ) {
     let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
     let n = c1 - c0;
@@ -441,19 +518,17 @@ fn delta_chunk(
             }
         }
     }
-    if let Some(r) = r {
-        for t in 0..n {
-            s0t(s, qry(t), &mut tmp);
-            let g = lgam[t].exp();
-            let rt = &mut r[t * vd + h * dv..][..dv];
+    for t in 0..n {
+        s0t(s, qry(t), &mut tmp);
+        let g = lgam[t].exp();
+        let rt = &mut r[t * vd + h * dv..][..dv];
+        for j in 0..dv {
+            rt[j] = g * tmp[j];
+        }
+        for i in 0..=t {
+            let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), key(i));
             for j in 0..dv {
-                rt[j] = g * tmp[j];
-            }
-            for i in 0..=t {
-                let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), key(i));
-                for j in 0..dv {
-                    rt[j] += a * u[i * dv + j];
-                }
+                rt[j] += a * u[i * dv + j];
             }
         }
     }
