@@ -126,43 +126,12 @@ pub fn measure(
     })
 }
 
-/// Registers a TrueType font for plot text (plotters draws text itself for PNG and measures it
-/// for SVG). Looks in the usual Debian places (package `fonts-dejavu-core`).
-fn ensure_font() -> Result<()> {
-    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            const CANDIDATES: &[&str] = &[
-                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                "/usr/share/fonts/TTF/DejaVuSans.ttf",
-                "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-            ];
-            let bytes = CANDIDATES
-                .iter()
-                .find_map(|p| std::fs::read(p).ok())
-                .ok_or_else(|| {
-                    format!(
-                        "no TrueType font for plot labels (looked for {}); install Debian's \
-                         fonts-dejavu-core",
-                        CANDIDATES.join(", ")
-                    )
-                })?;
-            // plotters keeps registered fonts for the life of the process.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
-                .map_err(|_| "the font file could not be parsed".to_string())
-        })
-        .clone()
-        .map_err(anyhow::Error::msg)
-}
-
 /// Draws loss (left) and accuracy (right) against λ: naive in red, aligned in blue, train solid,
 /// test dashed. The format follows the extension (`.png` or `.svg`); the file is written to a
 /// temporary name and renamed.
 pub fn plot(report: &BarrierReport, path: &Path) -> Result<()> {
     use plotters::prelude::*;
-    ensure_font()?;
+    crate::output::ensure_plot_font()?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -647,29 +647,6 @@ pub fn render_stream(r: &StreamReport) -> String {
 // ------------------------------------------------------------------------------------------------
 // Plots
 
-fn ensure_font() -> Result<()> {
-    static FONT: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
-    FONT.get_or_init(|| {
-        let candidates = [
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-            "/usr/share/fonts/TTF/DejaVuSans.ttf",
-            "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-        ];
-        let bytes = candidates
-            .iter()
-            .find_map(|p| std::fs::read(p).ok())
-            .ok_or_else(|| {
-                format!("no DejaVuSans.ttf found for plot labels (looked in {candidates:?})")
-            })?;
-        // plotters keeps registered fonts for the life of the process.
-        let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-        plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
-            .map_err(|_| "the font file could not be parsed".to_string())
-    })
-    .clone()
-    .map_err(anyhow::Error::msg)
-}
-
 /// A series for [`plot_lines`]: label, colour, points.
 type Series<'a> = (&'a str, plotters::style::RGBColor, Vec<(f32, f32)>);
 
@@ -682,7 +659,7 @@ fn plot_lines(
     series: &[Series<'_>],
 ) -> Result<()> {
     use plotters::prelude::*;
-    ensure_font()?;
+    crate::output::ensure_plot_font()?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())

@@ -1,5 +1,5 @@
 //! Output helpers: atomic file writes (temp file in the same directory, then rename), so a failed
-//! command never leaves a half-written output behind.
+//! command never leaves a half-written output behind; JSON printing; the plot font.
 
 use std::io::Write;
 use std::path::Path;
@@ -39,4 +39,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Registers a TrueType font for plot text, once per process (plotters draws text itself for PNG
+/// and measures it for SVG). Looks in the usual Debian places (package `fonts-dejavu-core`).
+pub fn ensure_plot_font() -> Result<()> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            const CANDIDATES: &[&str] = &[
+                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/TTF/DejaVuSans.ttf",
+                "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+            ];
+            let bytes = CANDIDATES
+                .iter()
+                .find_map(|p| std::fs::read(p).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "no TrueType font for plot labels (looked for {}); install Debian's \
+                         fonts-dejavu-core",
+                        CANDIDATES.join(", ")
+                    )
+                })?;
+            // plotters keeps registered fonts for the life of the process.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            plotters::style::register_font("sans-serif", plotters::style::FontStyle::Normal, bytes)
+                .map_err(|_| "the font file could not be parsed".to_string())
+        })
+        .clone()
+        .map_err(anyhow::Error::msg)
 }
