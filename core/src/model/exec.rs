@@ -187,10 +187,7 @@ impl<'a> Model<'a> {
             have,
         })?;
         for (i, slot) in slots.iter_mut().enumerate() {
-            *slot = Some(
-                self.read_layer(i, Check::Structure)
-                    .map_err(ExecError::Corrupt)?,
-            );
+            *slot = Some(self.structure(i)?);
         }
         Ok(Layers {
             model: *self,
@@ -235,9 +232,7 @@ impl<'a> Model<'a> {
         self.check_workspace(ws)?;
         let mut at = 0;
         for i in 0..self.layer_count() {
-            let info = self
-                .read_layer(i, Check::Structure)
-                .map_err(ExecError::Corrupt)?;
+            let info = self.structure(i)?;
             let n = info.ram().map_err(ExecError::Corrupt)?.state;
             let s = take_state(ws.state, &mut at, n)?;
             match info.layer {
