@@ -55,17 +55,24 @@ fn log_gates(f: &Features) -> Vec<f32> {
     f.gate.iter().map(|&a| a.ln()).collect()
 }
 
+/// Inclusive cumulative log decays `L_t` of tokens `[c0, c1)` relative to `c0`, `(c1−c0) × qk`.
+fn cumulative_log_decays(qk: usize, lg: &[f32], c0: usize, c1: usize) -> Vec<f32> {
+    let n = c1 - c0;
+    let mut cum = vec![0.0f32; n * qk];
+    for t in 0..n {
+        for i in 0..qk {
+            cum[t * qk + i] =
+                lg[(c0 + t) * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
+        }
+    }
+    cum
+}
+
 /// `r_t = Σ_{s≤t} Σ_i q_t[i] k_s[i] exp(L_t[i] − L_s[i]) v_s`, `L` the inclusive cumulative log
 /// decay (the current token is not decayed).
 pub fn diag_parallel(d: &Dims, f: &Features) -> Vec<f32> {
     let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
-    let lg = log_gates(f);
-    let mut cum = vec![0.0f32; f.t * qk];
-    for t in 0..f.t {
-        for i in 0..qk {
-            cum[t * qk + i] = lg[t * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
-        }
-    }
+    let cum = cumulative_log_decays(qk, &log_gates(f), 0, f.t);
     let mut r = vec![0.0f32; f.t * vd];
     for t in 0..f.t {
         for s in 0..=t {
@@ -103,13 +110,7 @@ fn diag_chunk_outputs(
 ) -> Vec<f32> {
     let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
     let n = c1 - c0;
-    let mut cum = vec![0.0f32; n * qk];
-    for t in 0..n {
-        for i in 0..qk {
-            cum[t * qk + i] =
-                lg[(c0 + t) * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
-        }
-    }
+    let cum = cumulative_log_decays(qk, lg, c0, c1);
     if cum.iter().all(|l| l.abs() <= FACTORED_LOG_DECAY_LIMIT) {
         // exp(L_t − L_s) = exp(L_t) · exp(−L_s): decay the queries and "undecay" the keys once
         // per token, and the intra-chunk block becomes plain masked (Q̃ K̃ᵀ) V.
@@ -234,13 +235,7 @@ pub fn diag_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
         .map(|&c0| {
             let c1 = (c0 + chunk).min(f.t);
             let n = c1 - c0;
-            let mut cum = vec![0.0f32; n * qk];
-            for t in 0..n {
-                for i in 0..qk {
-                    cum[t * qk + i] =
-                        lg[(c0 + t) * qk + i] + if t > 0 { cum[(t - 1) * qk + i] } else { 0.0 };
-                }
-            }
+            let cum = cumulative_log_decays(qk, &lg, c0, c1);
             (
                 diag_chunk_state(d, f, &cum, c0, n),
                 cum[(n - 1) * qk..].to_vec(),
@@ -347,13 +342,8 @@ pub fn delta_chunk_parallel(d: &Dims, f: &Features, chunk: usize) -> Vec<f32> {
 /// One head's chunk of the gated delta rule as an affine function of its incoming state (see
 /// [`delta_chunk_parallel`]).
 struct DeltaChunkMap {
-    /// Head.
-    h: usize,
-    /// The chunk `[c0, c1)`.
-    c0: usize,
-    c1: usize,
-    /// `ln γ_t`, inclusive, relative to the chunk start.
-    lgam: Vec<f32>,
+    /// Head, chunk and decays.
+    span: DeltaSpan,
     /// `u⁰`, `n × d_v`.
     u0: Vec<f32>,
     /// `W`, `n × d_k`.
@@ -371,7 +361,8 @@ impl DeltaChunkMap {
         let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
         let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
         let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
-        let lgam = delta_log_gammas(d, f, h, c0, c1);
+        let span = DeltaSpan::new(d, f, h, c0, c1);
+        let lgam = &span.lgam;
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         let (mut u0, mut w) = (vec![0.0f32; n * dv], vec![0.0f32; n * dk]);
         for t in 0..n {
@@ -393,7 +384,7 @@ impl DeltaChunkMap {
             }
         }
         let gl = lgam[n - 1];
-        let (mut a, mut b) = (vec![0.0f32; dk * dk], vec![0.0f32; dk * dv]);
+        let mut a = vec![0.0f32; dk * dk];
         for x in 0..dk {
             a[x * dk + x] = gl.exp();
         }
@@ -404,75 +395,106 @@ impl DeltaChunkMap {
                 for y in 0..dk {
                     a[x * dk + y] -= kx * w[i * dk + y];
                 }
-                for j in 0..dv {
-                    b[x * dv + j] += kx * u0[i * dv + j];
-                }
             }
         }
-        Self {
-            h,
-            c0,
-            c1,
-            lgam,
-            u0,
-            w,
-            a,
-            b,
-        }
+        let mut b = vec![0.0f32; dk * dv];
+        span.absorb(d, f, &u0, &mut b);
+        Self { span, u0, w, a, b }
     }
 
     /// Writes the head's readouts of the chunk into `r` (the chunk's rows, all heads), given
     /// the head's incoming state `s_in` (`d_k × d_v`).
     fn outputs(&self, d: &Dims, f: &Features, s_in: &[f32], r: &mut [f32]) {
-        let (h, c0, c1) = (self.h, self.c0, self.c1);
-        let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
-        let n = c1 - c0;
-        let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
-        let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-        let times_state = |x: &[f32], out: &mut [f32]| {
-            for (xi, srow) in x.iter().zip(s_in.chunks_exact(dv)) {
-                for (o, &sv) in out.iter_mut().zip(srow) {
-                    *o += xi * sv;
-                }
-            }
-        };
+        let (dk, dv) = (d.d_k, d.d_v);
         // u = u⁰ − W S_in
         let mut u = self.u0.clone();
         let mut tmp = vec![0.0f32; dv];
-        for t in 0..n {
-            tmp.fill(0.0);
-            times_state(&self.w[t * dk..(t + 1) * dk], &mut tmp);
-            for j in 0..dv {
-                u[t * dv + j] -= tmp[j];
+        for (ut, wt) in u.chunks_exact_mut(dv).zip(self.w.chunks_exact(dk)) {
+            times_state(wt, s_in, &mut tmp);
+            for (x, y) in ut.iter_mut().zip(&tmp) {
+                *x -= y;
             }
         }
-        for t in 0..n {
-            tmp.fill(0.0);
-            times_state(qry(t), &mut tmp);
-            let g = self.lgam[t].exp();
+        self.span.readouts(d, f, s_in, &u, r);
+    }
+}
+
+/// `out = x S` for a head state `S` (`d_k × d_v`, row-major) and a row `x` (`d_k`).
+fn times_state(x: &[f32], s: &[f32], out: &mut [f32]) {
+    out.fill(0.0);
+    for (xi, srow) in x.iter().zip(s.chunks_exact(out.len())) {
+        for (o, &sv) in out.iter_mut().zip(srow) {
+            *o += xi * sv;
+        }
+    }
+}
+
+/// One head's chunk `[c0, c0 + n)` of the gated delta rule and its cumulative log decays.
+struct DeltaSpan {
+    h: usize,
+    c0: usize,
+    /// `ln γ_t`, inclusive, relative to the chunk start (`n` values).
+    lgam: Vec<f32>,
+}
+
+impl DeltaSpan {
+    fn new(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Self {
+        let nh = d.heads;
+        let mut lgam = vec![0.0f32; c1 - c0];
+        for t in 0..c1 - c0 {
+            lgam[t] = f.gate[(c0 + t) * 2 * nh + h].ln() + if t > 0 { lgam[t - 1] } else { 0.0 };
+        }
+        Self { h, c0, lgam }
+    }
+
+    /// The head's key of token `t` of the chunk.
+    fn key<'f>(&self, d: &Dims, f: &'f Features, t: usize) -> &'f [f32] {
+        &f.k[(self.c0 + t) * d.qk() + self.h * d.d_k..][..d.d_k]
+    }
+
+    /// Readouts `o_t = γ_t q_t S_in + Σ_{i≤t} (γ_t/γ_i) (q_t·k_i) u_i`, written into `r` (the
+    /// chunk's rows, all heads).
+    fn readouts(&self, d: &Dims, f: &Features, s_in: &[f32], u: &[f32], r: &mut [f32]) {
+        let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
+        let (h, c0, lgam) = (self.h, self.c0, &self.lgam);
+        let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let mut tmp = vec![0.0f32; dv];
+        for t in 0..lgam.len() {
+            times_state(qry(t), s_in, &mut tmp);
+            let g = lgam[t].exp();
             let rt = &mut r[t * vd + h * dv..][..dv];
             for j in 0..dv {
                 rt[j] = g * tmp[j];
             }
             for i in 0..=t {
-                let a = (self.lgam[t] - self.lgam[i]).exp() * dot(qry(t), key(i));
+                let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), self.key(d, f, i));
                 for j in 0..dv {
                     rt[j] += a * u[i * dv + j];
                 }
             }
         }
     }
-}
 
-/// Cumulative log decays `ln γ_t` of head `h` over the chunk `[c0, c1)`.
-fn delta_log_gammas(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Vec<f32> {
-    let nh = d.heads;
-    let mut lgam = vec![0.0f32; c1 - c0];
-    for t in 0..c1 - c0 {
-        lgam[t] = f.gate[(c0 + t) * 2 * nh + h].ln() + if t > 0 { lgam[t - 1] } else { 0.0 };
+    /// The state at the end of the chunk: `s ← γ_n s + Σ_i (γ_n/γ_i) k_iᵀ u_i`.
+    fn absorb(&self, d: &Dims, f: &Features, u: &[f32], s: &mut [f32]) {
+        let (dk, dv, lgam) = (d.d_k, d.d_v, &self.lgam);
+        let gl = lgam[lgam.len() - 1];
+        let g_end = gl.exp();
+        for x in s.iter_mut() {
+            *x *= g_end;
+        }
+        for i in 0..lgam.len() {
+            let w = (gl - lgam[i]).exp();
+            let k = self.key(d, f, i);
+            for a in 0..dk {
+                let ka = w * k[a];
+                for j in 0..dv {
+                    s[a * dv + j] += ka * u[i * dv + j];
+                }
+            }
+        }
     }
-    lgam
 }
 
 /// One chunk `[c0, c1)` of head `h` in the UT form of [`delta_chunked`]: advances `s` (the
@@ -490,24 +512,16 @@ fn delta_chunk(
     let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
     let n = c1 - c0;
     let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
-    let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
     let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
     let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
-    let lgam = delta_log_gammas(d, f, h, c0, c1);
+    let span = DeltaSpan::new(d, f, h, c0, c1);
+    let lgam = &span.lgam;
     let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
-    let s0t = |s: &[f32], x: &[f32], out: &mut [f32]| {
-        out.fill(0.0);
-        for i in 0..dk {
-            for j in 0..dv {
-                out[j] += x[i] * s[i * dv + j];
-            }
-        }
-    };
     let mut u = vec![0.0f32; n * dv];
     let mut tmp = vec![0.0f32; dv];
     for t in 0..n {
         let (b, g) = (beta(t), lgam[t].exp());
-        s0t(s, key(t), &mut tmp);
+        times_state(key(t), s, &mut tmp);
         for j in 0..dv {
             u[t * dv + j] = b * val(t)[j] - b * g * tmp[j];
         }
@@ -518,34 +532,8 @@ fn delta_chunk(
             }
         }
     }
-    for t in 0..n {
-        s0t(s, qry(t), &mut tmp);
-        let g = lgam[t].exp();
-        let rt = &mut r[t * vd + h * dv..][..dv];
-        for j in 0..dv {
-            rt[j] = g * tmp[j];
-        }
-        for i in 0..=t {
-            let a = (lgam[t] - lgam[i]).exp() * dot(qry(t), key(i));
-            for j in 0..dv {
-                rt[j] += a * u[i * dv + j];
-            }
-        }
-    }
-    let gl = lgam[n - 1];
-    let g_end = gl.exp();
-    for x in s.iter_mut() {
-        *x *= g_end;
-    }
-    for i in 0..n {
-        let w = (gl - lgam[i]).exp();
-        for a in 0..dk {
-            let ka = w * key(i)[a];
-            for j in 0..dv {
-                s[a * dv + j] += ka * u[i * dv + j];
-            }
-        }
-    }
+    span.readouts(d, f, s, &u, r);
+    span.absorb(d, f, &u, s);
 }
 
 /// Sliding-window softmax attention over a whole sequence: query `t` attends to
