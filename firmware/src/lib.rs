@@ -1,6 +1,7 @@
 //! Runtime support shared by mote's firmware binaries: defmt over semihosting, a panic handler and
-//! a HardFault handler that exit QEMU with a non-zero status (instead of hanging), and the
-//! benchmark region markers read by the instruction-counting QEMU plugin.
+//! a HardFault handler that exit QEMU with a non-zero status (instead of hanging), the
+//! benchmark region markers read by the instruction-counting QEMU plugin, and the reading of the
+//! model file and samples blob embedded at build time (`MOTE_MODEL`, `MOTE_SAMPLES`).
 #![no_std]
 
 use cortex_m as _; // critical-section implementation for defmt
@@ -51,4 +52,85 @@ pub extern "C" fn bench_start() {
 pub extern "C" fn bench_end() {
     cortex_m::asm::nop();
     cortex_m::asm::nop();
+}
+
+/// 16-byte alignment for data embedded with `include_bytes!`: a model file is read in place and
+/// must start at a 16-byte aligned address.
+#[repr(C, align(16))]
+pub struct Aligned<T: ?Sized>(pub T);
+
+/// The test samples embedded with `MOTE_SAMPLES` (written by the host): `b"MSMP"`, u32 n, u32 d,
+/// n·d f32, n u8 labels, all little-endian.
+#[derive(Clone, Copy, Debug)]
+pub struct Samples {
+    /// Number of samples.
+    pub n: usize,
+    /// Values per sample.
+    pub d: usize,
+    values: &'static [u8],
+    /// One label per sample.
+    pub labels: &'static [u8],
+}
+
+/// Why a samples blob was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SamplesError {
+    /// No `MSMP` magic: the firmware was built without `MOTE_SAMPLES`.
+    Missing,
+    /// Shorter than its 12-byte header.
+    BadHeader,
+    /// The length is not that of `n` samples of `d` values plus `n` labels.
+    BadLength,
+}
+
+impl Samples {
+    /// Checks the header and the total length (with overflow-checked sizes).
+    pub fn parse(blob: &'static [u8]) -> Result<Self, SamplesError> {
+        if blob.get(..4) != Some(b"MSMP") {
+            return Err(SamplesError::Missing);
+        }
+        let u32_at = |at: usize| -> Option<usize> {
+            Some(u32::from_le_bytes(blob.get(at..at + 4)?.try_into().ok()?) as usize)
+        };
+        let (Some(n), Some(d)) = (u32_at(4), u32_at(8)) else {
+            return Err(SamplesError::BadHeader);
+        };
+        let values_end = n
+            .checked_mul(d)
+            .and_then(|v| v.checked_mul(4))
+            .and_then(|v| v.checked_add(12))
+            .filter(|&end| end.checked_add(n) == Some(blob.len()))
+            .ok_or(SamplesError::BadLength)?;
+        Ok(Self {
+            n,
+            d,
+            values: &blob[12..values_end],
+            labels: &blob[values_end..],
+        })
+    }
+
+    /// Each sample's `d` values as little-endian f32 bytes, with its label.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static [u8], u8)> {
+        self.values
+            .chunks_exact(self.d.max(1) * 4)
+            .zip(self.labels.iter().copied())
+    }
+}
+
+/// Decodes little-endian f32 bytes into `out` (as many values as both hold).
+pub fn read_f32s(bytes: &[u8], out: &mut [f32]) {
+    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    }
+}
+
+/// Index of the largest value, the first maximum winning (as on the host).
+pub fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = k;
+        }
+    }
+    best
 }

@@ -12,11 +12,8 @@ use mote_firmware as fw;
 
 fw::hardfault_exits!();
 
-/// The model must be read in place at a 16-byte aligned address.
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.mote")));
+static MODEL: &fw::Aligned<[u8]> =
+    &fw::Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.mote")));
 static SAMPLES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/samples.bin"));
 
 /// Static activation buffers: a model needing more is refused with a clear message.
@@ -27,10 +24,6 @@ const MAX_IO: usize = 1024;
 fn fail(msg: &str) -> ! {
     defmt::error!("{=str}", msg);
     fw::exit(fw::EXIT_CHECK_FAILED)
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 #[entry]
@@ -54,27 +47,25 @@ fn main() -> ! {
     if ram.arena_f32 > MAX_ARENA_F32 || ram.arena_i8 > MAX_ARENA_I8 || model.output_len() > MAX_IO {
         fail("model needs more RAM than this firmware reserves");
     }
-    if SAMPLES.get(..4) != Some(b"MSMP") {
-        fail("no samples embedded (build with MOTE_SAMPLES=path)");
-    }
-    let (Some(n), Some(d)) = (u32_at(SAMPLES, 4), u32_at(SAMPLES, 8)) else {
-        fail("bad samples header")
+    let samples = match fw::Samples::parse(SAMPLES) {
+        Ok(s) => s,
+        Err(fw::SamplesError::Missing) => {
+            fail("no samples embedded (build with MOTE_SAMPLES=path)")
+        }
+        Err(fw::SamplesError::BadHeader) => fail("bad samples header"),
+        Err(fw::SamplesError::BadLength) => fail("samples do not match the model input"),
     };
-    let (n, d) = (n as usize, d as usize);
-    if d != model.input_len() || d > MAX_IO || SAMPLES.len() != 12 + n * d * 4 + n {
+    let (n, d) = (samples.n, samples.d);
+    if d != model.input_len() || d > MAX_IO {
         fail("samples do not match the model input");
     }
-    let labels = &SAMPLES[12 + n * d * 4..];
     let mut arena_f32 = [0.0f32; MAX_ARENA_F32];
     let mut arena_i8 = [0i8; MAX_ARENA_I8];
     let mut x = [0.0f32; MAX_IO];
     let mut y = [0.0f32; MAX_IO];
     let mut correct = 0u32;
-    let samples = SAMPLES[12..12 + n * d * 4].chunks_exact(d * 4);
-    for (i, (sample, &label)) in samples.zip(labels).enumerate() {
-        for (v, b) in x[..d].iter_mut().zip(sample.chunks_exact(4)) {
-            *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        }
+    for (i, (sample, label)) in samples.iter().enumerate() {
+        fw::read_f32s(sample, &mut x[..d]);
         let out = &mut y[..model.output_len()];
         let mut ws = Workspace {
             arena_f32: &mut arena_f32,
@@ -88,13 +79,7 @@ fn main() -> ! {
             defmt::error!("run failed: {}", defmt::Display2Format(&e));
             fw::exit(fw::EXIT_CHECK_FAILED);
         }
-        // argmax, first maximum wins (as on the host)
-        let mut pred = 0usize;
-        for (k, v) in out.iter().enumerate() {
-            if *v > out[pred] {
-                pred = k;
-            }
-        }
+        let pred = fw::argmax(out);
         if pred == label as usize {
             correct += 1;
         }

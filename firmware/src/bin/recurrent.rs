@@ -19,11 +19,8 @@ use mote_firmware as fw;
 
 fw::hardfault_exits!();
 
-/// The model must be read in place at a 16-byte aligned address.
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.mote")));
+static MODEL: &fw::Aligned<[u8]> =
+    &fw::Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/model.mote")));
 static SAMPLES: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/samples.bin"));
 
 /// Static buffers: a model needing more is refused with a clear message.
@@ -36,10 +33,6 @@ const MAX_LAYERS: usize = 8;
 fn fail(msg: &str) -> ! {
     defmt::error!("recurrent: {=str}", msg);
     fw::exit(fw::EXIT_CHECK_FAILED)
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<usize> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as usize)
 }
 
 #[entry]
@@ -60,23 +53,19 @@ fn main() -> ! {
     {
         fail("model needs more RAM than this firmware reserves");
     }
-    if SAMPLES.get(..4) != Some(b"MSMP") {
-        fail("no samples embedded (build with MOTE_SAMPLES=path)");
+    const NOT_SEQUENCES: &str = "samples are not whole sequences of the model's input";
+    let samples = match fw::Samples::parse(SAMPLES) {
+        Ok(s) => s,
+        Err(fw::SamplesError::Missing) => {
+            fail("no samples embedded (build with MOTE_SAMPLES=path)")
+        }
+        Err(fw::SamplesError::BadHeader) => fail("bad samples header"),
+        Err(fw::SamplesError::BadLength) => fail(NOT_SEQUENCES),
+    };
+    let (n, d) = (samples.n, samples.d);
+    if d == 0 || !d.is_multiple_of(d_in) {
+        fail(NOT_SEQUENCES);
     }
-    let (Some(n), Some(d)) = (u32_at(SAMPLES, 4), u32_at(SAMPLES, 8)) else {
-        fail("bad samples header")
-    };
-    let values_end = n
-        .checked_mul(d)
-        .and_then(|v| v.checked_mul(4))
-        .and_then(|v| v.checked_add(12))
-        .filter(|&end| {
-            d != 0 && d.is_multiple_of(d_in) && end.checked_add(n) == Some(SAMPLES.len())
-        });
-    let Some(values_end) = values_end else {
-        fail("samples are not whole sequences of the model's input")
-    };
-    let labels = &SAMPLES[values_end..];
     let tokens = d / d_in;
     defmt::info!(
         "model {=usize} layers, in {=usize}, out {=usize}, flash {=usize} B, ram {=usize} B (state {=usize} floats); {=usize} sequences x {=usize} tokens",
@@ -110,17 +99,14 @@ fn main() -> ! {
     let mut y = [0.0f32; MAX_IO];
     let (x, y) = (&mut x[..d_in], &mut y[..d_out]);
     let mut correct = 0u32;
-    let sequences = SAMPLES[12..values_end].chunks_exact(d * 4);
-    for (i, (seq, &label)) in sequences.zip(labels).enumerate() {
+    for (i, (seq, label)) in samples.iter().enumerate() {
         if let Err(e) = layers.reset(&mut ws) {
             defmt::error!("reset failed: {}", defmt::Display2Format(&e));
             fw::exit(fw::EXIT_CHECK_FAILED);
         }
         let mut digest = Fnv1a::default();
         for token in seq.chunks_exact(d_in * 4) {
-            for (v, b) in x.iter_mut().zip(token.chunks_exact(4)) {
-                *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            }
+            fw::read_f32s(token, x);
             fw::bench_start();
             let r = layers.step(x, &mut ws, y);
             fw::bench_end();
@@ -130,13 +116,7 @@ fn main() -> ! {
             }
             y.iter().for_each(|v| digest.word(v.to_bits()));
         }
-        // argmax, first maximum wins (as on the host)
-        let mut pred = 0;
-        for (k, &l) in y.iter().enumerate() {
-            if l > y[pred] {
-                pred = k;
-            }
-        }
+        let pred = fw::argmax(y);
         correct += u32::from(pred == label as usize);
         let mut bits = [0u32; MAX_IO];
         for (b, l) in bits.iter_mut().zip(y.iter()) {
