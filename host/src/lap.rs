@@ -143,7 +143,8 @@ const ARR_STEPS_PER_ROW: usize = 8;
 /// (`u_i = c[i][x_i] - v[x_i]`, each assigned row sits on its cheapest reduced column), a cold
 /// start reduces columns, two passes of augmenting row reduction assign most free rows cheaply,
 /// and each remaining row is added by a shortest augmenting path (Dijkstra over reduced costs,
-/// scanning all columns at the current minimum distance at once).
+/// one nearest column at a time; each step relaxes a whole row in vector registers, see
+/// [`RelaxRow`]).
 #[derive(Debug, Clone)]
 pub struct LapSolver {
     n: usize,
@@ -155,9 +156,19 @@ pub struct LapSolver {
     cost: Vec<f64>,
     x: Vec<usize>,
     y: Vec<usize>,
+    /// Shortest-path search: tentative distances of the columns not reached yet (+inf once
+    /// reached); +inf on reached columns, 0 elsewhere, so that relaxing a row leaves them alone
+    /// without a branch; the distance at which each column was reached, and how many rows had
+    /// been relaxed by then; the relaxed rows in order with their shifted duals; the reached
+    /// columns in order.
     d: Vec<f64>,
-    pred: Vec<usize>,
-    cols: Vec<usize>,
+    mask: Vec<f64>,
+    reached_at: Vec<f64>,
+    reached_after: Vec<usize>,
+    relaxed: Vec<(usize, f64)>,
+    reached: Vec<usize>,
+    /// The vector unit found at run time (AVX2 or none on x86-64, NEON on aarch64).
+    arch: pulp::Arch,
 }
 
 impl LapSolver {
@@ -171,8 +182,12 @@ impl LapSolver {
             x: vec![FREE; n],
             y: vec![FREE; n],
             d: vec![0.0; n],
-            pred: vec![0; n],
-            cols: (0..n).collect(),
+            mask: vec![0.0; n],
+            reached_at: vec![0.0; n],
+            reached_after: vec![0; n],
+            relaxed: Vec::with_capacity(n),
+            reached: Vec::with_capacity(n),
+            arch: pulp::Arch::new(),
         }
     }
 
@@ -214,6 +229,14 @@ impl LapSolver {
         if n == 0 {
             return Ok(Permutation(Vec::new()));
         }
+        self.solve_core();
+        let map = self.x.clone();
+        self.previous = Some(map.clone());
+        Ok(Permutation(map))
+    }
+
+    /// Reductions, then one shortest augmenting path per row left free.
+    fn solve_core(&mut self) {
         let mut free = self.initial_assignment();
         for _ in 0..2 {
             if free.is_empty() {
@@ -224,9 +247,6 @@ impl LapSolver {
         for f in free {
             self.augment(f);
         }
-        let map = self.x.clone();
-        self.previous = Some(map.clone());
-        Ok(Permutation(map))
     }
 
     /// Cheapest and second-cheapest reduced cost of row `i`: `(u1, j1, u2, j2)`.
@@ -320,75 +340,41 @@ impl LapSolver {
         next
     }
 
-    /// Adds free row `f` by a shortest augmenting path, then updates the scanned prices.
+    /// Adds free row `f` by a shortest augmenting path (Dijkstra over reduced costs: reach the
+    /// nearest column, relax the row assigned to it, until a free column is reached), then
+    /// updates the prices of the reached columns so every reduced cost stays non-negative.
     fn augment(&mut self, f: usize) {
         let n = self.n;
-        let cost = &self.cost;
-        let (v, d, pred, cols, y) = (
-            &mut self.v,
-            &mut self.d,
-            &mut self.pred,
-            &mut self.cols,
-            &self.y,
-        );
-        let row = &cost[f * n..(f + 1) * n];
-        for j in 0..n {
-            d[j] = row[j] - v[j];
-            pred[j] = f;
-            cols[j] = j;
-        }
-        // cols[..lo] scanned, cols[lo..hi] at the current minimum distance `mu`, cols[hi..]
-        // not reached yet.
-        let (mut lo, mut hi) = (0, 0);
-        let mut mu = 0.0;
-        let sink = 'search: loop {
-            if lo == hi {
-                mu = f64::INFINITY;
-                let unreached = hi;
-                for k in unreached..n {
-                    let dj = d[cols[k]];
-                    if dj <= mu {
-                        if dj < mu {
-                            mu = dj;
-                            hi = lo;
-                        }
-                        cols.swap(k, hi);
-                        hi += 1;
-                    }
-                }
-                if let Some(&j) = cols[lo..hi].iter().find(|&&j| y[j] == FREE) {
-                    break 'search j;
-                }
+        let arch = self.arch;
+        let (cost, v, y) = (&self.cost, &mut self.v, &self.y);
+        let (d, mask) = (&mut self.d, &mut self.mask);
+        self.reached.clear();
+        self.relaxed.clear();
+        d.fill(f64::INFINITY);
+        let (mut i, mut h) = (f, 0.0);
+        let sink = loop {
+            self.relaxed.push((i, h));
+            let row = &cost[i * n..(i + 1) * n];
+            let (mu, j) = arch.dispatch(RelaxRow { row, v, mask, h, d });
+            self.reached.push(j);
+            self.reached_at[j] = mu;
+            self.reached_after[j] = self.relaxed.len();
+            d[j] = f64::INFINITY;
+            mask[j] = f64::INFINITY;
+            if y[j] == FREE {
+                break j;
             }
-            let j = cols[lo];
-            lo += 1;
-            let i = y[j];
-            let r = &cost[i * n..(i + 1) * n];
-            let h = r[j] - v[j] - mu;
-            let mut k = hi;
-            while k < n {
-                let jj = cols[k];
-                let reduced = r[jj] - v[jj] - h;
-                if reduced < d[jj] {
-                    d[jj] = reduced;
-                    pred[jj] = i;
-                    if reduced == mu {
-                        if y[jj] == FREE {
-                            break 'search jj;
-                        }
-                        cols.swap(k, hi);
-                        hi += 1;
-                    }
-                }
-                k += 1;
-            }
+            i = y[j];
+            // Row i sits on column j at zero reduced cost, so its dual is cost[i][j] - v[j]; the
+            // distance through it to any column is mu plus that column's reduced cost.
+            h = cost[i * n + j] - v[j] - mu;
         };
-        for &j in &cols[..lo] {
-            v[j] += d[j] - mu;
-        }
+        // Walk the path back from the sink: a column's predecessor is the first row, among
+        // those relaxed before it was reached, whose relaxation gave it its distance (the
+        // kernel keeps no predecessor array, whose blended stores would cost more than this).
         let mut j = sink;
         loop {
-            let i = pred[j];
+            let i = self.predecessor(j);
             self.y[j] = i;
             let previous = std::mem::replace(&mut self.x[i], j);
             if i == f {
@@ -396,6 +382,105 @@ impl LapSolver {
             }
             j = previous;
         }
+        let mu = self.reached_at[sink];
+        for &j in &self.reached {
+            self.v[j] += self.reached_at[j] - mu;
+            self.mask[j] = 0.0;
+        }
+    }
+
+    /// The row whose relaxation set the distance of reached column `j` (prices not yet
+    /// updated): the same operations as the kernel, so the match is exact.
+    fn predecessor(&self, j: usize) -> usize {
+        let n = self.n;
+        let candidates = &self.relaxed[..self.reached_after[j]];
+        let distance = |&(i, h): &(usize, f64)| self.cost[i * n + j] - self.v[j] - h;
+        candidates
+            .iter()
+            .find(|c| distance(c) == self.reached_at[j])
+            // Unreachable: the distance was computed by one of these rows. Should float
+            // arithmetic ever disagree, the closest row is still a valid path.
+            .or_else(|| {
+                candidates.iter().min_by(|a, b| {
+                    let (da, db) = (distance(a), distance(b));
+                    (da - self.reached_at[j])
+                        .abs()
+                        .total_cmp(&(db - self.reached_at[j]).abs())
+                })
+            })
+            .map_or(self.relaxed[0].0, |&(i, _)| i)
+    }
+}
+
+/// One relaxation step of the shortest-path search, through a row whose dual, shifted by the
+/// current distance, is `h`: for every column not reached yet,
+/// `d[j] = min(d[j], row[j] - v[j] - h)`. Returns the smallest `d` and its column (the lowest
+/// column on ties). Reached columns carry `mask = +inf` and `d = +inf`, so they never improve
+/// and never win, and no branch depends on the data: the loop runs on whole vector registers.
+/// Every lane width does the same IEEE operations in the same order, so the answer does not
+/// depend on the CPU.
+struct RelaxRow<'a> {
+    row: &'a [f64],
+    v: &'a [f64],
+    mask: &'a [f64],
+    h: f64,
+    d: &'a mut [f64],
+}
+
+impl pulp::WithSimd for RelaxRow<'_> {
+    type Output = (f64, usize);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
+        let Self { row, v, mask, h, d } = self;
+        let n = row.len();
+        let (v, mask, d) = (&v[..n], &mask[..n], &mut d[..n]);
+        let (row_s, row_t) = S::as_simd_f64s(row);
+        let (v_s, v_t) = S::as_simd_f64s(v);
+        let (mask_s, mask_t) = S::as_simd_f64s(mask);
+        let (d_s, d_t) = S::as_mut_simd_f64s(d);
+        let lanes = S::F64_LANES;
+        const IOTA: [u64; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        let (hv, step) = (simd.splat_f64s(h), simd.splat_u64s(lanes as u64));
+        let mut column = simd.partial_load_u64s(&IOTA[..lanes.min(16)]);
+        let mut best = simd.splat_f64s(f64::INFINITY);
+        let mut best_j = simd.splat_u64s(u64::MAX);
+        for (((&r, &vv), &m), dd) in row_s.iter().zip(v_s).zip(mask_s).zip(d_s.iter_mut()) {
+            let reduced = simd.add_f64s(simd.sub_f64s(simd.sub_f64s(r, vv), hv), m);
+            // `min` rather than compare-and-select: a select stored back where it was loaded
+            // from becomes a masked store, which is slow on some CPUs. Both give the smaller
+            // value (no NaN can occur: the scores are checked finite).
+            let now = simd.min_f64s(reduced, *dd);
+            *dd = now;
+            let closer = simd.less_than_f64s(now, best);
+            best = simd.select_f64s(closer, now, best);
+            best_j = simd.select_u64s(closer, column, best_j);
+            column = simd.add_u64s(column, step);
+        }
+        let (mut mu, mut arg) = (f64::INFINITY, usize::MAX);
+        let body = n - row_t.len();
+        for (k, (((&r, &vv), &m), dd)) in row_t
+            .iter()
+            .zip(v_t)
+            .zip(mask_t)
+            .zip(d_t.iter_mut())
+            .enumerate()
+        {
+            let reduced = r - vv - h + m;
+            *dd = dd.min(reduced);
+            if *dd < mu {
+                (mu, arg) = (*dd, body + k);
+            }
+        }
+        let best: &[f64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&best));
+        let best_j: &[u64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&best_j));
+        for (&b, &j) in best.iter().zip(best_j) {
+            let j = j as usize;
+            if b < mu || (b == mu && j < arg) {
+                (mu, arg) = (b, j);
+            }
+        }
+        (mu, arg)
     }
 }
 
