@@ -144,7 +144,7 @@ const ARR_STEPS_PER_ROW: usize = 8;
 /// start reduces columns, two passes of augmenting row reduction assign most free rows cheaply,
 /// and each remaining row is added by a shortest augmenting path (Dijkstra over reduced costs,
 /// one nearest column at a time; each step relaxes a whole row in vector registers, see
-/// [`RelaxRow`]).
+/// `RelaxRow`).
 #[derive(Debug, Clone)]
 pub struct LapSolver {
     n: usize,
@@ -249,23 +249,14 @@ impl LapSolver {
         }
     }
 
-    /// Cheapest and second-cheapest reduced cost of row `i`: `(u1, j1, u2, j2)`.
+    /// Cheapest and second-cheapest reduced cost of row `i`: `(u1, j1, u2, j2)`, each at its
+    /// lowest column on ties (`j2 != j1`).
     fn two_cheapest(&self, i: usize) -> (f64, usize, f64, usize) {
         let n = self.n;
-        let row = &self.cost[i * n..(i + 1) * n];
-        let (mut u1, mut j1, mut u2, mut j2) = (f64::INFINITY, 0, f64::INFINITY, 0);
-        for (j, (&c, &vj)) in row.iter().zip(&self.v).enumerate() {
-            let h = c - vj;
-            if h < u2 {
-                if h < u1 {
-                    (u2, j2) = (u1, j1);
-                    (u1, j1) = (h, j);
-                } else {
-                    (u2, j2) = (h, j);
-                }
-            }
-        }
-        (u1, j1, u2, j2)
+        self.arch.dispatch(TwoCheapest {
+            row: &self.cost[i * n..(i + 1) * n],
+            v: &self.v,
+        })
     }
 
     /// Gives every row its cheapest reduced column if still free (its previous column, on a
@@ -412,6 +403,101 @@ impl LapSolver {
     }
 }
 
+/// The two smallest reduced costs `row[j] - v[j]` of a row and their columns, found lane by
+/// lane in vector registers and then merged. Each lane keeps its smallest and second-smallest
+/// value with the lowest column on ties; the merge orders candidates by (value, column), so
+/// every lane width returns the same answer as a plain scan from column 0.
+struct TwoCheapest<'a> {
+    row: &'a [f64],
+    v: &'a [f64],
+}
+
+/// The running two smallest `(value, column)` of one lane, or of the scalar tail.
+#[derive(Clone, Copy)]
+struct TwoSmallest {
+    u1: f64,
+    j1: usize,
+    u2: f64,
+    j2: usize,
+}
+
+impl TwoSmallest {
+    const EMPTY: Self = Self {
+        u1: f64::INFINITY,
+        j1: usize::MAX,
+        u2: f64::INFINITY,
+        j2: usize::MAX,
+    };
+
+    /// Adds `(h, j)`, for columns seen in increasing order.
+    fn push(&mut self, h: f64, j: usize) {
+        if h < self.u1 {
+            (self.u2, self.j2) = (self.u1, self.j1);
+            (self.u1, self.j1) = (h, j);
+        } else if h < self.u2 {
+            (self.u2, self.j2) = (h, j);
+        }
+    }
+
+    /// Adds a candidate seen out of column order: ties go to the lower column.
+    fn merge(&mut self, h: f64, j: usize) {
+        let before = |u: f64, k: usize| h < u || (h == u && j < k);
+        if before(self.u1, self.j1) {
+            (self.u2, self.j2) = (self.u1, self.j1);
+            (self.u1, self.j1) = (h, j);
+        } else if before(self.u2, self.j2) {
+            (self.u2, self.j2) = (h, j);
+        }
+    }
+}
+
+impl pulp::WithSimd for TwoCheapest<'_> {
+    type Output = (f64, usize, f64, usize);
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
+        let Self { row, v } = self;
+        let n = row.len();
+        let v = &v[..n];
+        let (row_s, row_t) = S::as_simd_f64s(row);
+        let (v_s, v_t) = S::as_simd_f64s(v);
+        let lanes = S::F64_LANES;
+        let step = simd.splat_u64s(lanes as u64);
+        let mut column = simd.partial_load_u64s(&IOTA[..lanes.min(IOTA.len())]);
+        let inf = simd.splat_f64s(f64::INFINITY);
+        let none = simd.splat_u64s(u64::MAX);
+        let (mut u1, mut j1, mut u2, mut j2) = (inf, none, inf, none);
+        for (&r, &vv) in row_s.iter().zip(v_s) {
+            let h = simd.sub_f64s(r, vv);
+            let below1 = simd.less_than_f64s(h, u1);
+            let below2 = simd.less_than_f64s(h, u2);
+            // u2' = u1 if h < u1, else h if h < u2, else u2 (and the columns alike).
+            u2 = simd.select_f64s(below1, u1, simd.select_f64s(below2, h, u2));
+            j2 = simd.select_u64s(below1, j1, simd.select_u64s(below2, column, j2));
+            u1 = simd.select_f64s(below1, h, u1);
+            j1 = simd.select_u64s(below1, column, j1);
+            column = simd.add_u64s(column, step);
+        }
+        let mut tail = TwoSmallest::EMPTY;
+        let body = n - row_t.len();
+        for (k, (&r, &vv)) in row_t.iter().zip(v_t).enumerate() {
+            tail.push(r - vv, body + k);
+        }
+        let mut best = tail;
+        let lane_u1: &[f64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&u1));
+        let lane_j1: &[u64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&j1));
+        let lane_u2: &[f64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&u2));
+        let lane_j2: &[u64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&j2));
+        for l in 0..lanes {
+            best.merge(lane_u1[l], lane_j1[l] as usize);
+            best.merge(lane_u2[l], lane_j2[l] as usize);
+        }
+        (best.u1, best.j1, best.u2, best.j2)
+    }
+}
+
+const IOTA: [u64; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+
 /// One relaxation step of the shortest-path search, through a row whose dual, shifted by the
 /// current distance, is `h`: for every column not reached yet,
 /// `d[j] = min(d[j], row[j] - v[j] - h)`. Returns the smallest `d` and its column (the lowest
@@ -440,9 +526,8 @@ impl pulp::WithSimd for RelaxRow<'_> {
         let (mask_s, mask_t) = S::as_simd_f64s(mask);
         let (d_s, d_t) = S::as_mut_simd_f64s(d);
         let lanes = S::F64_LANES;
-        const IOTA: [u64; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
         let (hv, step) = (simd.splat_f64s(h), simd.splat_u64s(lanes as u64));
-        let mut column = simd.partial_load_u64s(&IOTA[..lanes.min(16)]);
+        let mut column = simd.partial_load_u64s(&IOTA[..lanes.min(IOTA.len())]);
         let mut best = simd.splat_f64s(f64::INFINITY);
         let mut best_j = simd.splat_u64s(u64::MAX);
         for (((&r, &vv), &m), dd) in row_s.iter().zip(v_s).zip(mask_s).zip(d_s.iter_mut()) {
@@ -692,6 +777,57 @@ mod tests {
                     let k = rng.below(n * n);
                     c[k] += rng.uniform() * 0.3 - 0.15;
                 }
+            }
+        }
+
+        #[test]
+        fn vector_kernels_match_a_plain_scan(
+            n in 1usize..40,
+            seed in any::<u64>(),
+            levels in prop_oneof![Just(0usize), Just(2), Just(5)],
+        ) {
+            // Few distinct values make ties, where lane merging must still pick the lowest
+            // column: the CPU's lane width (pulp::Arch) and one lane (pulp::Scalar) must agree
+            // with a scan from column 0.
+            use pulp::WithSimd;
+            let mut rng = crate::rng::Rng::new(seed);
+            let mut draw = |k: usize| -> Vec<f64> {
+                (0..k)
+                    .map(|_| if levels == 0 { rng.normal() } else { rng.below(levels) as f64 })
+                    .collect()
+            };
+            let (row, v, d0) = (draw(n), draw(n), draw(n));
+            let mask: Vec<f64> = draw(n).iter().map(|&x| if x > 0.5 { f64::INFINITY } else { 0.0 }).collect();
+            let h = 0.25;
+
+            let mut want2 = TwoSmallest::EMPTY;
+            for j in 0..n {
+                want2.push(row[j] - v[j], j);
+            }
+            let want2 = (want2.u1, want2.j1, want2.u2, want2.j2);
+            let arch = pulp::Arch::new().dispatch(TwoCheapest { row: &row, v: &v });
+            let one = TwoCheapest { row: &row, v: &v }.with_simd(pulp::Scalar::new());
+            prop_assert_eq!(arch, want2);
+            prop_assert_eq!(one, want2);
+
+            let d_want: Vec<f64> = (0..n)
+                .map(|j| d0[j].min(row[j] - v[j] - h + mask[j]))
+                .collect();
+            let mut want = (f64::INFINITY, usize::MAX);
+            for (j, &x) in d_want.iter().enumerate() {
+                if x < want.0 {
+                    want = (x, j);
+                }
+            }
+            let (mut d_arch, mut d_one) = (d0.clone(), d0.clone());
+            let arch = pulp::Arch::new().dispatch(RelaxRow { row: &row, v: &v, mask: &mask, h, d: &mut d_arch });
+            let one = RelaxRow { row: &row, v: &v, mask: &mask, h, d: &mut d_one }
+                .with_simd(pulp::Scalar::new());
+            prop_assert_eq!(&d_arch, &d_want);
+            prop_assert_eq!(&d_one, &d_want);
+            if want.1 != usize::MAX {
+                prop_assert_eq!(arch, want);
+                prop_assert_eq!(one, want);
             }
         }
 
