@@ -362,19 +362,42 @@ impl Slot {
     }
 }
 
+/// Splits a sweep order into its longest runs with no two neighbouring permutations: the
+/// permutations of a run do not read each other's result, so they can be solved at once.
+fn independent_runs(order: &[usize]) -> Vec<Vec<usize>> {
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    for &i in order {
+        match runs.last_mut() {
+            Some(run) if run.iter().all(|&j| i.abs_diff(j) != 1) => run.push(i),
+            _ => runs.push(vec![i]),
+        }
+    }
+    runs
+}
+
+/// A fresh random order of the `h` hidden permutations (SPEC §2.3).
+fn sweep_order(h: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..h).collect();
+    rng.shuffle(&mut order);
+    order
+}
+
 /// Weight matching (SPEC §2.3): identity start, a fresh random order of the hidden
 /// permutations every sweep (from `seed`), each updated by an exact LAP and always accepted;
 /// stop after a sweep with no gain > 1e-12 or after 100 sweeps. The models must have the same
 /// architecture (checked by the caller, e.g. with [`Mlp::check_same_arch`]).
 ///
-/// Four things make it fast without changing what is computed:
+/// Five things make it fast without changing what is computed:
 /// - a permutation whose two neighbours have not changed since it was last solved has the
 ///   same score matrix, and is skipped (gain 0);
 /// - score matrices are kept and corrected by low-rank products when a neighbour moves a few
 ///   units ([`ScoreTerm`]);
 /// - each permutation's LAP is warm-started from its previous prices and answer;
 /// - consecutive permutations of the sweep order that are not neighbours do not read each
-///   other's result, so they are solved at the same time (on two threads or more).
+///   other's result, so they are solved at the same time (on two threads or more);
+/// - while a run of the order is solved, the score terms of the next run that do not depend
+///   on it are brought up to date, and the previous sweep's objective is computed, on the
+///   other threads.
 pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
     let mut perms: Vec<Permutation> = a.layers[..h]
@@ -390,33 +413,64 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         .collect();
     // stale[i]: a neighbour of permutation i changed since i was last solved.
     let mut stale = vec![true; h];
-    let mut sweeps = Vec::new();
+    let mut sweeps: Vec<Sweep> = Vec::new();
+    // The last sweep's permutations, whose objective is computed alongside the next sweep.
+    let mut unscored: Option<Vec<Permutation>> = None;
     let mut converged = false;
+    let mut order = sweep_order(h, &mut rng);
     for sweep in 1..=MAX_SWEEPS {
-        let mut order: Vec<usize> = (0..h).collect();
-        rng.shuffle(&mut order);
+        // Drawn now so the last run of this sweep can work ahead on the first of the next;
+        // the generator gives the same orders as drawing at the start of each sweep.
+        let next_order = sweep_order(h, &mut rng);
+        let runs = independent_runs(&order);
+        let next_first = independent_runs(&next_order)
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         let mut progress = false;
         let mut changed_units = 0;
-        let mut next = 0;
-        while next < h {
-            // The longest run of the order with no two neighbours in it.
-            let mut batch = vec![order[next]];
-            next += 1;
-            while next < h && batch.iter().all(|&j| order[next].abs_diff(j) != 1) {
-                batch.push(order[next]);
-                next += 1;
+        for (r, run) in runs.iter().enumerate() {
+            let upcoming = runs.get(r + 1).unwrap_or(&next_first);
+            let batch: Vec<usize> = run.iter().copied().filter(|&i| stale[i]).collect();
+            let mut current: Vec<(usize, &mut Slot)> = Vec::new();
+            let mut ahead: Vec<(usize, &mut Slot)> = Vec::new();
+            for (i, slot) in slots.iter_mut().enumerate() {
+                if batch.contains(&i) {
+                    current.push((i, slot));
+                } else if upcoming.contains(&i) && !run.contains(&i) {
+                    ahead.push((i, slot));
+                }
             }
-            batch.retain(|&i| stale[i]);
-            let mut work: Vec<(usize, &mut Slot)> = slots
-                .iter_mut()
-                .enumerate()
-                .filter(|(i, _)| batch.contains(i))
-                .collect();
-            let solved = work
-                .par_iter_mut()
-                .map(|(i, slot)| Ok((*i, slot.solve(a, b, &perms, *i)?)))
-                .collect::<Result<Vec<_>>>()?;
-            for (i, (new, gain)) in solved {
+            let perms_now = &perms;
+            let score_unscored = unscored.take();
+            let (solved, side) = rayon::join(
+                || {
+                    current
+                        .par_iter_mut()
+                        .map(|(i, slot)| Ok((*i, slot.solve(a, b, perms_now, *i)?)))
+                        .collect::<Result<Vec<_>>>()
+                },
+                || -> Result<Option<f64>> {
+                    // Terms whose neighbour is not being solved now hold their value until
+                    // the next run needs them: refresh them here, off the critical path.
+                    for (j, slot) in &mut ahead {
+                        if !j.checked_sub(1).is_some_and(|k| run.contains(&k)) {
+                            slot.incoming.refresh(a, b, perms_now)?;
+                        }
+                        if !run.contains(&(*j + 1)) {
+                            slot.outgoing.refresh(a, b, perms_now)?;
+                        }
+                    }
+                    Ok(score_unscored.map(|p| aligned_inner_product(a, b, &p)))
+                },
+            );
+            if let Some(objective) = side? {
+                sweeps
+                    .last_mut()
+                    .expect("a sweep was scored late")
+                    .objective = objective;
+            }
+            for (i, (new, gain)) in solved? {
                 if gain > MIN_GAIN {
                     progress = true;
                 }
@@ -437,12 +491,19 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         sweeps.push(Sweep {
             sweep,
             order,
-            objective: aligned_inner_product(a, b, &perms),
+            objective: f64::NAN,
             changed_units,
         });
+        unscored = Some(perms.clone());
+        order = next_order;
         if !progress {
             converged = true;
             break;
+        }
+    }
+    if let Some(p) = unscored {
+        if let Some(last) = sweeps.last_mut() {
+            last.objective = aligned_inner_product(a, b, &p);
         }
     }
     let objective = sweeps.last().map_or(objective_identity, |s| s.objective);
