@@ -501,10 +501,8 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
             break;
         }
     }
-    if let Some(p) = unscored {
-        if let Some(last) = sweeps.last_mut() {
-            last.objective = aligned_inner_product(a, b, &p);
-        }
+    if let (Some(p), Some(last)) = (unscored, sweeps.last_mut()) {
+        last.objective = aligned_inner_product(a, b, &p);
     }
     let objective = sweeps.last().map_or(objective_identity, |s| s.objective);
     Ok(Alignment {
