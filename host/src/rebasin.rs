@@ -10,6 +10,8 @@
 //! cost of P_i:  C = W_i^A (W_i^B P_{i-1})ᵀ + b_i^A (b_i^B)ᵀ + (W_{i+1}^A)ᵀ (P_{i+1} W_{i+1}^B)
 //! ```
 
+use std::ops::Range;
+
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 use rayon::prelude::*;
@@ -175,14 +177,52 @@ pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
 }
 
 /// `C += Aᵀ D` for row-major `c: [n, n]` and `a, d: [k, n]`, in f64 and in place: the low-rank
-/// correction of a score term when `k` units of a neighbouring permutation moved. Read
-/// column-major, the row-major buffers are `Cᵀ`, `Aᵀ` and `Dᵀ`, so this is `Cᵀ += Dᵀ A`
-/// (nalgebra's strided GEMM: no copies, no allocation of an `n × n` temporary).
+/// correction of a score term when `k` units of a neighbouring permutation moved. The two
+/// halves of C's rows are updated on two threads (a fixed split, so the same bits on any
+/// machine).
 fn add_atd(c: &mut [f64], a: &[f64], d: &[f64], k: usize, n: usize) {
-    let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, n);
-    let dt = nalgebra::DMatrixView::from_slice(d, n, k);
-    // A as a k × n matrix over the row-major buffer: step n between rows, 1 between columns.
-    let a = nalgebra::DMatrixView::from_slice_with_strides(a, k, n, n, 1);
+    let half = n / 2;
+    let (top, bottom) = c.split_at_mut(half * n);
+    rayon::join(
+        || add_atd_rows(top, a, d, k, n, 0..half),
+        || add_atd_rows(bottom, a, d, k, n, half..n),
+    );
+}
+
+/// Rows `rows` of `C += Aᵀ D`, with `c` holding just those rows. Read column-major, the
+/// row-major buffers are `Cᵀ` and `Dᵀ`, so this is `C[rows]ᵀ += Dᵀ A[:, rows]` (nalgebra's
+/// strided GEMM: no copies, no temporary).
+fn add_atd_rows(c: &mut [f64], a: &[f64], d: &[f64], k: usize, n: usize, rows: Range<usize>) {
+    let m = rows.len();
+    if m == 0 || k == 0 {
+        return;
+    }
+    // nalgebra hands the product to matrixmultiply only when every dimension exceeds 5; below,
+    // its fallback is far slower. Zero rows added to A and D pad k to 6 and add exact zeros.
+    const MIN_K: usize = 6;
+    let (a, d, k) = if k < MIN_K {
+        let pad = |x: &[f64]| {
+            let mut p = x.to_vec();
+            p.resize(MIN_K * n, 0.0);
+            p
+        };
+        (
+            std::borrow::Cow::Owned(pad(a)),
+            std::borrow::Cow::Owned(pad(d)),
+            MIN_K,
+        )
+    } else {
+        (
+            std::borrow::Cow::Borrowed(a),
+            std::borrow::Cow::Borrowed(d),
+            k,
+        )
+    };
+    let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, m);
+    let dt = nalgebra::DMatrixView::from_slice(&d, n, k);
+    // A[:, rows] as a k × m matrix over the row-major buffer: step n between rows, 1 between
+    // columns.
+    let a = nalgebra::DMatrixView::from_slice_with_strides(&a[rows.start..], k, m, n, 1);
     ct.gemm(1.0, &dt, &a, 1.0);
 }
 
@@ -293,12 +333,18 @@ impl ScoreTerm {
             Side::Incoming => {
                 // C[r, c] = Σ_k A[r, k] · B[c, P(k)]: column k of B changed from P_old(k) to P_new(k).
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
-                for &m in &moved {
-                    at.extend((0..n).map(|r| f64::from(la.weight[r * la.in_dim + m])));
-                    d.extend((0..n).map(|c| {
-                        let row = &lb.weight[c * lb.in_dim..(c + 1) * lb.in_dim];
-                        f64::from(row[new[m]]) - f64::from(row[old[m]])
-                    }));
+                // Row by row through the weights (each row read once), into [k, n] buffers.
+                at.resize(k * n, 0.0);
+                d.resize(k * n, 0.0);
+                for r in 0..n {
+                    let (wa, wb) = (
+                        &la.weight[r * la.in_dim..(r + 1) * la.in_dim],
+                        &lb.weight[r * lb.in_dim..(r + 1) * lb.in_dim],
+                    );
+                    for (q, &m) in moved.iter().enumerate() {
+                        at[q * n + r] = f64::from(wa[m]);
+                        d[q * n + r] = f64::from(wb[new[m]]) - f64::from(wb[old[m]]);
+                    }
                 }
             }
             Side::Outgoing => {
