@@ -194,8 +194,10 @@ impl LapSolver {
     /// Solves `max_σ Σ_r scores[r·n + σ(r)]`, warm-started from the previous call.
     pub fn solve_max(&mut self, scores: &[f64]) -> Result<Permutation, LapError> {
         self.check_len(scores.len())?;
-        self.cost.clear();
-        self.cost.extend(scores.iter().map(|s| -s));
+        self.cost.resize(scores.len(), 0.0);
+        for (c, s) in self.cost.iter_mut().zip(scores) {
+            *c = -s;
+        }
         self.solve_loaded()
     }
 
@@ -204,8 +206,10 @@ impl LapSolver {
     pub fn solve_max_of_sum(&mut self, a: &[f64], b: &[f64]) -> Result<Permutation, LapError> {
         self.check_len(a.len())?;
         self.check_len(b.len())?;
-        self.cost.clear();
-        self.cost.extend(a.iter().zip(b).map(|(x, y)| -(x + y)));
+        self.cost.resize(a.len(), 0.0);
+        for ((c, x), y) in self.cost.iter_mut().zip(a).zip(b) {
+            *c = -(x + y);
+        }
         self.solve_loaded()
     }
 
@@ -220,7 +224,11 @@ impl LapSolver {
     /// Solves for the costs in `self.cost`.
     fn solve_loaded(&mut self) -> Result<Permutation, LapError> {
         let n = self.n;
-        if let Some(i) = self.cost.iter().position(|s| !s.is_finite()) {
+        // A branch-free check per block (vectorised), the position only on failure.
+        let finite = |block: &[f64]| block.iter().fold(true, |ok, c| ok & c.is_finite());
+        if !self.cost.chunks(4096).all(finite)
+            && let Some(i) = self.cost.iter().position(|s| !s.is_finite())
+        {
             return Err(LapError::NonFinite {
                 row: i / n,
                 col: i % n,
