@@ -156,17 +156,9 @@ pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
                 let src = rows.map_or(r, |p| p[r]);
                 let wa = &la.weight[r * la.in_dim..(r + 1) * la.in_dim];
                 let wb = &lb.weight[src * lb.in_dim..(src + 1) * lb.in_dim];
-                let w: f64 = match cols {
-                    Some(p) => wa
-                        .iter()
-                        .zip(p)
-                        .map(|(&x, &c)| f64::from(x) * f64::from(wb[c]))
-                        .sum(),
-                    None => wa
-                        .iter()
-                        .zip(wb)
-                        .map(|(&x, &y)| f64::from(x) * f64::from(y))
-                        .sum(),
+                let w = match cols {
+                    Some(p) => dot_f64(wa, |k| wb[p[k]]),
+                    None => dot_f64(wa, |k| wb[k]),
                 };
                 w + f64::from(la.bias[r]) * f64::from(lb.bias[src])
             })
@@ -174,6 +166,23 @@ pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
         total += per_row.iter().sum::<f64>();
     }
     total
+}
+
+/// `Σ_k x[k] · y(k)` in f64, over eight interleaved partial sums (a fixed order, so the same
+/// bits everywhere; eight independent additions in flight instead of one chain).
+fn dot_f64(x: &[f32], y: impl Fn(usize) -> f32) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let body = x.len() - x.len() % LANES;
+    for (c, chunk) in x[..body].chunks_exact(LANES).enumerate() {
+        for (l, (a, &xv)) in acc.iter_mut().zip(chunk).enumerate() {
+            *a += f64::from(xv) * f64::from(y(c * LANES + l));
+        }
+    }
+    for (k, &xv) in x.iter().enumerate().skip(body) {
+        acc[k % LANES] += f64::from(xv) * f64::from(y(k));
+    }
+    acc.iter().sum()
 }
 
 /// `C += Aᵀ D` for row-major `c: [n, n]` and `a, d: [k, n]`, in f64 and in place: the low-rank
