@@ -194,11 +194,12 @@ impl LapSolver {
     /// Solves `max_σ Σ_r scores[r·n + σ(r)]`, warm-started from the previous call.
     pub fn solve_max(&mut self, scores: &[f64]) -> Result<Permutation, LapError> {
         self.check_len(scores.len())?;
-        self.cost.resize(scores.len(), 0.0);
-        for (c, s) in self.cost.iter_mut().zip(scores) {
-            *c = -s;
-        }
-        self.solve_loaded()
+        let n = self.n;
+        self.solve_rows(|i, row| {
+            for (c, s) in row.iter_mut().zip(&scores[i * n..(i + 1) * n]) {
+                *c = -s;
+            }
+        })
     }
 
     /// Solves for the element-wise sum of two score matrices without building it (weight
@@ -206,11 +207,13 @@ impl LapSolver {
     pub fn solve_max_of_sum(&mut self, a: &[f64], b: &[f64]) -> Result<Permutation, LapError> {
         self.check_len(a.len())?;
         self.check_len(b.len())?;
-        self.cost.resize(a.len(), 0.0);
-        for ((c, x), y) in self.cost.iter_mut().zip(a).zip(b) {
-            *c = -(x + y);
-        }
-        self.solve_loaded()
+        let n = self.n;
+        self.solve_rows(|i, row| {
+            let (a, b) = (&a[i * n..(i + 1) * n], &b[i * n..(i + 1) * n]);
+            for ((c, x), y) in row.iter_mut().zip(a).zip(b) {
+                *c = -(x + y);
+            }
+        })
     }
 
     fn check_len(&self, len: usize) -> Result<(), LapError> {
@@ -221,31 +224,42 @@ impl LapSolver {
         }
     }
 
-    /// Solves for the costs in `self.cost`.
-    fn solve_loaded(&mut self) -> Result<Permutation, LapError> {
+    /// Loads the costs row by row (`load(i, row)`), checking each finite while it is in
+    /// cache, and on a warm start giving it its initial column right away; then solves.
+    fn solve_rows(&mut self, load: impl Fn(usize, &mut [f64])) -> Result<Permutation, LapError> {
         let n = self.n;
-        // A branch-free check per block (vectorised), the position only on failure.
-        let finite = |block: &[f64]| block.iter().fold(true, |ok, c| ok & c.is_finite());
-        if !self.cost.chunks(4096).all(finite)
-            && let Some(i) = self.cost.iter().position(|s| !s.is_finite())
-        {
-            return Err(LapError::NonFinite {
-                row: i / n,
-                col: i % n,
-            });
-        }
         if n == 0 {
             return Ok(Permutation(Vec::new()));
         }
-        self.solve_core();
-        let map = self.x.clone();
-        self.previous = Some(map.clone());
-        Ok(Permutation(map))
-    }
-
-    /// Reductions, then one shortest augmenting path per row left free.
-    fn solve_core(&mut self) {
-        let mut free = self.initial_assignment();
+        self.cost.resize(n * n, 0.0);
+        self.x.fill(FREE);
+        self.y.fill(FREE);
+        let warm = self.previous.is_some();
+        let mut free = Vec::new();
+        for i in 0..n {
+            let row = &mut self.cost[i * n..(i + 1) * n];
+            load(i, row);
+            // A branch-free check (vectorised), the position only on failure.
+            if !row.iter().fold(true, |ok, c| ok & c.is_finite()) {
+                let col = row.iter().position(|c| !c.is_finite()).unwrap_or(0);
+                return Err(LapError::NonFinite { row: i, col });
+            }
+            if warm {
+                self.assign_initial(i, &mut free);
+            }
+        }
+        if !warm {
+            // Column reduction: prices = column minima, so every reduced cost is >= 0.
+            self.v.fill(f64::INFINITY);
+            for row in self.cost.chunks_exact(n) {
+                for (vj, &c) in self.v.iter_mut().zip(row) {
+                    *vj = vj.min(c);
+                }
+            }
+            for i in 0..n {
+                self.assign_initial(i, &mut free);
+            }
+        }
         for _ in 0..2 {
             if free.is_empty() {
                 break;
@@ -255,6 +269,9 @@ impl LapSolver {
         for f in free {
             self.augment(f);
         }
+        let map = self.x.clone();
+        self.previous = Some(map.clone());
+        Ok(Permutation(map))
     }
 
     /// Cheapest and second-cheapest reduced cost of row `i`: `(u1, j1, u2, j2)`, each at its
@@ -267,37 +284,22 @@ impl LapSolver {
         })
     }
 
-    /// Gives every row its cheapest reduced column if still free (its previous column, on a
-    /// warm start, if that is still a cheapest one); returns the rows left free.
-    fn initial_assignment(&mut self) -> Vec<usize> {
+    /// Gives row `i` its cheapest reduced column if still free (its previous column, on a warm
+    /// start, if that is still a cheapest one), else adds it to `free`.
+    fn assign_initial(&mut self, i: usize, free: &mut Vec<usize>) {
         let n = self.n;
-        if self.previous.is_none() {
-            // Column reduction: prices = column minima, so every reduced cost is >= 0.
-            self.v.fill(f64::INFINITY);
-            for row in self.cost.chunks_exact(n) {
-                for (vj, &c) in self.v.iter_mut().zip(row) {
-                    *vj = vj.min(c);
-                }
-            }
+        let row = &self.cost[i * n..(i + 1) * n];
+        let (u1, j1, _, _) = self.two_cheapest(i);
+        let want = match &self.previous {
+            Some(prev) if row[prev[i]] - self.v[prev[i]] == u1 => prev[i],
+            _ => j1,
+        };
+        if self.y[want] == FREE {
+            self.x[i] = want;
+            self.y[want] = i;
+        } else {
+            free.push(i);
         }
-        self.x.fill(FREE);
-        self.y.fill(FREE);
-        let mut free = Vec::new();
-        for i in 0..n {
-            let row = &self.cost[i * n..(i + 1) * n];
-            let (u1, j1, _, _) = self.two_cheapest(i);
-            let want = match &self.previous {
-                Some(prev) if row[prev[i]] - self.v[prev[i]] == u1 => prev[i],
-                _ => j1,
-            };
-            if self.y[want] == FREE {
-                self.x[i] = want;
-                self.y[want] = i;
-            } else {
-                free.push(i);
-            }
-        }
-        free
     }
 
     /// One pass of augmenting row reduction: a free row takes its cheapest column, lowering
