@@ -56,28 +56,37 @@ pub struct Alignment {
     pub converged: bool,
 }
 
-/// `A · Bᵀ` for row-major `a: [m, k]`, `b: [n, k]`, as f64 `[m, n]` (f32 GEMM, like the
-/// float32 reference implementations).
-fn matmul_abt(a: &[f32], b: &[f32], m: usize, n: usize, k: usize) -> Result<Vec<f64>> {
+/// `A · Bᵀ` for row-major `a: [m, k]`, `b: [n, k]`, written as f64 into `out` (f32 GEMM, like
+/// the float32 reference implementations; `out` keeps its allocation between calls).
+fn matmul_abt(
+    a: &[f32],
+    b: &[f32],
+    (m, n, k): (usize, usize, usize),
+    out: &mut Vec<f64>,
+) -> Result<()> {
     let ta = Tensor::from_slice(a, (m, k), &Device::Cpu)?;
     let tb = Tensor::from_slice(b, (n, k), &Device::Cpu)?;
-    f64_vec(&ta.matmul(&tb.t()?)?)
+    widen_into(&ta.matmul(&tb.t()?)?, out)
 }
 
-/// `Aᵀ · B` for row-major `a: [k, m]`, `b: [k, n]`, as f64 `[m, n]` (f32 GEMM on strided
-/// views: no transposed copies).
-fn matmul_atb(a: &[f32], b: &[f32], k: usize, m: usize, n: usize) -> Result<Vec<f64>> {
+/// `Aᵀ · B` for row-major `a: [k, m]`, `b: [k, n]`, written as f64 into `out` (f32 GEMM on
+/// strided views: no transposed copies).
+fn matmul_atb(
+    a: &[f32],
+    b: &[f32],
+    (k, m, n): (usize, usize, usize),
+    out: &mut Vec<f64>,
+) -> Result<()> {
     let ta = Tensor::from_slice(a, (k, m), &Device::Cpu)?;
     let tb = Tensor::from_slice(b, (k, n), &Device::Cpu)?;
-    f64_vec(&ta.t()?.matmul(&tb)?)
+    widen_into(&ta.t()?.matmul(&tb)?, out)
 }
 
-fn f64_vec(c: &Tensor) -> Result<Vec<f64>> {
-    Ok(c.flatten_all()?
-        .to_vec1::<f32>()?
-        .into_iter()
-        .map(f64::from)
-        .collect())
+fn widen_into(c: &Tensor, out: &mut Vec<f64>) -> Result<()> {
+    let c = c.flatten_all()?.to_vec1::<f32>()?;
+    out.clear();
+    out.extend(c.into_iter().map(f64::from));
+    Ok(())
 }
 
 /// Reorders rows by `rows` (if given) and columns by `cols` (if given) of a row-major matrix.
@@ -260,6 +269,9 @@ struct ScoreTerm {
     /// The neighbouring permutation `scores` was computed for (`None`: the neighbour is the
     /// fixed input or output layer, so the term never changes).
     basis: Option<Permutation>,
+    /// Scratch for the low-rank factors `A` and `D` of a correction.
+    factor_a: Vec<f64>,
+    factor_d: Vec<f64>,
 }
 
 impl ScoreTerm {
@@ -270,6 +282,8 @@ impl ScoreTerm {
             i,
             scores: Vec::new(),
             basis: None,
+            factor_a: Vec::new(),
+            factor_d: Vec::new(),
         }
     }
 
@@ -284,26 +298,25 @@ impl ScoreTerm {
     fn recompute(&mut self, a: &Mlp, b: &Mlp) -> Result<()> {
         let i = self.i;
         let n = a.layers[i].out_dim;
-        self.scores = match self.side {
+        match self.side {
             Side::Incoming => {
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
                 let b_in =
                     permute_matrix(&lb.weight, lb.out_dim, lb.in_dim, None, self.basis.as_ref());
-                let mut c = matmul_abt(&la.weight, &b_in, n, n, la.in_dim)?;
-                for (row, &ba) in c.chunks_exact_mut(n).zip(&la.bias) {
+                matmul_abt(&la.weight, &b_in, (n, n, la.in_dim), &mut self.scores)?;
+                for (row, &ba) in self.scores.chunks_exact_mut(n).zip(&la.bias) {
                     for (x, &bb) in row.iter_mut().zip(&lb.bias) {
                         *x += f64::from(ba) * f64::from(bb);
                     }
                 }
-                c
             }
             Side::Outgoing => {
                 let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
                 let b_out =
                     permute_matrix(&nb.weight, nb.out_dim, nb.in_dim, self.basis.as_ref(), None);
-                matmul_atb(&na.weight, &b_out, na.out_dim, n, n)?
+                matmul_atb(&na.weight, &b_out, (na.out_dim, n, n), &mut self.scores)?;
             }
-        };
+        }
         Ok(())
     }
 
@@ -336,8 +349,13 @@ impl ScoreTerm {
         if 2 * k >= contracted {
             return self.recompute(a, b);
         }
-        let mut at = Vec::with_capacity(k * n);
-        let mut d = Vec::with_capacity(k * n);
+        // The factors' buffers are kept between corrections (no fresh pages each time).
+        let (mut at, mut d) = (
+            std::mem::take(&mut self.factor_a),
+            std::mem::take(&mut self.factor_d),
+        );
+        at.clear();
+        d.clear();
         match self.side {
             Side::Incoming => {
                 // C[r, c] = Σ_k A[r, k] · B[c, P(k)]: column k of B changed from P_old(k) to P_new(k).
@@ -374,6 +392,7 @@ impl ScoreTerm {
             }
         }
         add_atd(&mut self.scores, &at, &d, k, n);
+        (self.factor_a, self.factor_d) = (at, d);
         Ok(())
     }
 }
