@@ -414,20 +414,19 @@ impl Slot {
         }
     }
 
-    /// The best permutation `i` given the others, and its gain over the current one.
-    fn solve(
-        &mut self,
-        a: &Mlp,
-        b: &Mlp,
-        perms: &[Permutation],
-        i: usize,
-    ) -> Result<(Permutation, f64)> {
+    /// Brings both halves of the score matrix up to date.
+    fn refresh(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Result<()> {
         let (incoming, outgoing) = rayon::join(
             || self.incoming.refresh(a, b, perms),
             || self.outgoing.refresh(a, b, perms),
         );
         incoming?;
-        outgoing?;
+        outgoing
+    }
+
+    /// The best permutation `i` given the others (score terms refreshed), and its gain over
+    /// the current one.
+    fn solve(&mut self, perms: &[Permutation], i: usize) -> Result<(Permutation, f64)> {
         let (x, y) = (&self.incoming.scores, &self.outgoing.scores);
         let new = self.solver.solve_max_of_sum(x, y)?;
         let n = new.len();
@@ -469,9 +468,9 @@ fn sweep_order(h: usize, rng: &mut Rng) -> Vec<usize> {
 /// - each permutation's LAP is warm-started from its previous prices and answer;
 /// - consecutive permutations of the sweep order that are not neighbours do not read each
 ///   other's result, so they are solved at the same time (on two threads or more);
-/// - while a run of the order is solved, the score terms of the next run that do not depend
-///   on it are brought up to date, and the previous sweep's objective is computed, on the
-///   other threads.
+/// - while the LAPs of a run of the order are solved (one thread each), the score terms of
+///   the next run that do not depend on it are brought up to date, and the previous sweep's
+///   objective is computed, on the other threads.
 pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
     let mut perms: Vec<Permutation> = a.layers[..h]
@@ -517,11 +516,16 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
             }
             let perms_now = &perms;
             let score_unscored = unscored.take();
+            // The run's own terms first, on all threads; then its LAPs, each on one thread,
+            // while the other threads work ahead.
+            current
+                .par_iter_mut()
+                .try_for_each(|(_, slot)| slot.refresh(a, b, perms_now))?;
             let (solved, side) = rayon::join(
                 || {
                     current
                         .par_iter_mut()
-                        .map(|(i, slot)| Ok((*i, slot.solve(a, b, perms_now, *i)?)))
+                        .map(|(i, slot)| Ok((*i, slot.solve(perms_now, *i)?)))
                         .collect::<Result<Vec<_>>>()
                 },
                 || -> Result<Option<f64>> {
