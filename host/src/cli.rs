@@ -133,6 +133,15 @@ pub enum BenchCommand {
     /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
     /// under QEMU (M4F), next to softmax attention with a growing KV cache.
     Recurrent,
+    /// Cold and warm exact-assignment solves of a square score matrix (raw little-endian f64,
+    /// row-major, e.g. data/lap/cost0.f64), best and median of the repeats.
+    Lap {
+        /// The matrix file.
+        matrix: PathBuf,
+        /// Solves per measurement.
+        #[arg(long, default_value_t = 9)]
+        repeats: usize,
+    },
     /// Host prefill throughput of LA2 and the gated delta rule: recurrent, parallel, chunked,
     /// chunk-parallel, on 1 and 2 threads.
     Prefill {
@@ -302,6 +311,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Bench {
+            what: BenchCommand::Lap { matrix, repeats },
+            json,
+        } => {
+            let report = crate::lap::bench_file(&matrix, repeats)?;
+            if json {
+                crate::output::print_json(&report)
+            } else {
+                print!("{report}");
+                Ok(())
+            }
         }
         Command::Bench {
             what: BenchCommand::Recurrent,
