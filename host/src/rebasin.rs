@@ -56,37 +56,53 @@ pub struct Alignment {
     pub converged: bool,
 }
 
-/// `A · Bᵀ` for row-major `a: [m, k]`, `b: [n, k]`, written as f64 into `out` (f32 GEMM, like
-/// the float32 reference implementations; `out` keeps its allocation between calls).
-fn matmul_abt(
-    a: &[f32],
-    b: &[f32],
-    (m, n, k): (usize, usize, usize),
-    out: &mut Vec<f64>,
-) -> Result<()> {
-    let ta = Tensor::from_slice(a, (m, k), &Device::Cpu)?;
-    let tb = Tensor::from_slice(b, (n, k), &Device::Cpu)?;
-    widen_into(&ta.matmul(&tb.t()?)?, out)
+/// `A · Bᵀ` for row-major `a: [m, k]`, `b: [n, k]`, written as f64 into `out` (an f32 GEMM,
+/// like the float32 reference implementations; `out` keeps its allocation between calls).
+fn matmul_abt(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), out: &mut Vec<f64>) {
+    // Rows r0..r1 of C, read column-major as C[rows]ᵀ (n × m') = B · A[rows]ᵀ, where B is the
+    // row-major [n, k] buffer (steps k, 1) and A[rows]ᵀ the column-major view of A's rows.
+    sgemm_by_rows(m, n, out, |c, rows| {
+        let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, rows.len());
+        let bm = nalgebra::DMatrixView::from_slice_with_strides(b, n, k, k, 1);
+        let at = nalgebra::DMatrixView::from_slice(&a[rows.start * k..rows.end * k], k, rows.len());
+        ct.gemm(1.0, &bm, &at, 0.0);
+    });
 }
 
 /// `Aᵀ · B` for row-major `a: [k, m]`, `b: [k, n]`, written as f64 into `out` (f32 GEMM on
 /// strided views: no transposed copies).
-fn matmul_atb(
-    a: &[f32],
-    b: &[f32],
-    (k, m, n): (usize, usize, usize),
-    out: &mut Vec<f64>,
-) -> Result<()> {
-    let ta = Tensor::from_slice(a, (k, m), &Device::Cpu)?;
-    let tb = Tensor::from_slice(b, (k, n), &Device::Cpu)?;
-    widen_into(&ta.t()?.matmul(&tb)?, out)
+fn matmul_atb(a: &[f32], b: &[f32], (k, m, n): (usize, usize, usize), out: &mut Vec<f64>) {
+    // C[rows]ᵀ (n × m') = Bᵀ · A[:, rows]: Bᵀ is the row-major [k, n] buffer read column-major,
+    // A[:, rows] the k × m' block of the row-major [k, m] buffer (steps m, 1).
+    sgemm_by_rows(m, n, out, |c, rows| {
+        let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, rows.len());
+        let bt = nalgebra::DMatrixView::from_slice(b, n, k);
+        let a =
+            nalgebra::DMatrixView::from_slice_with_strides(&a[rows.start..], k, rows.len(), m, 1);
+        ct.gemm(1.0, &bt, &a, 0.0);
+    });
 }
 
-fn widen_into(c: &Tensor, out: &mut Vec<f64>) -> Result<()> {
-    let c = c.flatten_all()?.to_vec1::<f32>()?;
+/// Runs `rows_of(c, rows)` for the two halves of the rows of an `[m, n]` f32 product on two
+/// threads (a fixed split, so the same bits on any machine; nalgebra hands each half to
+/// matrixmultiply's SIMD kernels), then widens the product into `out`.
+fn sgemm_by_rows(
+    m: usize,
+    n: usize,
+    out: &mut Vec<f64>,
+    rows_of: impl Fn(&mut [f32], Range<usize>) + Sync,
+) {
+    let mut c = vec![0.0f32; m * n];
+    let half = m / 2;
+    let (top, bottom) = c.split_at_mut(half * n);
+    let run = |c: &mut [f32], rows: Range<usize>| {
+        if !rows.is_empty() {
+            rows_of(c, rows);
+        }
+    };
+    rayon::join(|| run(top, 0..half), || run(bottom, half..m));
     out.clear();
-    out.extend(c.into_iter().map(f64::from));
-    Ok(())
+    out.extend(c.iter().map(|&x| f64::from(x)));
 }
 
 /// Reorders rows by `rows` (if given) and columns by `cols` (if given) of a row-major matrix.
@@ -303,7 +319,7 @@ impl ScoreTerm {
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
                 let b_in =
                     permute_matrix(&lb.weight, lb.out_dim, lb.in_dim, None, self.basis.as_ref());
-                matmul_abt(&la.weight, &b_in, (n, n, la.in_dim), &mut self.scores)?;
+                matmul_abt(&la.weight, &b_in, (n, n, la.in_dim), &mut self.scores);
                 for (row, &ba) in self.scores.chunks_exact_mut(n).zip(&la.bias) {
                     for (x, &bb) in row.iter_mut().zip(&lb.bias) {
                         *x += f64::from(ba) * f64::from(bb);
@@ -314,7 +330,7 @@ impl ScoreTerm {
                 let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
                 let b_out =
                     permute_matrix(&nb.weight, nb.out_dim, nb.in_dim, self.basis.as_ref(), None);
-                matmul_atb(&na.weight, &b_out, (na.out_dim, n, n), &mut self.scores)?;
+                matmul_atb(&na.weight, &b_out, (na.out_dim, n, n), &mut self.scores);
             }
         }
         Ok(())
