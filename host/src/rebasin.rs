@@ -493,7 +493,7 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         .iter()
         .map(|l| Permutation::identity(l.out_dim))
         .collect();
-    let objective_identity = inner_product(a, b);
+    let objective_identity = aligned_inner_product(a, b, &perms);
     let mut rng = Rng::new(seed);
     let mut slots: Vec<Slot> = perms
         .iter()
