@@ -269,21 +269,22 @@ enum Side {
     Outgoing,
 }
 
-/// One half of the score matrix of hidden permutation `i`, kept between sweeps. When the
-/// neighbouring permutation it depends on changes in `k` units, the term changes by a rank-`k`
-/// product, which costs `k / K` of recomputing it (`K` = the contracted width); late sweeps
-/// move few units, so most of the GEMM work of the reference algorithm disappears. The full
-/// product is f32 (as in the reference implementations); corrections are exact f64 sums of
-/// f32 products.
+/// One half of the score matrix of hidden permutation `i`, added into that matrix (the
+/// [`Slot`]'s, which the LAP reads in place) and kept up to date there. When the neighbouring
+/// permutation it depends on changes in `k` units, the term changes by a rank-`k` product,
+/// which costs `k / K` of recomputing it (`K` = the contracted width, in f32 flops at half
+/// the rate); late sweeps move few units, so most of the GEMM work of the reference algorithm
+/// disappears. The first product is f32 (as in the reference implementations); corrections
+/// are exact f64 sums of f32 products.
 #[derive(Debug)]
 struct ScoreTerm {
     side: Side,
     /// Hidden permutation index.
     i: usize,
-    /// `[n, n]` scores (empty until first needed).
-    scores: Vec<f64>,
-    /// The neighbouring permutation `scores` was computed for (`None`: the neighbour is the
-    /// fixed input or output layer, so the term never changes).
+    /// False until the term has been added to the score matrix.
+    added: bool,
+    /// The neighbouring permutation the added term is for (`None`: the neighbour is the fixed
+    /// input or output layer, so the term never changes).
     basis: Option<Permutation>,
     /// Scratch for the low-rank factors `A` and `D` of a correction.
     factor_a: Vec<f64>,
@@ -296,7 +297,7 @@ impl ScoreTerm {
         Self {
             side,
             i,
-            scores: Vec::new(),
+            added: false,
             basis: None,
             factor_a: Vec::new(),
             factor_d: Vec::new(),
@@ -310,17 +311,19 @@ impl ScoreTerm {
         }
     }
 
-    /// The full product for the current basis.
-    fn recompute(&mut self, a: &Mlp, b: &Mlp) -> Result<()> {
+    /// Adds the full product for the current basis to `scores` (`[n, n]`, or empty: then it
+    /// becomes the product).
+    fn add_full(&self, a: &Mlp, b: &Mlp, scores: &mut Vec<f64>) {
         let i = self.i;
         let n = a.layers[i].out_dim;
+        let mut term = Vec::new();
         match self.side {
             Side::Incoming => {
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
                 let b_in =
                     permute_matrix(&lb.weight, lb.out_dim, lb.in_dim, None, self.basis.as_ref());
-                matmul_abt(&la.weight, &b_in, (n, n, la.in_dim), &mut self.scores);
-                for (row, &ba) in self.scores.chunks_exact_mut(n).zip(&la.bias) {
+                matmul_abt(&la.weight, &b_in, (n, n, la.in_dim), &mut term);
+                for (row, &ba) in term.chunks_exact_mut(n).zip(&la.bias) {
                     for (x, &bb) in row.iter_mut().zip(&lb.bias) {
                         *x += f64::from(ba) * f64::from(bb);
                     }
@@ -330,18 +333,32 @@ impl ScoreTerm {
                 let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
                 let b_out =
                     permute_matrix(&nb.weight, nb.out_dim, nb.in_dim, self.basis.as_ref(), None);
-                matmul_atb(&na.weight, &b_out, (na.out_dim, n, n), &mut self.scores);
+                matmul_atb(&na.weight, &b_out, (na.out_dim, n, n), &mut term);
             }
         }
-        Ok(())
+        if scores.is_empty() {
+            *scores = term;
+        } else {
+            for (x, t) in scores.iter_mut().zip(term) {
+                *x += t;
+            }
+        }
     }
 
-    /// Brings the term up to date with the current permutations.
-    fn refresh(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Result<()> {
+    /// Brings the term's share of `scores` up to date with the current permutations.
+    fn refresh(
+        &mut self,
+        scores: &mut Vec<f64>,
+        a: &Mlp,
+        b: &Mlp,
+        perms: &[Permutation],
+    ) -> Result<()> {
         let neighbour = Self::neighbour(self.side, self.i, perms);
-        if self.scores.is_empty() {
+        if !self.added {
             self.basis = neighbour.cloned();
-            return self.recompute(a, b);
+            self.add_full(a, b, scores);
+            self.added = true;
+            return Ok(());
         }
         let (Some(old), Some(new)) = (self.basis.as_ref(), neighbour) else {
             return Ok(());
@@ -357,14 +374,10 @@ impl ScoreTerm {
         let new = new.map();
         let i = self.i;
         let n = a.layers[i].out_dim;
-        let (contracted, k) = match self.side {
-            Side::Incoming => (a.layers[i].in_dim, moved.len()),
-            Side::Outgoing => (a.layers[i + 1].out_dim, moved.len()),
-        };
-        // An f64 correction costs about twice an f32 product of the same size.
-        if 2 * k >= contracted {
-            return self.recompute(a, b);
-        }
+        // Even when most units moved, the f64 correction (matrixmultiply's f64 kernel) costs
+        // little more than a fresh f32 product, and it needs neither the old term nor a
+        // second copy of the matrix.
+        let k = moved.len();
         // The factors' buffers are kept between corrections (no fresh pages each time).
         let (mut at, mut d) = (
             std::mem::take(&mut self.factor_a),
@@ -407,7 +420,7 @@ impl ScoreTerm {
                 }
             }
         }
-        add_atd(&mut self.scores, &at, &d, k, n);
+        add_atd(scores, &at, &d, k, n);
         (self.factor_a, self.factor_d) = (at, d);
         Ok(())
     }
@@ -416,6 +429,8 @@ impl ScoreTerm {
 /// The state kept per hidden permutation between sweeps.
 #[derive(Debug)]
 struct Slot {
+    /// The score matrix `[n, n]`: incoming plus outgoing term (empty until first needed).
+    scores: Vec<f64>,
     incoming: ScoreTerm,
     outgoing: ScoreTerm,
     solver: LapSolver,
@@ -424,29 +439,27 @@ struct Slot {
 impl Slot {
     fn new(i: usize, n: usize) -> Self {
         Self {
+            scores: Vec::new(),
             incoming: ScoreTerm::new(Side::Incoming, i),
             outgoing: ScoreTerm::new(Side::Outgoing, i),
             solver: LapSolver::new(n),
         }
     }
 
-    /// Brings both halves of the score matrix up to date.
+    /// Brings both halves of the score matrix up to date (one after the other: they share
+    /// the matrix; each update is split over the threads).
     fn refresh(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Result<()> {
-        let (incoming, outgoing) = rayon::join(
-            || self.incoming.refresh(a, b, perms),
-            || self.outgoing.refresh(a, b, perms),
-        );
-        incoming?;
-        outgoing
+        self.incoming.refresh(&mut self.scores, a, b, perms)?;
+        self.outgoing.refresh(&mut self.scores, a, b, perms)
     }
 
-    /// The best permutation `i` given the others (score terms refreshed), and its gain over
+    /// The best permutation `i` given the others (score matrix refreshed), and its gain over
     /// the current one.
     fn solve(&mut self, perms: &[Permutation], i: usize) -> Result<(Permutation, f64)> {
-        let (x, y) = (&self.incoming.scores, &self.outgoing.scores);
-        let new = self.solver.solve_max_of_sum(x, y)?;
+        let new = self.solver.solve_max(&self.scores)?;
         let n = new.len();
-        let gain = score(x, y, n, &new) - score(x, y, n, &perms[i]);
+        let gain = crate::lap::assignment_score(&self.scores, n, &new)
+            - crate::lap::assignment_score(&self.scores, n, &perms[i]);
         Ok((new, gain))
     }
 }
@@ -549,10 +562,10 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                     // the next run needs them: refresh them here, off the critical path.
                     for (j, slot) in &mut ahead {
                         if !j.checked_sub(1).is_some_and(|k| run.contains(&k)) {
-                            slot.incoming.refresh(a, b, perms_now)?;
+                            slot.incoming.refresh(&mut slot.scores, a, b, perms_now)?;
                         }
                         if !run.contains(&(*j + 1)) {
-                            slot.outgoing.refresh(a, b, perms_now)?;
+                            slot.outgoing.refresh(&mut slot.scores, a, b, perms_now)?;
                         }
                     }
                     Ok(score_unscored.map(|p| aligned_inner_product(a, b, &p)))
@@ -607,11 +620,6 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         sweeps,
         converged,
     })
-}
-
-/// `Σ_r x[r, p(r)] + y[r, p(r)]`.
-fn score(x: &[f64], y: &[f64], n: usize, p: &Permutation) -> f64 {
-    crate::lap::assignment_score(x, n, p) + crate::lap::assignment_score(y, n, p)
 }
 
 /// Post-ReLU activations of every hidden layer for a batch `x: [n, d]`, each `[n, width]`.
@@ -883,32 +891,34 @@ pub(crate) mod tests {
         let widths = [20, 48, 40, 36, 6];
         let (a, b) = (random_mlp(&widths, &mut rng), random_mlp(&widths, &mut rng));
         let mut perms = random_perms(&a, &mut rng);
-        let mut terms: Vec<ScoreTerm> = (0..3)
+        let mut terms: Vec<(ScoreTerm, Vec<f64>)> = (0..3)
             .flat_map(|i| {
                 [
-                    ScoreTerm::new(Side::Incoming, i),
-                    ScoreTerm::new(Side::Outgoing, i),
+                    (ScoreTerm::new(Side::Incoming, i), Vec::new()),
+                    (ScoreTerm::new(Side::Outgoing, i), Vec::new()),
                 ]
             })
             .collect();
-        // Few moved units take the correction path (k <= 5: nalgebra's own loop, larger k:
-        // its strided GEMM), many the full product; all must agree with a term computed from
-        // scratch for the final permutations.
+        // Corrections of every rank (k <= 5: nalgebra's own loop, larger k: its strided GEMM,
+        // up to all units moved) must agree with a term computed from scratch for the final
+        // permutations.
         for (round, k) in [2, 3, 40, 8, 5, 1, 30, 12, 9].into_iter().enumerate() {
-            for t in &mut terms {
-                t.refresh(&a, &b, &perms).expect("refresh");
+            for (t, scores) in &mut terms {
+                t.refresh(scores, &a, &b, &perms).expect("refresh");
             }
             let i = round % 3;
             perms[i] = move_units(&perms[i], k, &mut rng);
         }
-        for t in &mut terms {
-            t.refresh(&a, &b, &perms).expect("refresh");
+        for (t, scores) in &mut terms {
+            t.refresh(scores, &a, &b, &perms).expect("refresh");
             let mut fresh = ScoreTerm::new(t.side, t.i);
-            fresh.refresh(&a, &b, &perms).expect("fresh");
-            let worst = t
-                .scores
+            let mut fresh_scores = Vec::new();
+            fresh
+                .refresh(&mut fresh_scores, &a, &b, &perms)
+                .expect("fresh");
+            let worst = scores
                 .iter()
-                .zip(&fresh.scores)
+                .zip(&fresh_scores)
                 .map(|(x, y)| (x - y).abs())
                 .fold(0.0, f64::max);
             assert!(
