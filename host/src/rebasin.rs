@@ -492,9 +492,10 @@ fn sweep_order(h: usize, rng: &mut Rng) -> Vec<usize> {
 /// Five things make it fast without changing what is computed:
 /// - a permutation whose two neighbours have not changed since it was last solved has the
 ///   same score matrix, and is skipped (gain 0);
-/// - score matrices are kept and corrected by low-rank products when a neighbour moves a few
-///   units ([`ScoreTerm`]);
-/// - each permutation's LAP is warm-started from its previous prices and answer;
+/// - each permutation's score matrix is kept and corrected in place by low-rank products when a
+///   neighbour moves ([`ScoreTerm`]);
+/// - each permutation's LAP reads that matrix in place and is warm-started from its previous
+///   prices and answer;
 /// - consecutive permutations of the sweep order that are not neighbours do not read each
 ///   other's result, so they are solved at the same time (on two threads or more);
 /// - while the LAPs of a run of the order are solved (one thread each), the score terms of
