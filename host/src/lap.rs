@@ -276,10 +276,11 @@ impl LapSolver {
         }
     }
 
-    /// One pass of augmenting row reduction: a free row takes its cheapest column, lowering
-    /// that column's price to its second-cheapest level, and evicts the column's owner, which
-    /// is re-processed at once if the price really dropped (else next pass). Prices only fall,
-    /// so every assigned row stays on a cheapest column. Returns the rows still free.
+    /// One pass of augmenting row reduction: a free row takes its cheapest column, raising
+    /// that column's price until the row's reduced cost there reaches its second-cheapest
+    /// level, and evicts the column's owner, which is re-processed at once if the price really
+    /// rose (else next pass). A higher price only makes that column dearer for every row, so
+    /// every other assigned row stays on a cheapest column. Returns the rows still free.
     fn augmenting_row_reduction(&mut self, scores: &[f64], mut free: Vec<usize>) -> Vec<usize> {
         let mut next = Vec::new();
         let mut steps = free.len() * ARR_STEPS_PER_ROW;
