@@ -271,9 +271,9 @@ enum Side {
 
 /// One half of the score matrix of hidden permutation `i`, added into that matrix (the
 /// [`Slot`]'s, which the LAP reads in place) and kept up to date there. When the neighbouring
-/// permutation it depends on changes in `k` units, the term changes by a rank-`k` product,
-/// which costs `k / K` of recomputing it (`K` = the contracted width, in f32 flops at half
-/// the rate); late sweeps move few units, so most of the GEMM work of the reference algorithm
+/// permutation it depends on changes in `k` units, the term changes by a rank-`k` product:
+/// `2·n²·k` f64 flops against `2·n²·K` f32 flops for a fresh product (`K` = the contracted
+/// width). Late sweeps move few units, so most of the GEMM work of the reference algorithm
 /// disappears. The first product is f32 (as in the reference implementations); corrections
 /// are exact f64 sums of f32 products.
 #[derive(Debug)]
