@@ -356,14 +356,15 @@ struct DeltaChunkMap {
 
 impl DeltaChunkMap {
     fn new(d: &Dims, f: &Features, h: usize, c0: usize, c1: usize) -> Self {
-        let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
+        let (dk, dv) = (d.d_k, d.d_v);
         let n = c1 - c0;
-        let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
-        let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
-        let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
         let span = DeltaSpan::new(d, f, h, c0, c1);
+        let (key, val, beta) = (
+            |t| span.key(d, f, t),
+            |t| span.val(d, f, t),
+            |t| span.beta(d, f, t),
+        );
         let lgam = &span.lgam;
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         let (mut u0, mut w) = (vec![0.0f32; n * dv], vec![0.0f32; n * dk]);
         for t in 0..n {
             let (bt, g) = (beta(t), lgam[t].exp());
@@ -419,6 +420,11 @@ impl DeltaChunkMap {
     }
 }
 
+/// `Σ a_i b_i` in f32, in index order.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
 /// `out = x S` for a head state `S` (`d_k × d_v`, row-major) and a row `x` (`d_k`).
 fn times_state(x: &[f32], s: &[f32], out: &mut [f32]) {
     out.fill(0.0);
@@ -452,13 +458,22 @@ impl DeltaSpan {
         &f.k[(self.c0 + t) * d.qk() + self.h * d.d_k..][..d.d_k]
     }
 
+    /// The head's value of token `t` of the chunk.
+    fn val<'f>(&self, d: &Dims, f: &'f Features, t: usize) -> &'f [f32] {
+        &f.v[(self.c0 + t) * d.vd() + self.h * d.d_v..][..d.d_v]
+    }
+
+    /// The head's write strength `β` of token `t` of the chunk.
+    fn beta(&self, d: &Dims, f: &Features, t: usize) -> f32 {
+        f.gate[(self.c0 + t) * 2 * d.heads + d.heads + self.h]
+    }
+
     /// Readouts `o_t = γ_t q_t S_in + Σ_{i≤t} (γ_t/γ_i) (q_t·k_i) u_i`, written into `r` (the
     /// chunk's rows, all heads).
     fn readouts(&self, d: &Dims, f: &Features, s_in: &[f32], u: &[f32], r: &mut [f32]) {
         let (qk, vd, dk, dv) = (d.qk(), d.vd(), d.d_k, d.d_v);
         let (h, c0, lgam) = (self.h, self.c0, &self.lgam);
         let qry = |t: usize| &f.q[(c0 + t) * qk + h * dk..][..dk];
-        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         let mut tmp = vec![0.0f32; dv];
         for t in 0..lgam.len() {
             times_state(qry(t), s_in, &mut tmp);
@@ -509,14 +524,15 @@ fn delta_chunk(
     s: &mut [f32],
     r: &mut [f32],
 ) {
-    let (qk, vd, dk, dv, nh) = (d.qk(), d.vd(), d.d_k, d.d_v, d.heads);
+    let dv = d.d_v;
     let n = c1 - c0;
-    let key = |t: usize| &f.k[(c0 + t) * qk + h * dk..][..dk];
-    let val = |t: usize| &f.v[(c0 + t) * vd + h * dv..][..dv];
-    let beta = |t: usize| f.gate[(c0 + t) * 2 * nh + nh + h];
     let span = DeltaSpan::new(d, f, h, c0, c1);
+    let (key, val, beta) = (
+        |t| span.key(d, f, t),
+        |t| span.val(d, f, t),
+        |t| span.beta(d, f, t),
+    );
     let lgam = &span.lgam;
-    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     let mut u = vec![0.0f32; n * dv];
     let mut tmp = vec![0.0f32; dv];
     for t in 0..n {
