@@ -19,6 +19,24 @@ pub fn exit(code: i32) -> ! {
     semihosting::process::exit(code)
 }
 
+/// Logs why the run cannot go on, as `bin: what`, and exits with [`EXIT_CHECK_FAILED`].
+pub fn fail(bin: &str, what: &str) -> ! {
+    defmt::error!("{=str}: {=str}", bin, what);
+    exit(EXIT_CHECK_FAILED)
+}
+
+/// Parses the embedded model file, or logs why it was rejected and exits with
+/// [`EXIT_CHECK_FAILED`].
+pub fn model_or_fail(bytes: &'static [u8]) -> mote_core::model::Model<'static> {
+    match mote_core::model::Model::parse(bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            defmt::error!("model rejected: {}", defmt::Display2Format(&e));
+            exit(EXIT_CHECK_FAILED)
+        }
+    }
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     defmt::error!("panic: {}", defmt::Display2Format(info));
@@ -84,6 +102,19 @@ pub enum SamplesError {
 }
 
 impl Samples {
+    /// [`Samples::parse`], or [`fail`] with a message naming the fault; `bad_length` says
+    /// what a length mismatch means to binary `bin`.
+    pub fn parse_or_fail(blob: &'static [u8], bin: &str, bad_length: &str) -> Self {
+        match Self::parse(blob) {
+            Ok(s) => s,
+            Err(SamplesError::Missing) => {
+                fail(bin, "no samples embedded (build with MOTE_SAMPLES=path)")
+            }
+            Err(SamplesError::BadHeader) => fail(bin, "bad samples header"),
+            Err(SamplesError::BadLength) => fail(bin, bad_length),
+        }
+    }
+
     /// Checks the header and the total length (with overflow-checked sizes).
     pub fn parse(blob: &'static [u8]) -> Result<Self, SamplesError> {
         if blob.get(..4) != Some(b"MSMP") {

@@ -77,8 +77,7 @@ fn test_rmse(dict: &OrthoDict<'_>, train_end: usize) -> f32 {
 }
 
 fn fail(what: &str) -> ! {
-    defmt::error!("dict: {=str}", what);
-    fw::exit(fw::EXIT_CHECK_FAILED)
+    fw::fail("dict", what)
 }
 
 fn ecg_stream(learner: &mut OnlineOdl<N>, batch: &mut [f32; N * BATCH]) {

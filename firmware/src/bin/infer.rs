@@ -7,7 +7,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use mote_core::model::{Model, Workspace};
+use mote_core::model::Workspace;
 use mote_firmware as fw;
 
 fw::hardfault_exits!();
@@ -22,19 +22,12 @@ const MAX_ARENA_I8: usize = 2048;
 const MAX_IO: usize = 1024;
 
 fn fail(msg: &str) -> ! {
-    defmt::error!("{=str}", msg);
-    fw::exit(fw::EXIT_CHECK_FAILED)
+    fw::fail("infer", msg)
 }
 
 #[entry]
 fn main() -> ! {
-    let model = match Model::parse(&MODEL.0) {
-        Ok(m) => m,
-        Err(e) => {
-            defmt::error!("model rejected: {}", defmt::Display2Format(&e));
-            fw::exit(fw::EXIT_CHECK_FAILED)
-        }
-    };
+    let model = fw::model_or_fail(&MODEL.0);
     let ram = model.ram();
     defmt::info!(
         "model {=usize} layers, in {=usize}, out {=usize}, flash {=usize} B, ram {=usize} B",
@@ -47,14 +40,8 @@ fn main() -> ! {
     if ram.arena_f32 > MAX_ARENA_F32 || ram.arena_i8 > MAX_ARENA_I8 || model.output_len() > MAX_IO {
         fail("model needs more RAM than this firmware reserves");
     }
-    let samples = match fw::Samples::parse(SAMPLES) {
-        Ok(s) => s,
-        Err(fw::SamplesError::Missing) => {
-            fail("no samples embedded (build with MOTE_SAMPLES=path)")
-        }
-        Err(fw::SamplesError::BadHeader) => fail("bad samples header"),
-        Err(fw::SamplesError::BadLength) => fail("samples do not match the model input"),
-    };
+    let samples =
+        fw::Samples::parse_or_fail(SAMPLES, "infer", "samples do not match the model input");
     let (n, d) = (samples.n, samples.d);
     if d != model.input_len() || d > MAX_IO {
         fail("samples do not match the model input");

@@ -14,7 +14,7 @@
 
 use cortex_m_rt::entry;
 use mote_core::check::Fnv1a;
-use mote_core::model::{Model, Workspace};
+use mote_core::model::Workspace;
 use mote_firmware as fw;
 
 fw::hardfault_exits!();
@@ -31,19 +31,12 @@ const MAX_IO: usize = 64;
 const MAX_LAYERS: usize = 8;
 
 fn fail(msg: &str) -> ! {
-    defmt::error!("recurrent: {=str}", msg);
-    fw::exit(fw::EXIT_CHECK_FAILED)
+    fw::fail("recurrent", msg)
 }
 
 #[entry]
 fn main() -> ! {
-    let model = match Model::parse(&MODEL.0) {
-        Ok(m) => m,
-        Err(e) => {
-            defmt::error!("model rejected: {}", defmt::Display2Format(&e));
-            fw::exit(fw::EXIT_CHECK_FAILED)
-        }
-    };
+    let model = fw::model_or_fail(&MODEL.0);
     let ram = model.ram();
     let (d_in, d_out) = (model.input_len(), model.output_len());
     if ram.arena_f32 > MAX_ARENA_F32
@@ -54,14 +47,7 @@ fn main() -> ! {
         fail("model needs more RAM than this firmware reserves");
     }
     const NOT_SEQUENCES: &str = "samples are not whole sequences of the model's input";
-    let samples = match fw::Samples::parse(SAMPLES) {
-        Ok(s) => s,
-        Err(fw::SamplesError::Missing) => {
-            fail("no samples embedded (build with MOTE_SAMPLES=path)")
-        }
-        Err(fw::SamplesError::BadHeader) => fail("bad samples header"),
-        Err(fw::SamplesError::BadLength) => fail(NOT_SEQUENCES),
-    };
+    let samples = fw::Samples::parse_or_fail(SAMPLES, "recurrent", NOT_SEQUENCES);
     let (n, d) = (samples.n, samples.d);
     if d == 0 || !d.is_multiple_of(d_in) {
         fail(NOT_SEQUENCES);
