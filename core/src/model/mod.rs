@@ -783,6 +783,18 @@ impl<'a> Model<'a> {
         let unused = |from: usize, p: &[i32]| {
             (from..3).all(|j| t(j) == format::NO_TENSOR) && p.iter().all(|&v| v == 0)
         };
+        // The per-row scales of the weight schemes with f32 activations (L-Mul e4m3,
+        // int8-dynamic): tensor 1, all positive; no parameters, no fourth tensor.
+        let row_scales = || -> Result<&'a [f32], ParseError> {
+            if fl != 0 || !unused(3, &[p0, p1]) {
+                return Err(bad_param("unused fields"));
+            }
+            let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
+            if values && scale.iter().any(|&s| s <= 0.0) {
+                return Err(bad_param("scale"));
+            }
+            Ok(scale)
+        };
         let layer = match (k, sch) {
             (kind::DENSE, scheme::F32) => {
                 if fl != 0 || !unused(2, &[p0, p1]) {
@@ -794,13 +806,7 @@ impl<'a> Model<'a> {
                 }
             }
             (kind::DENSE, scheme::LMUL_E4M3) => {
-                if fl != 0 || !unused(3, &[p0, p1]) {
-                    return Err(bad_param("unused fields"));
-                }
-                let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
-                if values && scale.iter().any(|&s| s <= 0.0) {
-                    return Err(bad_param("scale"));
-                }
+                let scale = row_scales()?;
                 Layer::DenseLmulE4m3 {
                     w: self.typed(li, t(0), dtype::E4M3, n, "weight")?,
                     scale,
@@ -846,13 +852,7 @@ impl<'a> Model<'a> {
                 }
             }
             (kind::DENSE, scheme::INT8_DYNAMIC) if self.minor >= format::MINOR_RECURRENT => {
-                if fl != 0 || !unused(3, &[p0, p1]) {
-                    return Err(bad_param("unused fields"));
-                }
-                let scale: &[f32] = self.typed(li, t(1), dtype::F32, out_len, "scale")?;
-                if values && scale.iter().any(|&s| s <= 0.0) {
-                    return Err(bad_param("scale"));
-                }
+                let scale = row_scales()?;
                 Layer::DenseInt8Dynamic {
                     w: self.typed(li, t(0), dtype::I8, n, "weight")?,
                     scale,
