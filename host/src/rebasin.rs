@@ -369,9 +369,10 @@ impl ScoreTerm {
         if moved.is_empty() {
             return Ok(());
         }
-        let (old, new) = (old.map().to_vec(), new.clone());
-        self.basis = Some(new.clone());
-        let new = new.map();
+        let Some(old) = self.basis.replace(new.clone()) else {
+            return Ok(()); // unreachable: `old` was read from the basis above
+        };
+        let (old, new) = (old.map(), new.map());
         let i = self.i;
         let n = a.layers[i].out_dim;
         // Even when most units moved, the f64 correction (matrixmultiply's f64 kernel) costs
@@ -521,19 +522,18 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
     let mut unscored: Option<Vec<Permutation>> = None;
     let mut converged = false;
     let mut order = sweep_order(h, &mut rng);
+    let mut runs = independent_runs(&order);
     for sweep in 1..=MAX_SWEEPS {
         // Drawn now so the last run of this sweep can work ahead on the first of the next;
         // the generator gives the same orders as drawing at the start of each sweep.
         let next_order = sweep_order(h, &mut rng);
-        let runs = independent_runs(&order);
-        let next_first = independent_runs(&next_order)
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let next_runs = independent_runs(&next_order);
+        let no_run = Vec::new();
+        let next_first = next_runs.first().unwrap_or(&no_run);
         let mut progress = false;
         let mut changed_units = 0;
         for (r, run) in runs.iter().enumerate() {
-            let upcoming = runs.get(r + 1).unwrap_or(&next_first);
+            let upcoming = runs.get(r + 1).unwrap_or(next_first);
             let batch: Vec<usize> = run.iter().copied().filter(|&i| stale[i]).collect();
             let mut current: Vec<(usize, &mut Slot)> = Vec::new();
             let mut ahead: Vec<(usize, &mut Slot)> = Vec::new();
@@ -603,7 +603,7 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
             changed_units,
         });
         unscored = Some(perms.clone());
-        order = next_order;
+        (order, runs) = (next_order, next_runs);
         if !progress {
             converged = true;
             break;
