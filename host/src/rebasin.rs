@@ -56,54 +56,69 @@ pub struct Alignment {
     pub converged: bool,
 }
 
-/// `A · Bᵀ` for row-major `a: [m, k]`, `b: [n, k]`, written as f64 into `out` (an f32 GEMM,
-/// like the float32 reference implementations; `out` keeps its allocation between calls).
-fn matmul_abt(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), out: &mut Vec<f64>) {
-    // Rows r0..r1 of C, read column-major as C[rows]ᵀ (n × m') = B · A[rows]ᵀ, where B is the
-    // row-major [n, k] buffer (steps k, 1) and A[rows]ᵀ the column-major view of A's rows.
-    sgemm_by_rows(m, n, out, |c, rows| {
-        let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, rows.len());
-        let bm = nalgebra::DMatrixView::from_slice_with_strides(b, n, k, k, 1);
-        let at = nalgebra::DMatrixView::from_slice(&a[rows.start * k..rows.end * k], k, rows.len());
-        ct.gemm(1.0, &bm, &at, 0.0);
-    });
-}
+/// Rows of an f32 product per block on its way into an f64 score matrix: a 256 × 512 f32
+/// block (512 KiB) is still in L2 when it is widened and added, and each half of a 512-wide
+/// product is one GEMM call (matrixmultiply packs its operands afresh in every call).
+const BLOCK_ROWS: usize = 256;
 
-/// `Aᵀ · B` for row-major `a: [k, m]`, `b: [k, n]`, written as f64 into `out` (f32 GEMM on
-/// strided views: no transposed copies).
-fn matmul_atb(a: &[f32], b: &[f32], (k, m, n): (usize, usize, usize), out: &mut Vec<f64>) {
-    // C[rows]ᵀ (n × m') = Bᵀ · A[:, rows]: Bᵀ is the row-major [k, n] buffer read column-major,
-    // A[:, rows] the k × m' block of the row-major [k, m] buffer (steps m, 1).
-    sgemm_by_rows(m, n, out, |c, rows| {
-        let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, rows.len());
-        let bt = nalgebra::DMatrixView::from_slice(b, n, k);
-        let a =
-            nalgebra::DMatrixView::from_slice_with_strides(&a[rows.start..], k, rows.len(), m, 1);
-        ct.gemm(1.0, &bt, &a, 0.0);
-    });
-}
-
-/// Runs `rows_of(c, rows)` for the two halves of the rows of an `[m, n]` f32 product on two
-/// threads (a fixed split, so the same bits on any machine; nalgebra hands each half to
-/// matrixmultiply's SIMD kernels), then widens the product into `out`.
-fn sgemm_by_rows(
-    m: usize,
+/// `C += P` for a row-major f64 matrix `c: [m, n]` and an f32 product `P` made block by block:
+/// `product(block, rows)` writes rows `rows` of `P` into `block` (row-major `[rows.len(), n]`).
+/// The two halves of the rows run on two threads, each in blocks of [`BLOCK_ROWS`] (a fixed
+/// split, so the bits do not depend on the thread count); `blocks` is their kept scratch.
+fn add_f32_product(
+    c: &mut [f64],
     n: usize,
-    out: &mut Vec<f64>,
-    rows_of: impl Fn(&mut [f32], Range<usize>) + Sync,
+    blocks: &mut Vec<f32>,
+    product: impl Fn(&mut [f32], Range<usize>) + Sync,
 ) {
-    let mut c = vec![0.0f32; m * n];
+    let m = c.len() / n.max(1);
     let half = m / 2;
     let (top, bottom) = c.split_at_mut(half * n);
-    let run = |c: &mut [f32], rows: Range<usize>| {
-        if !rows.is_empty() {
-            rows_of(c, rows);
+    let block_len = BLOCK_ROWS.min(m) * n;
+    blocks.resize(2 * block_len, 0.0);
+    let (block_top, block_bottom) = blocks.split_at_mut(block_len);
+    let run = |c: &mut [f64], rows: Range<usize>, block: &mut [f32]| {
+        for start in rows.clone().step_by(BLOCK_ROWS) {
+            let part = start..(start + BLOCK_ROWS).min(rows.end);
+            let block = &mut block[..part.len() * n];
+            product(block, part.clone());
+            let dst = &mut c[(part.start - rows.start) * n..(part.end - rows.start) * n];
+            for (x, &p) in dst.iter_mut().zip(block.iter()) {
+                *x += f64::from(p);
+            }
         }
     };
-    rayon::join(|| run(top, 0..half), || run(bottom, half..m));
-    out.clear();
-    out.extend(c.iter().map(|&x| f64::from(x)));
+    rayon::join(
+        || run(top, 0..half, block_top),
+        || run(bottom, half..m, block_bottom),
+    );
 }
+
+/// Rows `rows` of `A · Bᵀ` into `block`, for row-major `a: [m, k]`, `b: [n, k]` (f32 GEMM
+/// on strided views: no transposed copies).
+fn abt_rows(a: &[f32], b: &[f32], (n, k): (usize, usize), block: &mut [f32], rows: Range<usize>) {
+    // Read column-major, `block` is C[rows]ᵀ (n × m') = B · A[rows]ᵀ: B is the row-major
+    // [n, k] buffer (steps k, 1), A[rows]ᵀ the column-major view of A's rows.
+    let mut ct = nalgebra::DMatrixViewMut::from_slice(block, n, rows.len());
+    let bm = nalgebra::DMatrixView::from_slice_with_strides(b, n, k, k, 1);
+    let at = nalgebra::DMatrixView::from_slice(&a[rows.start * k..rows.end * k], k, rows.len());
+    ct.gemm(1.0, &bm, &at, 0.0);
+}
+
+/// Rows `rows` of `Aᵀ · B` into `block`, for row-major `a: [k, m]`, `b: [k, n]`.
+fn atb_rows(a: &[f32], b: &[f32], (m, n): (usize, usize), block: &mut [f32], rows: Range<usize>) {
+    let k = a.len() / m.max(1);
+    // C[rows]ᵀ (n × m') = Bᵀ · A[:, rows]: Bᵀ is the row-major [k, n] buffer read
+    // column-major, A[:, rows] the k × m' block of the row-major [k, m] buffer (steps m, 1).
+    let mut ct = nalgebra::DMatrixViewMut::from_slice(block, n, rows.len());
+    let bt = nalgebra::DMatrixView::from_slice(b, n, k);
+    let a = nalgebra::DMatrixView::from_slice_with_strides(&a[rows.start..], k, rows.len(), m, 1);
+    ct.gemm(1.0, &bt, &a, 0.0);
+}
+
+/// nalgebra hands a product to matrixmultiply only when every dimension exceeds 5; below, its
+/// fallback is far slower. A correction's factors are padded to this rank with exact zeros.
+const MIN_RANK: usize = 6;
 
 /// Reorders rows by `rows` (if given) and columns by `cols` (if given) of a row-major matrix.
 fn permute_matrix(
@@ -114,6 +129,20 @@ fn permute_matrix(
     cols: Option<&Permutation>,
 ) -> Vec<f32> {
     let mut o = Vec::with_capacity(w.len());
+    permute_matrix_into(w, out_dim, in_dim, rows, cols, &mut o);
+    o
+}
+
+/// [`permute_matrix`] into a kept buffer (cleared first).
+fn permute_matrix_into(
+    w: &[f32],
+    out_dim: usize,
+    in_dim: usize,
+    rows: Option<&Permutation>,
+    cols: Option<&Permutation>,
+    o: &mut Vec<f32>,
+) {
+    o.clear();
     for r in 0..out_dim {
         let src_r = rows.map_or(r, |p| p.map()[r]);
         let row = &w[src_r * in_dim..(src_r + 1) * in_dim];
@@ -122,7 +151,6 @@ fn permute_matrix(
             None => o.extend_from_slice(row),
         }
     }
-    o
 }
 
 /// Applies hidden permutations to a model (function unchanged).
@@ -175,16 +203,20 @@ pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
         let rows = (l < h).then(|| perms[l].map());
         let cols = l.checked_sub(1).map(|i| perms[i].map());
         // Per-row sums in parallel, added in row order: the same bits on any thread count.
+        // B's row is first gathered through the column permutation, so that the dot product
+        // runs on contiguous slices.
+        let arch = pulp::Arch::new();
         let per_row: Vec<f64> = (0..la.out_dim)
             .into_par_iter()
-            .map(|r| {
+            .map_init(Vec::new, |gathered: &mut Vec<f32>, r| {
                 let src = rows.map_or(r, |p| p[r]);
-                let wa = &la.weight[r * la.in_dim..(r + 1) * la.in_dim];
-                let wb = &lb.weight[src * lb.in_dim..(src + 1) * lb.in_dim];
-                let w = match cols {
-                    Some(p) => dot_f64(wa, |k| wb[p[k]]),
-                    None => dot_f64(wa, |k| wb[k]),
-                };
+                let (wa, wb) = (la.row(r), lb.row(src));
+                let w = arch.dispatch(RowDot {
+                    wa,
+                    wb,
+                    cols,
+                    gathered,
+                });
                 w + f64::from(la.bias[r]) * f64::from(lb.bias[src])
             })
             .collect();
@@ -193,71 +225,57 @@ pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
     total
 }
 
-/// `Σ_k x[k] · y(k)` in f64, over eight interleaved partial sums (a fixed order, so the same
-/// bits everywhere; eight independent additions in flight instead of one chain).
-fn dot_f64(x: &[f32], y: impl Fn(usize) -> f32) -> f64 {
-    const LANES: usize = 8;
-    let mut acc = [0.0f64; LANES];
-    let body = x.len() - x.len() % LANES;
-    for (c, chunk) in x[..body].chunks_exact(LANES).enumerate() {
-        for (l, (a, &xv)) in acc.iter_mut().zip(chunk).enumerate() {
-            *a += f64::from(xv) * f64::from(y(c * LANES + l));
+/// `Σ_c wa[c] · wb[cols[c]]` (or `Σ_c wa[c] · wb[c]`) in f64, via [`dot_f64`] on the gathered
+/// row; a plain loop, compiled for the vector unit found at run time (pulp inlines it into its
+/// per-CPU functions).
+struct RowDot<'a> {
+    wa: &'a [f32],
+    wb: &'a [f32],
+    cols: Option<&'a [usize]>,
+    gathered: &'a mut Vec<f32>,
+}
+
+impl pulp::WithSimd for RowDot<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> f64 {
+        let Self {
+            wa,
+            wb,
+            cols,
+            gathered,
+        } = self;
+        match cols {
+            Some(p) => {
+                gathered.resize(p.len(), 0.0);
+                for (g, &c) in gathered.iter_mut().zip(p) {
+                    *g = wb[c];
+                }
+                dot_f64(wa, gathered)
+            }
+            None => dot_f64(wa, wb),
         }
     }
-    for (k, &xv) in x.iter().enumerate().skip(body) {
-        acc[k % LANES] += f64::from(xv) * f64::from(y(k));
+}
+
+/// `Σ_k x[k] · y[k]` in f64, over eight interleaved partial sums (a fixed order, so the same
+/// bits everywhere; eight independent additions in flight instead of one chain).
+#[inline(always)]
+fn dot_f64(x: &[f32], y: &[f32]) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let (xs, ys) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+    let (x_tail, y_tail) = (xs.remainder(), ys.remainder());
+    for (xc, yc) in xs.zip(ys) {
+        for ((a, &xv), &yv) in acc.iter_mut().zip(xc).zip(yc) {
+            *a += f64::from(xv) * f64::from(yv);
+        }
+    }
+    for ((a, &xv), &yv) in acc.iter_mut().zip(x_tail).zip(y_tail) {
+        *a += f64::from(xv) * f64::from(yv);
     }
     acc.iter().sum()
-}
-
-/// `C += Aᵀ D` for row-major `c: [n, n]` and `a, d: [k, n]`, in f64 and in place: the low-rank
-/// correction of a score term when `k` units of a neighbouring permutation moved. The two
-/// halves of C's rows are updated on two threads (a fixed split, so the same bits on any
-/// machine).
-fn add_atd(c: &mut [f64], a: &[f64], d: &[f64], k: usize, n: usize) {
-    let half = n / 2;
-    let (top, bottom) = c.split_at_mut(half * n);
-    rayon::join(
-        || add_atd_rows(top, a, d, k, n, 0..half),
-        || add_atd_rows(bottom, a, d, k, n, half..n),
-    );
-}
-
-/// Rows `rows` of `C += Aᵀ D`, with `c` holding just those rows. Read column-major, the
-/// row-major buffers are `Cᵀ` and `Dᵀ`, so this is `C[rows]ᵀ += Dᵀ A[:, rows]` (nalgebra's
-/// strided GEMM: no copies, no temporary).
-fn add_atd_rows(c: &mut [f64], a: &[f64], d: &[f64], k: usize, n: usize, rows: Range<usize>) {
-    let m = rows.len();
-    if m == 0 || k == 0 {
-        return;
-    }
-    // nalgebra hands the product to matrixmultiply only when every dimension exceeds 5; below,
-    // its fallback is far slower. Zero rows added to A and D pad k to 6 and add exact zeros.
-    const MIN_K: usize = 6;
-    let (a, d, k) = if k < MIN_K {
-        let pad = |x: &[f64]| {
-            let mut p = x.to_vec();
-            p.resize(MIN_K * n, 0.0);
-            p
-        };
-        (
-            std::borrow::Cow::Owned(pad(a)),
-            std::borrow::Cow::Owned(pad(d)),
-            MIN_K,
-        )
-    } else {
-        (
-            std::borrow::Cow::Borrowed(a),
-            std::borrow::Cow::Borrowed(d),
-            k,
-        )
-    };
-    let mut ct = nalgebra::DMatrixViewMut::from_slice(c, n, m);
-    let dt = nalgebra::DMatrixView::from_slice(&d, n, k);
-    // A[:, rows] as a k × m matrix over the row-major buffer: step n between rows, 1 between
-    // columns.
-    let a = nalgebra::DMatrixView::from_slice_with_strides(&a[rows.start..], k, m, n, 1);
-    ct.gemm(1.0, &dt, &a, 1.0);
 }
 
 /// Which half of a permutation's score matrix (SPEC §2.3): the incoming weights and biases of
@@ -270,12 +288,16 @@ enum Side {
 }
 
 /// One half of the score matrix of hidden permutation `i`, added into that matrix (the
-/// [`Slot`]'s, which the LAP reads in place) and kept up to date there. When the neighbouring
-/// permutation it depends on changes in `k` units, the term changes by a rank-`k` product:
-/// `2·n²·k` f64 flops against `2·n²·K` f32 flops for a fresh product (`K` = the contracted
-/// width). Late sweeps move few units, so most of the GEMM work of the reference algorithm
-/// disappears. The first product is f32 (as in the reference implementations); corrections
-/// are exact f64 sums of f32 products.
+/// [`Slot`]'s, which the LAP reads in place) and kept up to date there.
+///
+/// Both halves are products through the neighbouring permutation `Q`: the incoming half
+/// `C = W_i^A (W_i^B Q)ᵀ` contracts over the units below, the outgoing half
+/// `C = (W_{i+1}^A)ᵀ (Q W_{i+1}^B)` over the units above. When `Q` changes in `k` units, `C`
+/// changes by a rank-`k` product of the moved columns (rows) of A's weights with the
+/// differences of B's: `2·n²·k` flops against `2·n²·K` for a fresh product (`K` = the
+/// contracted width), so late sweeps, which move few units, skip most of the reference
+/// algorithm's GEMM work. Products and corrections are f32 GEMMs (as in the float32
+/// reference implementations), each added into the f64 matrix.
 #[derive(Debug)]
 struct ScoreTerm {
     side: Side,
@@ -286,9 +308,20 @@ struct ScoreTerm {
     /// The neighbouring permutation the added term is for (`None`: the neighbour is the fixed
     /// input or output layer, so the term never changes).
     basis: Option<Permutation>,
-    /// Scratch for the low-rank factors `A` and `D` of a correction.
-    factor_a: Vec<f64>,
-    factor_d: Vec<f64>,
+}
+
+/// Buffers the two terms of a slot reuse for their products and corrections (one term at a
+/// time), so their pages are touched once per matching rather than once per update.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// A correction's left factor: the moved columns (incoming) or rows (outgoing) of A's
+    /// weights.
+    a: Vec<f32>,
+    /// B's weights through the neighbour (a full product), or a correction's right factor:
+    /// the differences of B's moved columns (rows).
+    d: Vec<f32>,
+    /// Two blocks of an f32 product on their way into the f64 matrix.
+    blocks: Vec<f32>,
 }
 
 impl ScoreTerm {
@@ -299,8 +332,6 @@ impl ScoreTerm {
             i,
             added: false,
             basis: None,
-            factor_a: Vec::new(),
-            factor_d: Vec::new(),
         }
     }
 
@@ -312,18 +343,28 @@ impl ScoreTerm {
     }
 
     /// Adds the full product for the current basis to `scores` (`[n, n]`, or empty: then it
-    /// becomes the product).
-    fn add_full(&self, a: &Mlp, b: &Mlp, scores: &mut Vec<f64>) {
+    /// is made, zero, first).
+    fn add_full(&self, a: &Mlp, b: &Mlp, scores: &mut Vec<f64>, scratch: &mut Scratch) {
         let i = self.i;
         let n = a.layers[i].out_dim;
-        let mut term = Vec::new();
+        if scores.is_empty() {
+            scores.resize(n * n, 0.0);
+        }
+        let Scratch { d, blocks, .. } = scratch;
         match self.side {
             Side::Incoming => {
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
-                let b_in =
-                    permute_matrix(&lb.weight, lb.out_dim, lb.in_dim, None, self.basis.as_ref());
-                matmul_abt(&la.weight, &b_in, (n, n, la.in_dim), &mut term);
-                for (row, &ba) in term.chunks_exact_mut(n).zip(&la.bias) {
+                let b_in: &[f32] = match &self.basis {
+                    Some(q) => {
+                        permute_matrix_into(&lb.weight, n, lb.in_dim, None, Some(q), d);
+                        d
+                    }
+                    None => &lb.weight,
+                };
+                add_f32_product(scores, n, blocks, |block, rows| {
+                    abt_rows(&la.weight, b_in, (n, la.in_dim), block, rows);
+                });
+                for (row, &ba) in scores.chunks_exact_mut(n).zip(&la.bias) {
                     for (x, &bb) in row.iter_mut().zip(&lb.bias) {
                         *x += f64::from(ba) * f64::from(bb);
                     }
@@ -331,16 +372,16 @@ impl ScoreTerm {
             }
             Side::Outgoing => {
                 let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
-                let b_out =
-                    permute_matrix(&nb.weight, nb.out_dim, nb.in_dim, self.basis.as_ref(), None);
-                matmul_atb(&na.weight, &b_out, (na.out_dim, n, n), &mut term);
-            }
-        }
-        if scores.is_empty() {
-            *scores = term;
-        } else {
-            for (x, t) in scores.iter_mut().zip(term) {
-                *x += t;
+                let b_out: &[f32] = match &self.basis {
+                    Some(q) => {
+                        permute_matrix_into(&nb.weight, nb.out_dim, n, Some(q), None, d);
+                        d
+                    }
+                    None => &nb.weight,
+                };
+                add_f32_product(scores, n, blocks, |block, rows| {
+                    atb_rows(&na.weight, b_out, (n, n), block, rows);
+                });
             }
         }
     }
@@ -349,83 +390,79 @@ impl ScoreTerm {
     fn refresh(
         &mut self,
         scores: &mut Vec<f64>,
+        scratch: &mut Scratch,
         a: &Mlp,
         b: &Mlp,
         perms: &[Permutation],
-    ) -> Result<()> {
+    ) {
         let neighbour = Self::neighbour(self.side, self.i, perms);
         if !self.added {
             self.basis = neighbour.cloned();
-            self.add_full(a, b, scores);
+            self.add_full(a, b, scores, scratch);
             self.added = true;
-            return Ok(());
+            return;
         }
         let (Some(old), Some(new)) = (self.basis.as_ref(), neighbour) else {
-            return Ok(());
+            return;
         };
         let moved: Vec<usize> = (0..new.len())
             .filter(|&k| old.map()[k] != new.map()[k])
             .collect();
         if moved.is_empty() {
-            return Ok(());
+            return;
         }
         let Some(old) = self.basis.replace(new.clone()) else {
-            return Ok(()); // unreachable: `old` was read from the basis above
+            return; // unreachable: `old` was read from the basis above
         };
         let (old, new) = (old.map(), new.map());
         let i = self.i;
         let n = a.layers[i].out_dim;
-        // Even when most units moved, the f64 correction (matrixmultiply's f64 kernel) costs
-        // little more than a fresh f32 product, and it needs neither the old term nor a
-        // second copy of the matrix.
-        let k = moved.len();
-        // The factors' buffers are kept between corrections (no fresh pages each time).
-        let (mut at, mut d) = (
-            std::mem::take(&mut self.factor_a),
-            std::mem::take(&mut self.factor_d),
-        );
-        at.clear();
-        d.clear();
+        // The rank, padded with exact zeros so that the product takes the fast path.
+        let rank = moved.len().max(MIN_RANK);
+        let Scratch {
+            a: fa,
+            d: fd,
+            blocks,
+        } = scratch;
+        fa.clear();
+        fd.clear();
         match self.side {
             Side::Incoming => {
-                // C[r, c] = Σ_k A[r, k] · B[c, P(k)]: column k of B changed from P_old(k) to P_new(k).
+                // C[r, c] = Σ_u A[r, u] · B[c, Q(u)]: columns u of B changed from Q_old(u) to
+                // Q_new(u). The factors are [n, rank], gathered row by row (each row of the
+                // weights read once, in cache).
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
-                // Row by row through the weights (each row read once), into [k, n] buffers.
-                at.resize(k * n, 0.0);
-                d.resize(k * n, 0.0);
                 for r in 0..n {
-                    let (wa, wb) = (
-                        &la.weight[r * la.in_dim..(r + 1) * la.in_dim],
-                        &lb.weight[r * lb.in_dim..(r + 1) * lb.in_dim],
-                    );
-                    for (q, &m) in moved.iter().enumerate() {
-                        at[q * n + r] = f64::from(wa[m]);
-                        d[q * n + r] = f64::from(wb[new[m]]) - f64::from(wb[old[m]]);
-                    }
+                    let (wa, wb) = (la.row(r), lb.row(r));
+                    fa.extend(moved.iter().map(|&u| wa[u]));
+                    fa.resize((r + 1) * rank, 0.0);
+                    fd.extend(moved.iter().map(|&u| wb[new[u]] - wb[old[u]]));
+                    fd.resize((r + 1) * rank, 0.0);
                 }
+                add_f32_product(scores, n, blocks, |block, rows| {
+                    abt_rows(fa, fd, (n, rank), block, rows);
+                });
             }
             Side::Outgoing => {
-                // C[r, c] = Σ_o A[o, r] · B[P(o), c]: row o of B changed from P_old(o) to P_new(o).
+                // C[r, c] = Σ_o A[o, r] · B[Q(o), c]: rows o of B changed from Q_old(o) to
+                // Q_new(o). The factors are [rank, n].
                 let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
-                fn row(w: &[f32], o: usize, n: usize) -> &[f32] {
-                    &w[o * n..(o + 1) * n]
-                }
                 for &o in &moved {
-                    at.extend(row(&na.weight, o, n).iter().map(|&x| f64::from(x)));
-                    let (bn, bo) = (row(&nb.weight, new[o], n), row(&nb.weight, old[o], n));
-                    d.extend(
-                        bn.iter()
-                            .zip(bo)
-                            .map(|(&x, &y)| f64::from(x) - f64::from(y)),
-                    );
+                    fa.extend_from_slice(na.row(o));
+                    let (bn, bo) = (nb.row(new[o]), nb.row(old[o]));
+                    fd.extend(bn.iter().zip(bo).map(|(&x, &y)| x - y));
                 }
+                fa.resize(rank * n, 0.0);
+                fd.resize(rank * n, 0.0);
+                add_f32_product(scores, n, blocks, |block, rows| {
+                    atb_rows(fa, fd, (n, n), block, rows);
+                });
             }
         }
-        add_atd(scores, &at, &d, k, n);
-        (self.factor_a, self.factor_d) = (at, d);
-        Ok(())
     }
 }
+
+const BOTH_SIDES: [Side; 2] = [Side::Incoming, Side::Outgoing];
 
 /// The state kept per hidden permutation between sweeps.
 #[derive(Debug)]
@@ -434,6 +471,7 @@ struct Slot {
     scores: Vec<f64>,
     incoming: ScoreTerm,
     outgoing: ScoreTerm,
+    scratch: Scratch,
     solver: LapSolver,
 }
 
@@ -443,15 +481,21 @@ impl Slot {
             scores: Vec::new(),
             incoming: ScoreTerm::new(Side::Incoming, i),
             outgoing: ScoreTerm::new(Side::Outgoing, i),
+            scratch: Scratch::default(),
             solver: LapSolver::new(n),
         }
     }
 
-    /// Brings both halves of the score matrix up to date (one after the other: they share
-    /// the matrix; each update is split over the threads).
-    fn refresh(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Result<()> {
-        self.incoming.refresh(&mut self.scores, a, b, perms)?;
-        self.outgoing.refresh(&mut self.scores, a, b, perms)
+    /// Brings one or both halves of the score matrix up to date (one after the other: they
+    /// share the matrix; each update is split over the threads).
+    fn refresh(&mut self, sides: &[Side], a: &Mlp, b: &Mlp, perms: &[Permutation]) {
+        for side in sides {
+            let term = match side {
+                Side::Incoming => &mut self.incoming,
+                Side::Outgoing => &mut self.outgoing,
+            };
+            term.refresh(&mut self.scores, &mut self.scratch, a, b, perms);
+        }
     }
 
     /// The best permutation `i` given the others (score matrix refreshed), and its gain over
@@ -550,7 +594,7 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
             // while the other threads work ahead.
             current
                 .par_iter_mut()
-                .try_for_each(|(_, slot)| slot.refresh(a, b, perms_now))?;
+                .for_each(|(_, slot)| slot.refresh(&BOTH_SIDES, a, b, perms_now));
             let (solved, side) = rayon::join(
                 || {
                     current
@@ -562,12 +606,13 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                     // Terms whose neighbour is not being solved now hold their value until
                     // the next run needs them: refresh them here, off the critical path.
                     for (j, slot) in &mut ahead {
-                        if !j.checked_sub(1).is_some_and(|k| run.contains(&k)) {
-                            slot.incoming.refresh(&mut slot.scores, a, b, perms_now)?;
-                        }
-                        if !run.contains(&(*j + 1)) {
-                            slot.outgoing.refresh(&mut slot.scores, a, b, perms_now)?;
-                        }
+                        let settled = [
+                            (!j.checked_sub(1).is_some_and(|k| run.contains(&k)))
+                                .then_some(Side::Incoming),
+                            (!run.contains(&(*j + 1))).then_some(Side::Outgoing),
+                        ];
+                        let sides: Vec<Side> = settled.into_iter().flatten().collect();
+                        slot.refresh(&sides, a, b, perms_now);
                     }
                     Ok(score_unscored.map(|p| aligned_inner_product(a, b, &p)))
                 },
@@ -886,49 +931,68 @@ pub(crate) mod tests {
         Permutation::new(map).expect("a cycle of positions is a permutation")
     }
 
+    /// A score term evaluated straight from the formula of SPEC §2.3, in f64.
+    fn term_by_formula(side: Side, i: usize, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Vec<f64> {
+        let n = a.layers[i].out_dim;
+        let mut c = vec![0.0; n * n];
+        for r in 0..n {
+            for col in 0..n {
+                c[r * n + col] = match side {
+                    Side::Incoming => {
+                        let (la, lb) = (&a.layers[i], &b.layers[i]);
+                        let below = |u: usize| i.checked_sub(1).map_or(u, |j| perms[j].map()[u]);
+                        (0..la.in_dim)
+                            .map(|u| f64::from(la.row(r)[u]) * f64::from(lb.row(col)[below(u)]))
+                            .sum::<f64>()
+                            + f64::from(la.bias[r]) * f64::from(lb.bias[col])
+                    }
+                    Side::Outgoing => {
+                        let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
+                        let above = |o: usize| perms.get(i + 1).map_or(o, |q| q.map()[o]);
+                        (0..na.out_dim)
+                            .map(|o| f64::from(na.row(o)[r]) * f64::from(nb.row(above(o))[col]))
+                            .sum()
+                    }
+                };
+            }
+        }
+        c
+    }
+
     #[test]
-    fn score_terms_corrected_by_low_rank_products_equal_recomputed_ones() {
+    fn score_terms_kept_by_low_rank_corrections_match_the_formula() {
         let mut rng = Rng::new(5);
         let widths = [20, 48, 40, 36, 6];
         let (a, b) = (random_mlp(&widths, &mut rng), random_mlp(&widths, &mut rng));
         let mut perms = random_perms(&a, &mut rng);
-        let mut terms: Vec<(ScoreTerm, Vec<f64>)> = (0..3)
+        let mut terms: Vec<(ScoreTerm, Vec<f64>, Scratch)> = (0..3)
             .flat_map(|i| {
-                [
-                    (ScoreTerm::new(Side::Incoming, i), Vec::new()),
-                    (ScoreTerm::new(Side::Outgoing, i), Vec::new()),
-                ]
+                BOTH_SIDES.map(|side| (ScoreTerm::new(side, i), Vec::new(), Scratch::default()))
             })
             .collect();
-        // Corrections of every rank (k <= 5: nalgebra's own loop, larger k: its strided GEMM,
-        // up to all units moved) must agree with a term computed from scratch for the final
-        // permutations.
-        for (round, k) in [2, 3, 40, 8, 5, 1, 30, 12, 9].into_iter().enumerate() {
-            for (t, scores) in &mut terms {
-                t.refresh(scores, &a, &b, &perms).expect("refresh");
+        // After corrections of every rank (k <= 5 padded with zeros, up to all units moved),
+        // each term must equal the formula for the current permutations, to f32 rounding
+        // (products and corrections are f32 GEMMs; weights are O(1/√fan-in), so terms are
+        // O(1)).
+        for (round, k) in [2, 3, 40, 8, 5, 1, 30, 12, 9, 0].into_iter().enumerate() {
+            for (t, scores, scratch) in &mut terms {
+                t.refresh(scores, scratch, &a, &b, &perms);
+                let exact = term_by_formula(t.side, t.i, &a, &b, &perms);
+                let worst = scores
+                    .iter()
+                    .zip(&exact)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst < 1e-5,
+                    "round {round}: {:?} term of permutation {}: off by {worst}",
+                    t.side,
+                    t.i
+                );
+                assert_eq!(t.basis.as_ref(), ScoreTerm::neighbour(t.side, t.i, &perms));
             }
             let i = round % 3;
             perms[i] = move_units(&perms[i], k, &mut rng);
-        }
-        for (t, scores) in &mut terms {
-            t.refresh(scores, &a, &b, &perms).expect("refresh");
-            let mut fresh = ScoreTerm::new(t.side, t.i);
-            let mut fresh_scores = Vec::new();
-            fresh
-                .refresh(&mut fresh_scores, &a, &b, &perms)
-                .expect("fresh");
-            let worst = scores
-                .iter()
-                .zip(&fresh_scores)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0, f64::max);
-            assert!(
-                worst < 1e-5,
-                "{:?} term of permutation {}: off by {worst}",
-                t.side,
-                t.i
-            );
-            assert_eq!(t.basis, fresh.basis);
         }
     }
 
