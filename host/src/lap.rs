@@ -158,12 +158,12 @@ pub struct LapSolver {
     x: Vec<usize>,
     y: Vec<usize>,
     /// Shortest-path search: tentative distances of the columns not reached yet (+inf once
-    /// reached); +inf on reached columns, 0 elsewhere, so that relaxing a row leaves them alone
-    /// without a branch; the distance at which each column was reached, and how many rows had
-    /// been relaxed by then; the relaxed rows in order with their shifted duals; the reached
-    /// columns in order.
+    /// reached); the price a column had when it was reached (its entry in `price` is +inf
+    /// while the search runs, so relaxing a row leaves it alone without a branch); the
+    /// distance at which each column was reached, and how many rows had been relaxed by then;
+    /// the relaxed rows in order with their shifted duals; the reached columns in order.
     d: Vec<f64>,
-    mask: Vec<f64>,
+    reached_price: Vec<f64>,
     reached_at: Vec<f64>,
     reached_after: Vec<usize>,
     relaxed: Vec<(usize, f64)>,
@@ -182,7 +182,7 @@ impl LapSolver {
             x: vec![FREE; n],
             y: vec![FREE; n],
             d: vec![0.0; n],
-            mask: vec![0.0; n],
+            reached_price: vec![0.0; n],
             reached_at: vec![0.0; n],
             reached_after: vec![0; n],
             relaxed: Vec::with_capacity(n),
@@ -322,8 +322,7 @@ impl LapSolver {
     fn augment(&mut self, scores: &[f64], f: usize) {
         let n = self.n;
         let arch = self.arch;
-        let (price, y) = (&mut self.price, &self.y);
-        let (d, mask) = (&mut self.d, &mut self.mask);
+        let (price, y, d) = (&mut self.price, &self.y, &mut self.d);
         self.reached.clear();
         self.relaxed.clear();
         d.fill(f64::INFINITY);
@@ -331,25 +330,20 @@ impl LapSolver {
         let sink = loop {
             self.relaxed.push((i, h));
             let row = &scores[i * n..(i + 1) * n];
-            let (mu, j) = arch.dispatch(RelaxRow {
-                row,
-                price,
-                mask,
-                h,
-                d,
-            });
+            let (mu, j) = arch.dispatch(RelaxRow { row, price, h, d });
             self.reached.push(j);
             self.reached_at[j] = mu;
             self.reached_after[j] = self.relaxed.len();
+            self.reached_price[j] = price[j];
             d[j] = f64::INFINITY;
-            mask[j] = f64::INFINITY;
+            price[j] = f64::INFINITY;
             if y[j] == FREE {
                 break j;
             }
             i = y[j];
             // Row i sits on column j at zero reduced cost, so its dual is price[j] - score[i][j];
             // the distance through it to any column is mu plus that column's reduced cost.
-            h = price[j] - scores[i * n + j] - mu;
+            h = self.reached_price[j] - scores[i * n + j] - mu;
         };
         // Walk the path back from the sink: a column's predecessor is the first row, among
         // those relaxed before it was reached, whose relaxation gave it its distance (the
@@ -366,8 +360,7 @@ impl LapSolver {
         }
         let mu = self.reached_at[sink];
         for &j in &self.reached {
-            self.price[j] -= self.reached_at[j] - mu;
-            self.mask[j] = 0.0;
+            self.price[j] = self.reached_price[j] - (self.reached_at[j] - mu);
         }
     }
 
@@ -376,7 +369,7 @@ impl LapSolver {
     fn predecessor(&self, scores: &[f64], j: usize) -> usize {
         let n = self.n;
         let candidates = &self.relaxed[..self.reached_after[j]];
-        let distance = |&(i, h): &(usize, f64)| self.price[j] - scores[i * n + j] - h;
+        let distance = |&(i, h): &(usize, f64)| self.reached_price[j] - scores[i * n + j] - h;
         candidates
             .iter()
             .find(|c| distance(c) == self.reached_at[j])
@@ -492,15 +485,18 @@ const IOTA: [u64; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 /// One relaxation step of the shortest-path search, through a row whose dual, shifted by the
 /// current distance, is `h`: for every column not reached yet,
-/// `d[j] = min(d[j], price[j] - row[j] - h)` (`row` holds scores). Returns the smallest `d` and its column (the lowest
-/// column on ties). Reached columns carry `mask = +inf` and `d = +inf`, so they never improve
-/// and never win, and no branch depends on the data: the loop runs on whole vector registers.
-/// Every lane width does the same IEEE operations in the same order, so the answer does not
-/// depend on the CPU.
+/// `d[j] = min(d[j], price[j] - row[j] - h)` (`row` holds scores). Returns the smallest `d` and
+/// its column (the lowest column on ties). Reached columns carry `price = +inf` and
+/// `d = +inf`, so they never improve and never win, and no branch depends on the data.
+///
+/// Two passes over whole vector registers. The first updates `d` and keeps only running
+/// minima, in four independent chains (so it is bound by throughput, not by the latency of one
+/// chain), and no column indices. The second finds the first column holding that minimum,
+/// sixteen columns (four registers) per test, and usually stops halfway. Every lane width
+/// does the same IEEE operations, so the answer does not depend on the CPU.
 struct RelaxRow<'a> {
     row: &'a [f64],
     price: &'a [f64],
-    mask: &'a [f64],
     h: f64,
     d: &'a mut [f64],
 }
@@ -510,60 +506,77 @@ impl pulp::WithSimd for RelaxRow<'_> {
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, simd: S) -> Self::Output {
-        let Self {
-            row,
-            price,
-            mask,
-            h,
-            d,
-        } = self;
+        const CHAINS: usize = 4;
+        let Self { row, price, h, d } = self;
         let n = row.len();
-        let (price, mask, d) = (&price[..n], &mask[..n], &mut d[..n]);
+        let (price, d) = (&price[..n], &mut d[..n]);
         let (row_s, row_t) = S::as_simd_f64s(row);
         let (p_s, p_t) = S::as_simd_f64s(price);
-        let (mask_s, mask_t) = S::as_simd_f64s(mask);
         let (d_s, d_t) = S::as_mut_simd_f64s(d);
+        let hv = simd.splat_f64s(h);
+        // `min` rather than compare-and-select: a select stored back where it was loaded from
+        // becomes a masked store, which is slow on some CPUs. Both give the smaller value (no
+        // NaN can occur: the scores are checked finite).
+        let relax = |r: S::f64s, p: S::f64s, dd: &mut S::f64s| {
+            *dd = simd.min_f64s(simd.sub_f64s(simd.sub_f64s(p, r), hv), *dd);
+            *dd
+        };
+        let mut low = [simd.splat_f64s(f64::INFINITY); CHAINS];
+        let (row_c, row_1) = pulp::as_arrays::<CHAINS, _>(row_s);
+        let (p_c, p_1) = pulp::as_arrays::<CHAINS, _>(p_s);
+        let (d_c, d_1) = pulp::as_arrays_mut::<CHAINS, _>(d_s);
+        for ((r, p), dd) in row_c.iter().zip(p_c).zip(d_c.iter_mut()) {
+            for (k, low) in low.iter_mut().enumerate() {
+                *low = simd.min_f64s(*low, relax(r[k], p[k], &mut dd[k]));
+            }
+        }
+        for ((&r, &p), dd) in row_1.iter().zip(p_1).zip(d_1.iter_mut()) {
+            low[0] = simd.min_f64s(low[0], relax(r, p, dd));
+        }
+        let low = simd.min_f64s(simd.min_f64s(low[0], low[1]), simd.min_f64s(low[2], low[3]));
+        let mut mu = simd.reduce_min_f64s(low);
+        for ((&r, &p), dd) in row_t.iter().zip(p_t).zip(d_t.iter_mut()) {
+            *dd = dd.min(p - r - h);
+            mu = mu.min(*dd);
+        }
+
         let lanes = S::F64_LANES;
-        let (hv, step) = (simd.splat_f64s(h), simd.splat_u64s(lanes as u64));
-        let mut column = simd.partial_load_u64s(&IOTA[..lanes.min(IOTA.len())]);
-        let mut best = simd.splat_f64s(f64::INFINITY);
-        let mut best_j = simd.splat_u64s(u64::MAX);
-        for (((&r, &p), &m), dd) in row_s.iter().zip(p_s).zip(mask_s).zip(d_s.iter_mut()) {
-            let reduced = simd.add_f64s(simd.sub_f64s(simd.sub_f64s(p, r), hv), m);
-            // `min` rather than compare-and-select: a select stored back where it was loaded
-            // from becomes a masked store, which is slow on some CPUs. Both give the smaller
-            // value (no NaN can occur: the scores are checked finite).
-            let now = simd.min_f64s(reduced, *dd);
-            *dd = now;
-            let closer = simd.less_than_f64s(now, best);
-            best = simd.select_f64s(closer, now, best);
-            best_j = simd.select_u64s(closer, column, best_j);
-            column = simd.add_u64s(column, step);
+        let target = simd.splat_f64s(mu);
+        let (d_s, d_t) = S::as_simd_f64s(d);
+        let first_in = |regs: &[S::f64s]| {
+            regs.iter().enumerate().find_map(|(k, &dd)| {
+                let lane = simd.first_true_m64s(simd.equal_f64s(dd, target));
+                (lane < lanes).then_some(k * lanes + lane)
+            })
+        };
+        let (d_c, d_1) = pulp::as_arrays::<CHAINS, _>(d_s);
+        for (c, regs) in d_c.iter().enumerate() {
+            let hit = simd.or_m64s(
+                simd.or_m64s(
+                    simd.equal_f64s(regs[0], target),
+                    simd.equal_f64s(regs[1], target),
+                ),
+                simd.or_m64s(
+                    simd.equal_f64s(regs[2], target),
+                    simd.equal_f64s(regs[3], target),
+                ),
+            );
+            if simd.first_true_m64s(hit) < lanes
+                && let Some(j) = first_in(regs)
+            {
+                return (mu, c * CHAINS * lanes + j);
+            }
         }
-        let (mut mu, mut arg) = (f64::INFINITY, usize::MAX);
-        let body = n - row_t.len();
-        for (k, (((&r, &p), &m), dd)) in row_t
+        let body_c = d_c.len() * CHAINS * lanes;
+        if let Some(j) = first_in(d_1) {
+            return (mu, body_c + j);
+        }
+        let body = n - d_t.len();
+        let j = d_t
             .iter()
-            .zip(p_t)
-            .zip(mask_t)
-            .zip(d_t.iter_mut())
-            .enumerate()
-        {
-            let reduced = p - r - h + m;
-            *dd = dd.min(reduced);
-            if *dd < mu {
-                (mu, arg) = (*dd, body + k);
-            }
-        }
-        let best: &[f64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&best));
-        let best_j: &[u64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&best_j));
-        for (&b, &j) in best.iter().zip(best_j) {
-            let j = j as usize;
-            if b < mu || (b == mu && j < arg) {
-                (mu, arg) = (b, j);
-            }
-        }
-        (mu, arg)
+            .position(|&x| x == mu)
+            .map_or(usize::MAX, |k| body + k);
+        (mu, j)
     }
 }
 
@@ -890,8 +903,7 @@ mod tests {
                     .map(|_| if levels == 0 { rng.normal() } else { rng.below(levels) as f64 })
                     .collect()
             };
-            let (row, v, d0) = (draw(n), draw(n), draw(n));
-            let mask: Vec<f64> = draw(n).iter().map(|&x| if x > 0.5 { f64::INFINITY } else { 0.0 }).collect();
+            let (row, mut v, d0) = (draw(n), draw(n), draw(n));
             let h = 0.25;
 
             let mut want2 = TwoSmallest::EMPTY;
@@ -904,9 +916,14 @@ mod tests {
             prop_assert_eq!(arch, want2);
             prop_assert_eq!(one, want2);
 
-            let d_want: Vec<f64> = (0..n)
-                .map(|j| d0[j].min(v[j] - row[j] - h + mask[j]))
-                .collect();
+            // Reached columns: +inf price and distance.
+            let mut d0 = d0;
+            for (j, reached) in draw(n).iter().map(|&x| x > 0.5).enumerate() {
+                if reached {
+                    (v[j], d0[j]) = (f64::INFINITY, f64::INFINITY);
+                }
+            }
+            let d_want: Vec<f64> = (0..n).map(|j| d0[j].min(v[j] - row[j] - h)).collect();
             let mut want = (f64::INFINITY, usize::MAX);
             for (j, &x) in d_want.iter().enumerate() {
                 if x < want.0 {
@@ -914,8 +931,8 @@ mod tests {
                 }
             }
             let (mut d_arch, mut d_one) = (d0.clone(), d0.clone());
-            let arch = pulp::Arch::new().dispatch(RelaxRow { row: &row, price: &v, mask: &mask, h, d: &mut d_arch });
-            let one = RelaxRow { row: &row, price: &v, mask: &mask, h, d: &mut d_one }
+            let arch = pulp::Arch::new().dispatch(RelaxRow { row: &row, price: &v, h, d: &mut d_arch });
+            let one = RelaxRow { row: &row, price: &v, h, d: &mut d_one }
                 .with_simd(pulp::Scalar::new());
             prop_assert_eq!(&d_arch, &d_want);
             prop_assert_eq!(&d_one, &d_want);
