@@ -64,34 +64,43 @@ const BLOCK_ROWS: usize = 256;
 /// `C += P` for a row-major f64 matrix `c: [m, n]` and an f32 product `P` made block by block:
 /// `product(block, rows)` writes rows `rows` of `P` into `block` (row-major `[rows.len(), n]`).
 /// The two halves of the rows run on two threads, each in blocks of [`BLOCK_ROWS`] (a fixed
-/// split, so the bits do not depend on the thread count); `blocks` is their kept scratch.
-fn add_f32_product(
-    c: &mut [f64],
-    n: usize,
-    blocks: &mut Vec<f32>,
-    product: impl Fn(&mut [f32], Range<usize>) + Sync,
-) {
+/// split, so the bits do not depend on the thread count).
+fn add_f32_product(c: &mut [f64], n: usize, product: impl Fn(&mut [f32], Range<usize>) + Sync) {
+    thread_local! {
+        /// The block of the half running on this thread: one per thread rather than per
+        /// product, so its pages are touched once (a half makes no nested parallel calls, so
+        /// the borrow is never taken twice).
+        static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let m = c.len() / n.max(1);
     let half = m / 2;
     let (top, bottom) = c.split_at_mut(half * n);
-    let block_len = BLOCK_ROWS.min(m) * n;
-    blocks.resize(2 * block_len, 0.0);
-    let (block_top, block_bottom) = blocks.split_at_mut(block_len);
-    let run = |c: &mut [f64], rows: Range<usize>, block: &mut [f32]| {
-        for start in rows.clone().step_by(BLOCK_ROWS) {
-            let part = start..(start + BLOCK_ROWS).min(rows.end);
-            let block = &mut block[..part.len() * n];
-            product(block, part.clone());
-            let dst = &mut c[(part.start - rows.start) * n..(part.end - rows.start) * n];
-            for (x, &p) in dst.iter_mut().zip(block.iter()) {
-                *x += f64::from(p);
-            }
-        }
+    let run = |c: &mut [f64], rows: Range<usize>| {
+        BLOCK.with_borrow_mut(|block| {
+            block.resize(BLOCK_ROWS.min(rows.len()) * n, 0.0);
+            add_block_rows(c, n, rows, block, &product);
+        });
     };
-    rayon::join(
-        || run(top, 0..half, block_top),
-        || run(bottom, half..m, block_bottom),
-    );
+    rayon::join(|| run(top, 0..half), || run(bottom, half..m));
+}
+
+/// Rows `rows` of [`add_f32_product`], with `c` holding just those rows.
+fn add_block_rows(
+    c: &mut [f64],
+    n: usize,
+    rows: Range<usize>,
+    block: &mut [f32],
+    product: &impl Fn(&mut [f32], Range<usize>),
+) {
+    for start in rows.clone().step_by(BLOCK_ROWS) {
+        let part = start..(start + BLOCK_ROWS).min(rows.end);
+        let block = &mut block[..part.len() * n];
+        product(block, part.clone());
+        let dst = &mut c[(part.start - rows.start) * n..(part.end - rows.start) * n];
+        for (x, &p) in dst.iter_mut().zip(block.iter()) {
+            *x += f64::from(p);
+        }
+    }
 }
 
 /// Rows `rows` of `A · Bᵀ` into `block`, for row-major `a: [m, k]`, `b: [n, k]` (f32 GEMM
@@ -320,8 +329,6 @@ struct Scratch {
     /// B's weights through the neighbour (a full product), or a correction's right factor:
     /// the differences of B's moved columns (rows).
     d: Vec<f32>,
-    /// Two blocks of an f32 product on their way into the f64 matrix.
-    blocks: Vec<f32>,
 }
 
 impl ScoreTerm {
@@ -350,18 +357,18 @@ impl ScoreTerm {
         if scores.is_empty() {
             scores.resize(n * n, 0.0);
         }
-        let Scratch { d, blocks, .. } = scratch;
+        let Scratch { d, .. } = scratch;
         match self.side {
             Side::Incoming => {
                 let (la, lb) = (&a.layers[i], &b.layers[i]);
-                let b_in: &[f32] = match &self.basis {
+                let b_in: &[f32] = match self.basis.as_ref().filter(|q| !q.is_identity()) {
                     Some(q) => {
                         permute_matrix_into(&lb.weight, n, lb.in_dim, None, Some(q), d);
                         d
                     }
                     None => &lb.weight,
                 };
-                add_f32_product(scores, n, blocks, |block, rows| {
+                add_f32_product(scores, n, |block, rows| {
                     abt_rows(&la.weight, b_in, (n, la.in_dim), block, rows);
                 });
                 for (row, &ba) in scores.chunks_exact_mut(n).zip(&la.bias) {
@@ -372,14 +379,14 @@ impl ScoreTerm {
             }
             Side::Outgoing => {
                 let (na, nb) = (&a.layers[i + 1], &b.layers[i + 1]);
-                let b_out: &[f32] = match &self.basis {
+                let b_out: &[f32] = match self.basis.as_ref().filter(|q| !q.is_identity()) {
                     Some(q) => {
                         permute_matrix_into(&nb.weight, nb.out_dim, n, Some(q), None, d);
                         d
                     }
                     None => &nb.weight,
                 };
-                add_f32_product(scores, n, blocks, |block, rows| {
+                add_f32_product(scores, n, |block, rows| {
                     atb_rows(&na.weight, b_out, (n, n), block, rows);
                 });
             }
@@ -419,11 +426,7 @@ impl ScoreTerm {
         let n = a.layers[i].out_dim;
         // The rank, padded with exact zeros so that the product takes the fast path.
         let rank = moved.len().max(MIN_RANK);
-        let Scratch {
-            a: fa,
-            d: fd,
-            blocks,
-        } = scratch;
+        let Scratch { a: fa, d: fd } = scratch;
         fa.clear();
         fd.clear();
         match self.side {
@@ -439,7 +442,7 @@ impl ScoreTerm {
                     fd.extend(moved.iter().map(|&u| wb[new[u]] - wb[old[u]]));
                     fd.resize((r + 1) * rank, 0.0);
                 }
-                add_f32_product(scores, n, blocks, |block, rows| {
+                add_f32_product(scores, n, |block, rows| {
                     abt_rows(fa, fd, (n, rank), block, rows);
                 });
             }
@@ -454,7 +457,7 @@ impl ScoreTerm {
                 }
                 fa.resize(rank * n, 0.0);
                 fd.resize(rank * n, 0.0);
-                add_f32_product(scores, n, blocks, |block, rows| {
+                add_f32_product(scores, n, |block, rows| {
                     atb_rows(fa, fd, (n, n), block, rows);
                 });
             }
