@@ -123,8 +123,57 @@ impl fmt::Display for LapError {
 
 impl std::error::Error for LapError {}
 
+/// A score matrix entry: `f64`, or `f32` (widened exactly to f64 wherever it is read, so the
+/// solver's arithmetic is the same f64 arithmetic for both).
+pub trait Score: Copy + Send + Sync + 'static + sealed::Sealed {
+    /// The value, exactly, as f64.
+    fn to_f64(self) -> f64;
+    /// Vector register `c` of a row (entries `c·L .. (c+1)·L` for `L` f64 lanes), widened.
+    fn register<S: pulp::Simd>(row: &[Self], c: usize) -> S::f64s;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+impl Score for f64 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+
+    #[inline(always)]
+    fn register<S: pulp::Simd>(row: &[Self], c: usize) -> S::f64s {
+        let lanes = S::F64_LANES;
+        pulp::bytemuck::pod_read_unaligned(pulp::bytemuck::cast_slice(
+            &row[c * lanes..(c + 1) * lanes],
+        ))
+    }
+}
+
+impl Score for f32 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+
+    #[inline(always)]
+    fn register<S: pulp::Simd>(row: &[Self], c: usize) -> S::f64s {
+        // Widened through a lane array; the compiler turns this into one conversion
+        // instruction per register (`vcvtps2pd` on AVX2).
+        let lanes = S::F64_LANES;
+        let mut wide = [0.0f64; 16];
+        for (w, &x) in wide.iter_mut().zip(&row[c * lanes..(c + 1) * lanes]) {
+            *w = f64::from(x);
+        }
+        pulp::bytemuck::pod_read_unaligned(pulp::bytemuck::cast_slice(&wide[..lanes]))
+    }
+}
+
 /// Solves `max_σ Σ_r scores[r·n + σ(r)]` exactly for a row-major `n × n` matrix.
-pub fn solve_max(scores: &[f64], n: usize) -> Result<Permutation, LapError> {
+pub fn solve_max<T: Score>(scores: &[T], n: usize) -> Result<Permutation, LapError> {
     LapSolver::new(n).solve_max(scores)
 }
 
@@ -193,7 +242,7 @@ impl LapSolver {
 
     /// Solves `max_σ Σ_r scores[r·n + σ(r)]`, warm-started from the previous call. The scores
     /// are read where they are (no copy).
-    pub fn solve_max(&mut self, scores: &[f64]) -> Result<Permutation, LapError> {
+    pub fn solve_max<T: Score>(&mut self, scores: &[T]) -> Result<Permutation, LapError> {
         self.check_len(scores.len())?;
         let n = self.n;
         if n == 0 {
@@ -205,8 +254,11 @@ impl LapSolver {
         let mut free = Vec::new();
         for (i, row) in scores.chunks_exact(n).enumerate() {
             // A branch-free check (vectorised), the position only on failure.
-            if !row.iter().fold(true, |ok, c| ok & c.is_finite()) {
-                let col = row.iter().position(|c| !c.is_finite()).unwrap_or(0);
+            if !row.iter().fold(true, |ok, c| ok & c.to_f64().is_finite()) {
+                let col = row
+                    .iter()
+                    .position(|c| !c.to_f64().is_finite())
+                    .unwrap_or(0);
                 return Err(LapError::NonFinite { row: i, col });
             }
             // On a warm start each row gets its initial column while it is in cache.
@@ -220,7 +272,7 @@ impl LapSolver {
             self.price.fill(f64::NEG_INFINITY);
             for row in scores.chunks_exact(n) {
                 for (p, &s) in self.price.iter_mut().zip(row) {
-                    *p = p.max(s);
+                    *p = p.max(s.to_f64());
                 }
             }
             for i in 0..n {
@@ -251,7 +303,7 @@ impl LapSolver {
 
     /// Cheapest and second-cheapest reduced cost of row `i`: `(u1, j1, u2, j2)`, each at its
     /// lowest column on ties (`j2 != j1`).
-    fn two_cheapest(&self, scores: &[f64], i: usize) -> (f64, usize, f64, usize) {
+    fn two_cheapest<T: Score>(&self, scores: &[T], i: usize) -> (f64, usize, f64, usize) {
         let n = self.n;
         self.arch.dispatch(TwoCheapest {
             row: &scores[i * n..(i + 1) * n],
@@ -261,11 +313,11 @@ impl LapSolver {
 
     /// Gives row `i` its cheapest reduced column if still free (its previous column, on a warm
     /// start, if that is still a cheapest one), else adds it to `free`.
-    fn assign_initial(&mut self, scores: &[f64], i: usize, free: &mut Vec<usize>) {
+    fn assign_initial<T: Score>(&mut self, scores: &[T], i: usize, free: &mut Vec<usize>) {
         let n = self.n;
         let (u1, j1, _, _) = self.two_cheapest(scores, i);
         let want = match &self.previous {
-            Some(prev) if self.price[prev[i]] - scores[i * n + prev[i]] == u1 => prev[i],
+            Some(prev) if self.price[prev[i]] - scores[i * n + prev[i]].to_f64() == u1 => prev[i],
             _ => j1,
         };
         if self.y[want] == FREE {
@@ -281,7 +333,11 @@ impl LapSolver {
     /// level, and evicts the column's owner, which is re-processed at once if the price really
     /// rose (else next pass). A higher price only makes that column dearer for every row, so
     /// every other assigned row stays on a cheapest column. Returns the rows still free.
-    fn augmenting_row_reduction(&mut self, scores: &[f64], mut free: Vec<usize>) -> Vec<usize> {
+    fn augmenting_row_reduction<T: Score>(
+        &mut self,
+        scores: &[T],
+        mut free: Vec<usize>,
+    ) -> Vec<usize> {
         let mut next = Vec::new();
         let mut steps = free.len() * ARR_STEPS_PER_ROW;
         let mut k = 0;
@@ -319,7 +375,7 @@ impl LapSolver {
     /// Adds free row `f` by a shortest augmenting path (Dijkstra over reduced costs: reach the
     /// nearest column, relax the row assigned to it, until a free column is reached), then
     /// updates the prices of the reached columns so every reduced cost stays non-negative.
-    fn augment(&mut self, scores: &[f64], f: usize) {
+    fn augment<T: Score>(&mut self, scores: &[T], f: usize) {
         let n = self.n;
         let arch = self.arch;
         let (price, y, d) = (&mut self.price, &self.y, &mut self.d);
@@ -343,7 +399,7 @@ impl LapSolver {
             i = y[j];
             // Row i sits on column j at zero reduced cost, so its dual is price[j] - score[i][j];
             // the distance through it to any column is mu plus that column's reduced cost.
-            h = self.reached_price[j] - scores[i * n + j] - mu;
+            h = self.reached_price[j] - scores[i * n + j].to_f64() - mu;
         };
         // Walk the path back from the sink: a column's predecessor is the first row, among
         // those relaxed before it was reached, whose relaxation gave it its distance (the
@@ -366,10 +422,11 @@ impl LapSolver {
 
     /// The row whose relaxation set the distance of reached column `j` (prices not yet
     /// updated): the same operations as the kernel, so the match is exact.
-    fn predecessor(&self, scores: &[f64], j: usize) -> usize {
+    fn predecessor<T: Score>(&self, scores: &[T], j: usize) -> usize {
         let n = self.n;
         let candidates = &self.relaxed[..self.reached_after[j]];
-        let distance = |&(i, h): &(usize, f64)| self.reached_price[j] - scores[i * n + j] - h;
+        let distance =
+            |&(i, h): &(usize, f64)| self.reached_price[j] - scores[i * n + j].to_f64() - h;
         candidates
             .iter()
             .find(|c| distance(c) == self.reached_at[j])
@@ -392,8 +449,8 @@ impl LapSolver {
 /// lane in vector registers and then merged. Each lane keeps its smallest and second-smallest
 /// value with the lowest column on ties; the merge orders candidates by (value, column), so
 /// every lane width returns the same answer as a plain scan from column 0.
-struct TwoCheapest<'a> {
-    row: &'a [f64],
+struct TwoCheapest<'a, T> {
+    row: &'a [T],
     price: &'a [f64],
 }
 
@@ -436,7 +493,7 @@ impl TwoSmallest {
     }
 }
 
-impl pulp::WithSimd for TwoCheapest<'_> {
+impl<T: Score> pulp::WithSimd for TwoCheapest<'_, T> {
     type Output = (f64, usize, f64, usize);
 
     #[inline(always)]
@@ -444,16 +501,16 @@ impl pulp::WithSimd for TwoCheapest<'_> {
         let Self { row, price } = self;
         let n = row.len();
         let price = &price[..n];
-        let (row_s, row_t) = S::as_simd_f64s(row);
         let (p_s, p_t) = S::as_simd_f64s(price);
+        let row_t = &row[n - p_t.len()..];
         let lanes = S::F64_LANES;
         let step = simd.splat_u64s(lanes as u64);
         let mut column = simd.partial_load_u64s(&IOTA[..lanes.min(IOTA.len())]);
         let inf = simd.splat_f64s(f64::INFINITY);
         let none = simd.splat_u64s(u64::MAX);
         let (mut u1, mut j1, mut u2, mut j2) = (inf, none, inf, none);
-        for (&r, &p) in row_s.iter().zip(p_s) {
-            let h = simd.sub_f64s(p, r);
+        for (c, &p) in p_s.iter().enumerate() {
+            let h = simd.sub_f64s(p, T::register::<S>(row, c));
             let below1 = simd.less_than_f64s(h, u1);
             let below2 = simd.less_than_f64s(h, u2);
             // u2' = u1 if h < u1, else h if h < u2, else u2 (and the columns alike).
@@ -466,7 +523,7 @@ impl pulp::WithSimd for TwoCheapest<'_> {
         let mut tail = TwoSmallest::EMPTY;
         let body = n - row_t.len();
         for (k, (&r, &p)) in row_t.iter().zip(p_t).enumerate() {
-            tail.push(p - r, body + k);
+            tail.push(p - r.to_f64(), body + k);
         }
         let mut best = tail;
         let lane_u1: &[f64] = pulp::bytemuck::cast_slice(std::slice::from_ref(&u1));
@@ -494,14 +551,14 @@ const IOTA: [u64; 16] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 /// chain), and no column indices. The second finds the first column holding that minimum,
 /// sixteen columns (four registers) per test, and usually stops halfway. Every lane width
 /// does the same IEEE operations, so the answer does not depend on the CPU.
-struct RelaxRow<'a> {
-    row: &'a [f64],
+struct RelaxRow<'a, T> {
+    row: &'a [T],
     price: &'a [f64],
     h: f64,
     d: &'a mut [f64],
 }
 
-impl pulp::WithSimd for RelaxRow<'_> {
+impl<T: Score> pulp::WithSimd for RelaxRow<'_, T> {
     type Output = (f64, usize);
 
     #[inline(always)]
@@ -510,9 +567,9 @@ impl pulp::WithSimd for RelaxRow<'_> {
         let Self { row, price, h, d } = self;
         let n = row.len();
         let (price, d) = (&price[..n], &mut d[..n]);
-        let (row_s, row_t) = S::as_simd_f64s(row);
         let (p_s, p_t) = S::as_simd_f64s(price);
         let (d_s, d_t) = S::as_mut_simd_f64s(d);
+        let row_t = &row[n - p_t.len()..];
         let hv = simd.splat_f64s(h);
         // `min` rather than compare-and-select: a select stored back where it was loaded from
         // becomes a masked store, which is slow on some CPUs. Both give the smaller value (no
@@ -522,21 +579,23 @@ impl pulp::WithSimd for RelaxRow<'_> {
             *dd
         };
         let mut low = [simd.splat_f64s(f64::INFINITY); CHAINS];
-        let (row_c, row_1) = pulp::as_arrays::<CHAINS, _>(row_s);
         let (p_c, p_1) = pulp::as_arrays::<CHAINS, _>(p_s);
         let (d_c, d_1) = pulp::as_arrays_mut::<CHAINS, _>(d_s);
-        for ((r, p), dd) in row_c.iter().zip(p_c).zip(d_c.iter_mut()) {
+        for (b, (p, dd)) in p_c.iter().zip(d_c.iter_mut()).enumerate() {
             for (k, low) in low.iter_mut().enumerate() {
-                *low = simd.min_f64s(*low, relax(r[k], p[k], &mut dd[k]));
+                let r = T::register::<S>(row, b * CHAINS + k);
+                *low = simd.min_f64s(*low, relax(r, p[k], &mut dd[k]));
             }
         }
-        for ((&r, &p), dd) in row_1.iter().zip(p_1).zip(d_1.iter_mut()) {
+        let done = p_c.len() * CHAINS;
+        for (c, (&p, dd)) in p_1.iter().zip(d_1.iter_mut()).enumerate() {
+            let r = T::register::<S>(row, done + c);
             low[0] = simd.min_f64s(low[0], relax(r, p, dd));
         }
         let low = simd.min_f64s(simd.min_f64s(low[0], low[1]), simd.min_f64s(low[2], low[3]));
         let mut mu = simd.reduce_min_f64s(low);
         for ((&r, &p), dd) in row_t.iter().zip(p_t).zip(d_t.iter_mut()) {
-            *dd = dd.min(p - r - h);
+            *dd = dd.min(p - r.to_f64() - h);
             mu = mu.min(*dd);
         }
 
@@ -674,11 +733,11 @@ pub fn bench_file(path: &std::path::Path, repeats: usize) -> anyhow::Result<LapB
 }
 
 /// `Σ_r scores[r·n + σ(r)]`.
-pub fn assignment_score(scores: &[f64], n: usize, perm: &Permutation) -> f64 {
+pub fn assignment_score<T: Score>(scores: &[T], n: usize, perm: &Permutation) -> f64 {
     perm.0
         .iter()
         .enumerate()
-        .map(|(r, &c)| scores[r * n + c])
+        .map(|(r, &c)| scores[r * n + c].to_f64())
         .sum()
 }
 
@@ -814,7 +873,7 @@ mod tests {
         );
         assert!(Permutation::new(vec![0, 0]).is_err());
         assert!(Permutation::new(vec![1, 2]).is_err());
-        assert_eq!(solve_max(&[], 0).expect("empty").len(), 0);
+        assert_eq!(solve_max::<f64>(&[], 0).expect("empty").len(), 0);
     }
 
     proptest! {
@@ -895,7 +954,8 @@ mod tests {
         ) {
             // Few distinct values make ties, where lane merging must still pick the lowest
             // column: the CPU's lane width (pulp::Arch) and one lane (pulp::Scalar) must agree
-            // with a scan from column 0.
+            // with a scan from column 0, for f64 rows and for f32 rows (widened in the
+            // kernels).
             use pulp::WithSimd;
             let mut rng = crate::rng::Rng::new(seed);
             let mut draw = |k: usize| -> Vec<f64> {
@@ -904,6 +964,9 @@ mod tests {
                     .collect()
             };
             let (row, mut v, d0) = (draw(n), draw(n), draw(n));
+            // Scores representable in f32, so both row types hold the same values.
+            let row32: Vec<f32> = row.iter().map(|&x| x as f32).collect();
+            let row: Vec<f64> = row32.iter().map(|&x| f64::from(x)).collect();
             let h = 0.25;
 
             let mut want2 = TwoSmallest::EMPTY;
@@ -913,8 +976,12 @@ mod tests {
             let want2 = (want2.u1, want2.j1, want2.u2, want2.j2);
             let arch = pulp::Arch::new().dispatch(TwoCheapest { row: &row, price: &v });
             let one = TwoCheapest { row: &row, price: &v }.with_simd(pulp::Scalar::new());
+            let arch32 = pulp::Arch::new().dispatch(TwoCheapest { row: &row32, price: &v });
+            let one32 = TwoCheapest { row: &row32, price: &v }.with_simd(pulp::Scalar::new());
             prop_assert_eq!(arch, want2);
             prop_assert_eq!(one, want2);
+            prop_assert_eq!(arch32, want2);
+            prop_assert_eq!(one32, want2);
 
             // Reached columns: +inf price and distance.
             let mut d0 = d0;
@@ -931,14 +998,38 @@ mod tests {
                 }
             }
             let (mut d_arch, mut d_one) = (d0.clone(), d0.clone());
+            let (mut d_arch32, mut d_one32) = (d0.clone(), d0.clone());
             let arch = pulp::Arch::new().dispatch(RelaxRow { row: &row, price: &v, h, d: &mut d_arch });
             let one = RelaxRow { row: &row, price: &v, h, d: &mut d_one }
                 .with_simd(pulp::Scalar::new());
-            prop_assert_eq!(&d_arch, &d_want);
-            prop_assert_eq!(&d_one, &d_want);
+            let arch32 = pulp::Arch::new()
+                .dispatch(RelaxRow { row: &row32, price: &v, h, d: &mut d_arch32 });
+            let one32 = RelaxRow { row: &row32, price: &v, h, d: &mut d_one32 }
+                .with_simd(pulp::Scalar::new());
+            for d in [&d_arch, &d_one, &d_arch32, &d_one32] {
+                prop_assert_eq!(d, &d_want);
+            }
             if want.1 != usize::MAX {
-                prop_assert_eq!(arch, want);
-                prop_assert_eq!(one, want);
+                for got in [arch, one, arch32, one32] {
+                    prop_assert_eq!(got, want);
+                }
+            }
+        }
+
+        #[test]
+        fn f32_scores_solve_like_their_f64_widening(n in 1usize..30, seed in any::<u64>()) {
+            // The solver widens f32 entries exactly and then does the same f64 arithmetic, so
+            // the answers (cold and warm) must be identical.
+            let mut rng = crate::rng::Rng::new(seed);
+            let mut s32: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
+            let (mut a, mut b) = (LapSolver::new(n), LapSolver::new(n));
+            for _ in 0..3 {
+                let s64: Vec<f64> = s32.iter().map(|&x| f64::from(x)).collect();
+                let (p32, p64) = (a.solve_max(&s32), b.solve_max(&s64));
+                prop_assert_eq!(p32, p64);
+                for x in s32.iter_mut().take(n) {
+                    *x += 0.5;
+                }
             }
         }
 

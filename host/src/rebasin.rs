@@ -56,73 +56,53 @@ pub struct Alignment {
     pub converged: bool,
 }
 
-/// Rows of an f32 product per block on its way into an f64 score matrix: a 256 × 512 f32
-/// block (512 KiB) is still in L2 when it is widened and added, and each half of a 512-wide
-/// product is one GEMM call (matrixmultiply packs its operands afresh in every call).
-const BLOCK_ROWS: usize = 256;
-
-/// `C += P` for a row-major f64 matrix `c: [m, n]` and an f32 product `P` made block by block:
-/// `product(block, rows)` writes rows `rows` of `P` into `block` (row-major `[rows.len(), n]`).
-/// The two halves of the rows run on two threads, each in blocks of [`BLOCK_ROWS`] (a fixed
-/// split, so the bits do not depend on the thread count).
-fn add_f32_product(c: &mut [f64], n: usize, product: impl Fn(&mut [f32], Range<usize>) + Sync) {
-    thread_local! {
-        /// The block of the half running on this thread: one per thread rather than per
-        /// product, so its pages are touched once (a half makes no nested parallel calls, so
-        /// the borrow is never taken twice).
-        static BLOCK: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
+/// `C += P` for a row-major f32 matrix `c: [m, n]` and a product `P` made by halves:
+/// `product(c_rows, rows)` adds rows `rows` of `P` into `c_rows` (those rows of `C`). The two
+/// halves run on two threads (a fixed split, so the bits do not depend on the thread count).
+fn add_product(c: &mut [f32], n: usize, product: impl Fn(&mut [f32], Range<usize>) + Sync) {
     let m = c.len() / n.max(1);
     let half = m / 2;
     let (top, bottom) = c.split_at_mut(half * n);
-    let run = |c: &mut [f64], rows: Range<usize>| {
-        BLOCK.with_borrow_mut(|block| {
-            block.resize(BLOCK_ROWS.min(rows.len()) * n, 0.0);
-            add_block_rows(c, n, rows, block, &product);
-        });
+    let run = |c: &mut [f32], rows: Range<usize>| {
+        if !rows.is_empty() {
+            product(c, rows);
+        }
     };
     rayon::join(|| run(top, 0..half), || run(bottom, half..m));
 }
 
-/// Rows `rows` of [`add_f32_product`], with `c` holding just those rows.
-fn add_block_rows(
-    c: &mut [f64],
-    n: usize,
+/// Adds rows `rows` of `A · Bᵀ` into `c_rows`, for row-major `a: [m, k]`, `b: [n, k]` (an f32
+/// GEMM on strided views, accumulating in place: no transposed copies, no temporary).
+fn add_abt_rows(
+    a: &[f32],
+    b: &[f32],
+    (n, k): (usize, usize),
+    c_rows: &mut [f32],
     rows: Range<usize>,
-    block: &mut [f32],
-    product: &impl Fn(&mut [f32], Range<usize>),
 ) {
-    for start in rows.clone().step_by(BLOCK_ROWS) {
-        let part = start..(start + BLOCK_ROWS).min(rows.end);
-        let block = &mut block[..part.len() * n];
-        product(block, part.clone());
-        let dst = &mut c[(part.start - rows.start) * n..(part.end - rows.start) * n];
-        for (x, &p) in dst.iter_mut().zip(block.iter()) {
-            *x += f64::from(p);
-        }
-    }
-}
-
-/// Rows `rows` of `A · Bᵀ` into `block`, for row-major `a: [m, k]`, `b: [n, k]` (f32 GEMM
-/// on strided views: no transposed copies).
-fn abt_rows(a: &[f32], b: &[f32], (n, k): (usize, usize), block: &mut [f32], rows: Range<usize>) {
-    // Read column-major, `block` is C[rows]ᵀ (n × m') = B · A[rows]ᵀ: B is the row-major
-    // [n, k] buffer (steps k, 1), A[rows]ᵀ the column-major view of A's rows.
-    let mut ct = nalgebra::DMatrixViewMut::from_slice(block, n, rows.len());
+    // Read column-major, `c_rows` is C[rows]ᵀ (n × m'), and C[rows]ᵀ += B · A[rows]ᵀ: B is the
+    // row-major [n, k] buffer (steps k, 1), A[rows]ᵀ the column-major view of A's rows.
+    let mut ct = nalgebra::DMatrixViewMut::from_slice(c_rows, n, rows.len());
     let bm = nalgebra::DMatrixView::from_slice_with_strides(b, n, k, k, 1);
     let at = nalgebra::DMatrixView::from_slice(&a[rows.start * k..rows.end * k], k, rows.len());
-    ct.gemm(1.0, &bm, &at, 0.0);
+    ct.gemm(1.0, &bm, &at, 1.0);
 }
 
-/// Rows `rows` of `Aᵀ · B` into `block`, for row-major `a: [k, m]`, `b: [k, n]`.
-fn atb_rows(a: &[f32], b: &[f32], (m, n): (usize, usize), block: &mut [f32], rows: Range<usize>) {
+/// Adds rows `rows` of `Aᵀ · B` into `c_rows`, for row-major `a: [k, m]`, `b: [k, n]`.
+fn add_atb_rows(
+    a: &[f32],
+    b: &[f32],
+    (m, n): (usize, usize),
+    c_rows: &mut [f32],
+    rows: Range<usize>,
+) {
     let k = a.len() / m.max(1);
-    // C[rows]ᵀ (n × m') = Bᵀ · A[:, rows]: Bᵀ is the row-major [k, n] buffer read
+    // C[rows]ᵀ (n × m') += Bᵀ · A[:, rows]: Bᵀ is the row-major [k, n] buffer read
     // column-major, A[:, rows] the k × m' block of the row-major [k, m] buffer (steps m, 1).
-    let mut ct = nalgebra::DMatrixViewMut::from_slice(block, n, rows.len());
+    let mut ct = nalgebra::DMatrixViewMut::from_slice(c_rows, n, rows.len());
     let bt = nalgebra::DMatrixView::from_slice(b, n, k);
     let a = nalgebra::DMatrixView::from_slice_with_strides(&a[rows.start..], k, rows.len(), m, 1);
-    ct.gemm(1.0, &bt, &a, 0.0);
+    ct.gemm(1.0, &bt, &a, 1.0);
 }
 
 /// nalgebra hands a product to matrixmultiply only when every dimension exceeds 5; below, its
@@ -305,8 +285,8 @@ enum Side {
 /// changes by a rank-`k` product of the moved columns (rows) of A's weights with the
 /// differences of B's: `2·n²·k` flops against `2·n²·K` for a fresh product (`K` = the
 /// contracted width), so late sweeps, which move few units, skip most of the reference
-/// algorithm's GEMM work. Products and corrections are f32 GEMMs (as in the float32
-/// reference implementations), each added into the f64 matrix.
+/// algorithm's GEMM work. The matrix is f32, as in the float32 reference implementations;
+/// products and corrections are f32 GEMMs accumulating into it in place.
 #[derive(Debug)]
 struct ScoreTerm {
     side: Side,
@@ -351,7 +331,7 @@ impl ScoreTerm {
 
     /// Adds the full product for the current basis to `scores` (`[n, n]`, or empty: then it
     /// is made, zero, first).
-    fn add_full(&self, a: &Mlp, b: &Mlp, scores: &mut Vec<f64>, scratch: &mut Scratch) {
+    fn add_full(&self, a: &Mlp, b: &Mlp, scores: &mut Vec<f32>, scratch: &mut Scratch) {
         let i = self.i;
         let n = a.layers[i].out_dim;
         if scores.is_empty() {
@@ -368,12 +348,12 @@ impl ScoreTerm {
                     }
                     None => &lb.weight,
                 };
-                add_f32_product(scores, n, |block, rows| {
-                    abt_rows(&la.weight, b_in, (n, la.in_dim), block, rows);
+                add_product(scores, n, |c_rows, rows| {
+                    add_abt_rows(&la.weight, b_in, (n, la.in_dim), c_rows, rows);
                 });
                 for (row, &ba) in scores.chunks_exact_mut(n).zip(&la.bias) {
                     for (x, &bb) in row.iter_mut().zip(&lb.bias) {
-                        *x += f64::from(ba) * f64::from(bb);
+                        *x += ba * bb;
                     }
                 }
             }
@@ -386,8 +366,8 @@ impl ScoreTerm {
                     }
                     None => &nb.weight,
                 };
-                add_f32_product(scores, n, |block, rows| {
-                    atb_rows(&na.weight, b_out, (n, n), block, rows);
+                add_product(scores, n, |c_rows, rows| {
+                    add_atb_rows(&na.weight, b_out, (n, n), c_rows, rows);
                 });
             }
         }
@@ -396,7 +376,7 @@ impl ScoreTerm {
     /// Brings the term's share of `scores` up to date with the current permutations.
     fn refresh(
         &mut self,
-        scores: &mut Vec<f64>,
+        scores: &mut Vec<f32>,
         scratch: &mut Scratch,
         a: &Mlp,
         b: &Mlp,
@@ -442,8 +422,8 @@ impl ScoreTerm {
                     fd.extend(moved.iter().map(|&u| wb[new[u]] - wb[old[u]]));
                     fd.resize((r + 1) * rank, 0.0);
                 }
-                add_f32_product(scores, n, |block, rows| {
-                    abt_rows(fa, fd, (n, rank), block, rows);
+                add_product(scores, n, |c_rows, rows| {
+                    add_abt_rows(fa, fd, (n, rank), c_rows, rows);
                 });
             }
             Side::Outgoing => {
@@ -457,8 +437,8 @@ impl ScoreTerm {
                 }
                 fa.resize(rank * n, 0.0);
                 fd.resize(rank * n, 0.0);
-                add_f32_product(scores, n, |block, rows| {
-                    atb_rows(fa, fd, (n, n), block, rows);
+                add_product(scores, n, |c_rows, rows| {
+                    add_atb_rows(fa, fd, (n, n), c_rows, rows);
                 });
             }
         }
@@ -470,8 +450,9 @@ const BOTH_SIDES: [Side; 2] = [Side::Incoming, Side::Outgoing];
 /// The state kept per hidden permutation between sweeps.
 #[derive(Debug)]
 struct Slot {
-    /// The score matrix `[n, n]`: incoming plus outgoing term (empty until first needed).
-    scores: Vec<f64>,
+    /// The score matrix `[n, n]`: incoming plus outgoing term (empty until first needed), in
+    /// f32 like the reference implementations' (the LAP widens entries exactly).
+    scores: Vec<f32>,
     incoming: ScoreTerm,
     outgoing: ScoreTerm,
     scratch: Scratch,
@@ -968,7 +949,7 @@ pub(crate) mod tests {
         let widths = [20, 48, 40, 36, 6];
         let (a, b) = (random_mlp(&widths, &mut rng), random_mlp(&widths, &mut rng));
         let mut perms = random_perms(&a, &mut rng);
-        let mut terms: Vec<(ScoreTerm, Vec<f64>, Scratch)> = (0..3)
+        let mut terms: Vec<(ScoreTerm, Vec<f32>, Scratch)> = (0..3)
             .flat_map(|i| {
                 BOTH_SIDES.map(|side| (ScoreTerm::new(side, i), Vec::new(), Scratch::default()))
             })
@@ -984,7 +965,7 @@ pub(crate) mod tests {
                 let worst = scores
                     .iter()
                     .zip(&exact)
-                    .map(|(x, y)| (x - y).abs())
+                    .map(|(&x, y)| (f64::from(x) - y).abs())
                     .fold(0.0, f64::max);
                 assert!(
                     worst < 1e-5,
