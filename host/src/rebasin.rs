@@ -311,6 +311,21 @@ struct Scratch {
     d: Vec<f32>,
 }
 
+impl Scratch {
+    /// Touches the pages of both buffers up to `len` entries (the largest factor a term of
+    /// the slot can need), so that the first large correction does not pay for fresh pages:
+    /// done by a thread that would otherwise wait.
+    fn prepare(&mut self, len: usize) {
+        for v in [&mut self.a, &mut self.d] {
+            if v.capacity() < len {
+                v.clear();
+                v.resize(len, 0.0);
+                v.clear();
+            }
+        }
+    }
+}
+
 impl ScoreTerm {
     /// A term computed on first use (a neighbour may move before then).
     fn new(side: Side, i: usize) -> Self {
@@ -447,6 +462,20 @@ impl ScoreTerm {
 
 const BOTH_SIDES: [Side; 2] = [Side::Incoming, Side::Outgoing];
 
+/// The largest factor (or permuted copy of B's weights) a term of hidden permutation `i` can
+/// need: `n × K` for each term that can change (`K` its contracted width).
+fn factor_len(model: &Mlp, i: usize) -> usize {
+    let h = model.layers.len().saturating_sub(1);
+    let n = model.layers[i].out_dim;
+    let incoming = if i > 0 { model.layers[i].in_dim } else { 0 };
+    let outgoing = if i + 1 < h {
+        model.layers[i + 1].out_dim
+    } else {
+        0
+    };
+    n * incoming.max(outgoing)
+}
+
 /// The state kept per hidden permutation between sweeps.
 #[derive(Debug)]
 struct Slot {
@@ -579,6 +608,8 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
             current
                 .par_iter_mut()
                 .for_each(|(_, slot)| slot.refresh(&BOTH_SIDES, a, b, perms_now));
+            // Fewer LAPs than threads: a thread is free to prepare the next run's buffers.
+            let lone = current.len() < rayon::current_num_threads();
             let (solved, side) = rayon::join(
                 || {
                     current
@@ -597,6 +628,11 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                         ];
                         let sides: Vec<Side> = settled.into_iter().flatten().collect();
                         slot.refresh(&sides, a, b, perms_now);
+                    }
+                    if lone {
+                        for (j, slot) in &mut ahead {
+                            slot.scratch.prepare(factor_len(a, *j));
+                        }
                     }
                     Ok(score_unscored.map(|p| aligned_inner_product(a, b, &p)))
                 },
