@@ -186,32 +186,125 @@ pub fn l2_distance(a: &Mlp, b: &Mlp) -> f64 {
 /// `Σ_ℓ ⟨W_ℓ^A, π(W_ℓ^B)⟩ + ⟨b_ℓ^A, π(b_ℓ^B)⟩` in f64, reading B through the permutations
 /// (equal to `inner_product(a, &permute(b, perms))` without building the permuted model).
 pub fn aligned_inner_product(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
-    let h = perms.len();
-    let mut total = 0.0;
-    for (l, (la, lb)) in a.layers.iter().zip(&b.layers).enumerate() {
-        let rows = (l < h).then(|| perms[l].map());
-        let cols = l.checked_sub(1).map(|i| perms[i].map());
-        // Per-row sums in parallel, added in row order: the same bits on any thread count.
-        // B's row is first gathered through the column permutation, so that the dot product
-        // runs on contiguous slices.
-        let arch = pulp::Arch::new();
-        let per_row: Vec<f64> = (0..la.out_dim)
-            .into_par_iter()
-            .map_init(Vec::new, |gathered: &mut Vec<f32>, r| {
-                let src = rows.map_or(r, |p| p[r]);
-                let (wa, wb) = (la.row(r), lb.row(src));
-                let w = arch.dispatch(RowDot {
-                    wa,
-                    wb,
-                    cols,
-                    gathered,
-                });
-                w + f64::from(la.bias[r]) * f64::from(lb.bias[src])
+    AlignedRows::new(a, b, perms).total()
+}
+
+/// The terms of [`aligned_inner_product`] row by row (layer `ℓ`, row `r`:
+/// `⟨W_ℓ^A[r], π(W_ℓ^B)[r]⟩ + b_ℓ^A[r] · π(b_ℓ^B)[r]`, in f64), kept for the permutations
+/// they were computed for. [`AlignedRows::update`] brings them to new permutations by
+/// recomputing the rows whose unit moved and correcting the others for the moved columns
+/// only, so a late sweep, which moves a few units, costs `O(n·k)` per layer instead of a pass
+/// over both models.
+struct AlignedRows {
+    basis: Vec<Permutation>,
+    rows: Vec<Vec<f64>>,
+}
+
+impl AlignedRows {
+    fn new(a: &Mlp, b: &Mlp, perms: &[Permutation]) -> Self {
+        let rows = (0..a.layers.len())
+            .map(|l| {
+                let mut values = vec![0.0; a.layers[l].out_dim];
+                aligned_rows(a, b, perms, l, &mut values, |_| true);
+                values
             })
             .collect();
-        total += per_row.iter().sum::<f64>();
+        Self {
+            basis: perms.to_vec(),
+            rows,
+        }
     }
-    total
+
+    /// The sum of all rows, in a fixed order.
+    fn total(&self) -> f64 {
+        self.rows.iter().map(|r| r.iter().sum::<f64>()).sum()
+    }
+
+    /// Brings the rows to `perms` and returns the new total.
+    fn update(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
+        let h = perms.len();
+        let moved = |p: &Permutation, q: &Permutation| -> Vec<usize> {
+            (0..p.len()).filter(|&k| p.map()[k] != q.map()[k]).collect()
+        };
+        for (l, values) in self.rows.iter_mut().enumerate() {
+            let row_moved = if l < h {
+                moved(&perms[l], &self.basis[l])
+            } else {
+                Vec::new()
+            };
+            let col_moved = match l.checked_sub(1) {
+                Some(j) => moved(&perms[j], &self.basis[j]),
+                None => Vec::new(),
+            };
+            if row_moved.is_empty() && col_moved.is_empty() {
+                continue;
+            }
+            // Many moved columns: every row is recomputed (as cheap, and exact).
+            if 4 * col_moved.len() > a.layers[l].in_dim {
+                aligned_rows(a, b, perms, l, values, |_| true);
+                continue;
+            }
+            let mut recompute = vec![false; values.len()];
+            for &r in &row_moved {
+                recompute[r] = true;
+            }
+            aligned_rows(a, b, perms, l, values, |r| recompute[r]);
+            if let Some(j) = l.checked_sub(1).filter(|_| !col_moved.is_empty()) {
+                let (la, lb) = (&a.layers[l], &b.layers[l]);
+                let (new, old) = (perms[j].map(), self.basis[j].map());
+                let rows = (l < h).then(|| perms[l].map());
+                values.par_iter_mut().enumerate().for_each(|(r, v)| {
+                    if recompute[r] {
+                        return;
+                    }
+                    let (wa, wb) = (la.row(r), lb.row(rows.map_or(r, |p| p[r])));
+                    *v += col_moved
+                        .iter()
+                        .map(|&c| {
+                            f64::from(wa[c]) * (f64::from(wb[new[c]]) - f64::from(wb[old[c]]))
+                        })
+                        .sum::<f64>();
+                });
+            }
+        }
+        self.basis.clone_from_slice(perms);
+        self.total()
+    }
+}
+
+/// Computes the rows `r` of layer `l` selected by `pick(r)` into `values` (in parallel; each
+/// row on its own, so the bits do not depend on the thread count). B's row is first gathered
+/// through the column permutation, so that the dot product runs on contiguous slices.
+fn aligned_rows(
+    a: &Mlp,
+    b: &Mlp,
+    perms: &[Permutation],
+    l: usize,
+    values: &mut [f64],
+    pick: impl Fn(usize) -> bool + Sync,
+) {
+    let h = perms.len();
+    let (la, lb) = (&a.layers[l], &b.layers[l]);
+    let rows = (l < h).then(|| perms[l].map());
+    let cols = l.checked_sub(1).map(|i| perms[i].map());
+    let arch = pulp::Arch::new();
+    values
+        .par_iter_mut()
+        .enumerate()
+        .for_each_init(Vec::new, |gathered: &mut Vec<f32>, (r, v)| {
+            if !pick(r) {
+                return;
+            }
+            let src = rows.map_or(r, |p| p[r]);
+            let (wa, wb) = (la.row(r), lb.row(src));
+            let w = arch.dispatch(RowDot {
+                wa,
+                wb,
+                cols,
+                gathered,
+            });
+            *v = w + f64::from(la.bias[r]) * f64::from(lb.bias[src]);
+        });
 }
 
 /// `Σ_c wa[c] · wb[cols[c]]` (or `Σ_c wa[c] · wb[c]`) in f64, via [`dot_f64`] on the gathered
@@ -565,7 +658,9 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         .iter()
         .map(|l| Permutation::identity(l.out_dim))
         .collect();
-    let objective_identity = aligned_inner_product(a, b, &perms);
+    // The objective row by row, brought up to date once per sweep.
+    let mut objective_rows = AlignedRows::new(a, b, &perms);
+    let objective_identity = objective_rows.total();
     let mut rng = Rng::new(seed);
     let mut slots: Vec<Slot> = perms
         .iter()
@@ -634,7 +729,7 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                             slot.scratch.prepare(factor_len(a, *j));
                         }
                     }
-                    Ok(score_unscored.map(|p| aligned_inner_product(a, b, &p)))
+                    Ok(score_unscored.map(|p| objective_rows.update(a, b, &p)))
                 },
             );
             if let Some(objective) = side? {
@@ -675,7 +770,7 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         }
     }
     if let (Some(p), Some(last)) = (unscored, sweeps.last_mut()) {
-        last.objective = aligned_inner_product(a, b, &p);
+        last.objective = objective_rows.update(a, b, &p);
     }
     let objective = sweeps.last().map_or(objective_identity, |s| s.objective);
     Ok(Alignment {
@@ -933,6 +1028,26 @@ pub(crate) mod tests {
             (direct - read).abs() < 1e-12 * (1.0 + direct.abs()),
             "{direct} vs {read}"
         );
+    }
+
+    #[test]
+    fn objective_rows_updated_by_moved_units_match_a_fresh_sum() {
+        let mut rng = Rng::new(12);
+        let widths = [20, 48, 40, 36, 6];
+        let (a, b) = (random_mlp(&widths, &mut rng), random_mlp(&widths, &mut rng));
+        let mut perms = random_perms(&a, &mut rng);
+        let mut rows = AlignedRows::new(&a, &b, &perms);
+        // Few moved units (row and column corrections) and many (whole layers recomputed).
+        for (round, k) in [2, 3, 40, 1, 30, 12, 0, 5].into_iter().enumerate() {
+            let i = round % perms.len();
+            perms[i] = move_units(&perms[i], k, &mut rng);
+            let kept = rows.update(&a, &b, &perms);
+            let fresh = aligned_inner_product(&a, &b, &perms);
+            assert!(
+                (kept - fresh).abs() < 1e-9 * (1.0 + fresh.abs()),
+                "round {round}: kept {kept} vs fresh {fresh}"
+            );
+        }
     }
 
     /// Moves `k` units of a permutation (a random k-cycle of positions).
