@@ -569,6 +569,9 @@ fn factor_len(model: &Mlp, i: usize) -> usize {
     n * incoming.max(outgoing)
 }
 
+/// A permutation's LAP answer and its gain over the permutation it replaces.
+type Solved = (Permutation, f64);
+
 /// The state kept per hidden permutation between sweeps.
 #[derive(Debug)]
 struct Slot {
@@ -606,7 +609,7 @@ impl Slot {
 
     /// The best permutation `i` given the others (score matrix refreshed), and its gain over
     /// the current one.
-    fn solve(&mut self, perms: &[Permutation], i: usize) -> Result<(Permutation, f64)> {
+    fn solve(&mut self, perms: &[Permutation], i: usize) -> Result<Solved> {
         let new = self.solver.solve_max(&self.scores)?;
         let n = new.len();
         let gain = crate::lap::assignment_score(&self.scores, n, &new)
@@ -705,40 +708,45 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                 .for_each(|(_, slot)| slot.refresh(&BOTH_SIDES, a, b, perms_now));
             // Fewer LAPs than threads: a thread is free to prepare the next run's buffers.
             let lone = current.len() < rayon::current_num_threads();
-            let (solved, side) = rayon::join(
-                || {
-                    current
-                        .par_iter_mut()
-                        .map(|(i, slot)| Ok((*i, slot.solve(perms_now, *i)?)))
-                        .collect::<Result<Vec<_>>>()
-                },
-                || -> Result<Option<f64>> {
-                    // Terms whose neighbour is not being solved now hold their value until
-                    // the next run needs them: refresh them here, off the critical path.
+            let mut solved: Vec<Option<(usize, Result<Solved>)>> =
+                current.iter().map(|_| None).collect();
+            let mut objective = None;
+            let side = || {
+                // Terms whose neighbour is not being solved now hold their value until the
+                // next run needs them: refresh them here, off the critical path.
+                for (j, slot) in &mut ahead {
+                    let settled = [
+                        (!j.checked_sub(1).is_some_and(|k| run.contains(&k)))
+                            .then_some(Side::Incoming),
+                        (!run.contains(&(*j + 1))).then_some(Side::Outgoing),
+                    ];
+                    let sides: Vec<Side> = settled.into_iter().flatten().collect();
+                    slot.refresh(&sides, a, b, perms_now);
+                }
+                if lone {
                     for (j, slot) in &mut ahead {
-                        let settled = [
-                            (!j.checked_sub(1).is_some_and(|k| run.contains(&k)))
-                                .then_some(Side::Incoming),
-                            (!run.contains(&(*j + 1))).then_some(Side::Outgoing),
-                        ];
-                        let sides: Vec<Side> = settled.into_iter().flatten().collect();
-                        slot.refresh(&sides, a, b, perms_now);
+                        slot.scratch.prepare(factor_len(a, *j));
                     }
-                    if lone {
-                        for (j, slot) in &mut ahead {
-                            slot.scratch.prepare(factor_len(a, *j));
-                        }
-                    }
-                    Ok(score_unscored.map(|p| objective_rows.update(a, b, &p)))
-                },
-            );
-            if let Some(objective) = side? {
+                }
+                objective = score_unscored.map(|p| objective_rows.update(a, b, &p));
+            };
+            // FIFO: the LAPs are taken first, one per thread, and the side work only by a
+            // thread that has no LAP (or has finished its own), so it never delays one.
+            rayon::scope_fifo(|scope| {
+                for ((i, slot), out) in current.iter_mut().zip(&mut solved) {
+                    let i = *i;
+                    scope.spawn_fifo(move |_| *out = Some((i, slot.solve(perms_now, i))));
+                }
+                scope.spawn_fifo(|_| side());
+            });
+            if let Some(objective) = objective {
                 sweeps
                     .last_mut()
                     .expect("a sweep was scored late")
                     .objective = objective;
             }
-            for (i, (new, gain)) in solved? {
+            for (i, result) in solved.into_iter().flatten() {
+                let (new, gain) = result?;
                 if gain > MIN_GAIN {
                     progress = true;
                 }
