@@ -652,9 +652,10 @@ fn sweep_order(h: usize, rng: &mut Rng) -> Vec<usize> {
 ///   prices and answer;
 /// - consecutive permutations of the sweep order that are not neighbours do not read each
 ///   other's result, so they are solved at the same time (on two threads or more);
-/// - while the LAPs of a run of the order are solved (one thread each), the score terms of
-///   the next run that do not depend on it are brought up to date, and the previous sweep's
-///   objective is computed, on the other threads.
+/// - while the LAPs of a run of the order are solved (one thread each), a thread without a
+///   LAP brings up to date the score terms of the next run that do not depend on this one,
+///   touches the buffers the next run will need, and computes the previous sweep's objective
+///   (kept row by row, [`AlignedRows`], so a sweep that moved few units costs little).
 pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
     let mut perms: Vec<Permutation> = a.layers[..h]
