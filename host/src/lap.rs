@@ -6,7 +6,9 @@
 //! augmenting paths with dual prices; O(n³) worst case) on `-C`. Each row left after the
 //! reductions is added by a Dijkstra search over reduced costs, so the result is optimal to
 //! floating-point precision; with ties the chosen optimum may differ from scipy's, without ties
-//! it is the same. [`LapSolver`] keeps the prices and the answer for warm starts.
+//! it is the same. [`LapSolver`] keeps the prices and the answer for warm starts. Scores may be
+//! f64 or f32 ([`Score`]): f32 entries are widened exactly where they are read, so an f32
+//! matrix is solved exactly as its f64 widening would be.
 
 use std::fmt;
 
