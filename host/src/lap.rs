@@ -78,9 +78,19 @@ impl Permutation {
         self.0.iter().map(|&c| xs[c]).collect()
     }
 
+    /// The positions where `self` and `other` differ, in increasing order.
+    pub fn moved<'a>(&'a self, other: &'a Permutation) -> impl Iterator<Item = usize> + 'a {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(k, _)| k)
+    }
+
     /// Number of positions where `self` and `other` differ.
     pub fn hamming(&self, other: &Permutation) -> usize {
-        self.0.iter().zip(&other.0).filter(|(a, b)| a != b).count()
+        self.moved(other).count()
     }
 }
 
@@ -688,20 +698,7 @@ impl fmt::Display for LapBench {
 /// square).
 pub fn bench_file(path: &std::path::Path, repeats: usize) -> anyhow::Result<LapBench> {
     use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    let len = bytes.len() / 8;
-    let n = (len as f64).sqrt().round() as usize;
-    if bytes.len() % 8 != 0 || n * n != len || n == 0 {
-        anyhow::bail!(
-            "{}: {} bytes is not a non-empty square matrix of little-endian f64",
-            path.display(),
-            bytes.len()
-        );
-    }
-    let scores: Vec<f64> = bytes
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-        .collect();
+    let (scores, n) = read_square_f64(path)?;
     let repeats = repeats.max(1);
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     let mut answer = Permutation::identity(n);
@@ -732,6 +729,26 @@ pub fn bench_file(path: &std::path::Path, repeats: usize) -> anyhow::Result<LapB
         warm_best_ms,
         warm_median_ms,
     })
+}
+
+/// A raw square score matrix (little-endian f64, row-major) and its side.
+fn read_square_f64(path: &std::path::Path) -> anyhow::Result<(Vec<f64>, usize)> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let len = bytes.len() / 8;
+    let n = (len as f64).sqrt().round() as usize;
+    if bytes.len() % 8 != 0 || n * n != len || n == 0 {
+        anyhow::bail!(
+            "{}: {} bytes is not a non-empty square matrix of little-endian f64",
+            path.display(),
+            bytes.len()
+        );
+    }
+    let scores = bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+        .collect();
+    Ok((scores, n))
 }
 
 /// `Σ_r scores[r·n + σ(r)]`.
@@ -830,12 +847,9 @@ mod tests {
     #[test]
     fn reproduces_scipy_on_real_512_matrix() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../data/lap");
-        let cost = std::fs::read(format!("{dir}/cost0.f64")).expect("fixture present");
+        let (c, _) = read_square_f64(std::path::Path::new(&format!("{dir}/cost0.f64")))
+            .expect("fixture present");
         let want = std::fs::read(format!("{dir}/scipy_assign0.u32")).expect("fixture present");
-        let c: Vec<f64> = cost
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect();
         let want: Vec<usize> = want
             .chunks_exact(4)
             .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)

@@ -223,19 +223,10 @@ impl AlignedRows {
     /// Brings the rows to `perms` and returns the new total.
     fn update(&mut self, a: &Mlp, b: &Mlp, perms: &[Permutation]) -> f64 {
         let h = perms.len();
-        let moved = |p: &Permutation, q: &Permutation| -> Vec<usize> {
-            (0..p.len()).filter(|&k| p.map()[k] != q.map()[k]).collect()
-        };
+        let moved = |j: usize| -> Vec<usize> { perms[j].moved(&self.basis[j]).collect() };
         for (l, values) in self.rows.iter_mut().enumerate() {
-            let row_moved = if l < h {
-                moved(&perms[l], &self.basis[l])
-            } else {
-                Vec::new()
-            };
-            let col_moved = match l.checked_sub(1) {
-                Some(j) => moved(&perms[j], &self.basis[j]),
-                None => Vec::new(),
-            };
+            let row_moved = if l < h { moved(l) } else { Vec::new() };
+            let col_moved = l.checked_sub(1).map_or_else(Vec::new, moved);
             if row_moved.is_empty() && col_moved.is_empty() {
                 continue;
             }
@@ -497,18 +488,17 @@ impl ScoreTerm {
             self.added = true;
             return;
         }
-        let (Some(old), Some(new)) = (self.basis.as_ref(), neighbour) else {
+        // No neighbour: the term is next to a fixed layer and never changes.
+        let Some(new) = neighbour else {
             return;
         };
-        let moved: Vec<usize> = (0..new.len())
-            .filter(|&k| old.map()[k] != new.map()[k])
-            .collect();
+        let Some(old) = self.basis.replace(new.clone()) else {
+            return;
+        };
+        let moved: Vec<usize> = new.moved(&old).collect();
         if moved.is_empty() {
             return;
         }
-        let Some(old) = self.basis.replace(new.clone()) else {
-            return; // unreachable: `old` was read from the basis above
-        };
         let (old, new) = (old.map(), new.map());
         let i = self.i;
         let n = a.layers[i].out_dim;
