@@ -703,6 +703,14 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                 current.iter().map(|_| None).collect();
             let mut objective = None;
             let side = || {
+                // Serial work first: whatever is split over the threads afterwards (the
+                // products below, the objective) can then be shared with the LAP thread as
+                // soon as its LAP is done, instead of leaving it idle at the end.
+                if lone {
+                    for (j, slot) in &mut ahead {
+                        slot.scratch.prepare(factor_len(a, *j));
+                    }
+                }
                 // Terms whose neighbour is not being solved now hold their value until the
                 // next run needs them: refresh them here, off the critical path.
                 for (j, slot) in &mut ahead {
@@ -713,11 +721,6 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                     ];
                     let sides: Vec<Side> = settled.into_iter().flatten().collect();
                     slot.refresh(&sides, a, b, perms_now);
-                }
-                if lone {
-                    for (j, slot) in &mut ahead {
-                        slot.scratch.prepare(factor_len(a, *j));
-                    }
                 }
                 objective = score_unscored.map(|p| objective_rows.update(a, b, &p));
             };
