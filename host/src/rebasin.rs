@@ -691,14 +691,20 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                 }
             }
             let perms_now = &perms;
-            let score_unscored = unscored.take();
+            // A run with no LAP (its permutations are up to date) has no thread to spare:
+            // the last sweep's objective waits for a run that has one (or the sweep's end).
+            let score_unscored = if current.is_empty() {
+                None
+            } else {
+                unscored.take()
+            };
             // The run's own terms first, on all threads; then its LAPs, each on one thread,
             // while the other threads work ahead.
             current
                 .par_iter_mut()
                 .for_each(|(_, slot)| slot.refresh(&BOTH_SIDES, a, b, perms_now));
             // Fewer LAPs than threads: a thread is free to prepare the next run's buffers.
-            let lone = current.len() < rayon::current_num_threads();
+            let lone = !current.is_empty() && current.len() < rayon::current_num_threads();
             let mut solved: Vec<Option<(usize, Result<Solved>)>> =
                 current.iter().map(|_| None).collect();
             let mut objective = None;
@@ -757,6 +763,9 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
                 perms[i] = new;
                 stale[i] = false;
             }
+        }
+        if let (Some(p), Some(last)) = (unscored.take(), sweeps.last_mut()) {
+            last.objective = objective_rows.update(a, b, &p);
         }
         sweeps.push(Sweep {
             sweep,
