@@ -284,7 +284,7 @@ impl LapSolver {
             // hands most columns to the few rows whose units have large weights (they score
             // high everywhere) and leaves most rows free with poor prices; subtracting each
             // row's best first spreads the cheapest columns over the rows. On the real 512×512
-            // fixture the Dijkstra steps fall from 34 000 to 9 500 (cold solve 6.8 → 2.5 ms).
+            // fixture the Dijkstra steps fall from 34 000 to 9 500 (cold solve 6.8 → 2.4 ms).
             self.price.fill(f64::NEG_INFINITY);
             for row in scores.chunks_exact(n) {
                 let best = row_max(row);
@@ -480,9 +480,9 @@ fn row_max<T: Score>(row: &[T]) -> f64 {
 }
 
 /// The two smallest reduced costs `price[j] - row[j]` of a score row and their columns, found
-/// lane by lane in vector registers and then merged. Each lane keeps its smallest and second-smallest
-/// value with the lowest column on ties; the merge orders candidates by (value, column), so
-/// every lane width returns the same answer as a plain scan from column 0.
+/// lane by lane in vector registers and then merged. Each lane keeps its smallest and
+/// second-smallest value with the lowest column on ties; the merge orders candidates by
+/// (value, column), so every lane width returns the same answer as a plain scan from column 0.
 struct TwoCheapest<'a, T> {
     row: &'a [T],
     price: &'a [f64],
