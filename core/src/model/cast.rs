@@ -2,7 +2,7 @@
 //! model file as typed slices, in place (zero-copy from flash).
 #![allow(unsafe_code)]
 
-use super::QuantMultiplier;
+use crate::kernels::QuantMultiplier;
 
 /// Plain-old-data element types a tensor may hold: every bit pattern is a valid value, and the
 /// type has no padding.

@@ -7,7 +7,8 @@
 //! [`Model::step`] once per token, which writes the layer stack's output for that token (for a
 //! stream classifier `input → cell → mean pool → head`, the class scores of the stream so far).
 
-use super::{Check, DictMode, Layer, LayerInfo, Model, ParseError};
+use super::parse::Check;
+use super::{DictMode, Layer, LayerInfo, Model, ParseError};
 use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
 use crate::kernels::{self, Int8Dense, Linear, Weights};
 use crate::lmul::ShapeError;
