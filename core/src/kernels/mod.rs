@@ -5,19 +5,12 @@
 //! so the host simulator and the firmware produce the same bits. Kernels know nothing of the model
 //! file; they take slices and return [`ShapeError`] when the lengths disagree.
 
-use crate::lmul::{ShapeError, lmul_f32};
+use crate::lmul::lmul_f32;
+use crate::shape::{ShapeError, check_len};
 
 mod quant;
 
 pub use quant::{QuantMultiplier, requantize};
-
-fn check_len(found: usize, expected: usize) -> Result<(), ShapeError> {
-    if found == expected {
-        Ok(())
-    } else {
-        Err(ShapeError { expected, found })
-    }
-}
 
 fn check_dense(
     rows: usize,

@@ -17,6 +17,8 @@ mod format;
 
 pub use format::{Format, Specials};
 
+use crate::shape::ShapeError;
+
 /// `l(m)`, the L-Mul offset exponent for an `m`-bit mantissa (SPEC §1.2).
 pub const fn offset_exponent(m: u32) -> u32 {
     if m <= 3 {
@@ -157,28 +159,6 @@ pub fn dot_lmul_f32(a: &[f32], b: &[f32]) -> f32 {
     }
     acc
 }
-
-/// Error of a kernel called with slices whose lengths disagree with the stated shape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShapeError {
-    /// Elements the shape requires.
-    pub expected: usize,
-    /// Elements the slice has.
-    pub found: usize,
-}
-
-impl core::fmt::Display for ShapeError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "shape mismatch: expected {} elements, found {}",
-            self.expected, self.found
-        )
-    }
-}
-
-impl core::error::Error for ShapeError {}
 
 /// `y = W x` with L-Mul products: `w` is row-major `[y.len(), x.len()]`, each row a
 /// [`dot_lmul_f32`] (same order, so the same bits on every target).

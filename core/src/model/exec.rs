@@ -11,8 +11,8 @@ use super::parse::Check;
 use super::{DictMode, Layer, LayerInfo, Model, ParseError};
 use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
 use crate::kernels::{self, Int8Dense, Linear, Weights};
-use crate::lmul::ShapeError;
 use crate::recurrent::CellError;
+use crate::shape::ShapeError;
 
 /// Caller-provided buffers for [`Model::run`] and [`Model::step`].
 #[derive(Debug)]

@@ -26,7 +26,7 @@
 //! firmware produce the same bits.
 
 use crate::kernels::Linear;
-use crate::lmul::ShapeError;
+use crate::shape::ShapeError;
 
 mod classifier;
 mod math;
