@@ -10,7 +10,7 @@ use crate::shape::{ShapeError, check_len};
 
 mod quant;
 
-pub use quant::{QuantMultiplier, requantize};
+pub use quant::{QuantMultiplier, quantize, requantize};
 
 fn check_dense(
     rows: usize,

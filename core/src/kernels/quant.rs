@@ -1,6 +1,7 @@
 //! Fixed-point requantization as in TFLite Micro and CMSIS-NN (gemmlowp arithmetic): a real
 //! multiplier `M ∈ (0, 1)·2^shift` is stored as a Q31 integer plus a power-of-two shift, and
 //! applied with a saturating rounding doubling high multiply followed by a rounding right shift.
+//! Also the affine input quantization `f32 → int8` ([`quantize`]) of the model's quantize layer.
 
 /// A real multiplier as `multiplier · 2^(shift − 31)` with `multiplier` in `[2^30, 2^31)` (Q31 in
 /// `[0.5, 1)`), or zero.
@@ -80,4 +81,16 @@ pub fn requantize(acc: i32, m: QuantMultiplier) -> i32 {
         saturating_rounding_doubling_high_mul(shifted, m.multiplier),
         right,
     )
+}
+
+/// `clamp(round(x / scale) + zero_point, -128, 127)`, rounding half away from zero (libm, so the
+/// same bits everywhere). NaN maps to the zero point.
+pub fn quantize(x: f32, scale: f32, zero_point: i32) -> i8 {
+    let r = libm::roundf(x / scale);
+    let v = if r.is_nan() {
+        0.0
+    } else {
+        r.clamp(-1024.0, 1024.0)
+    };
+    (v as i32 + zero_point).clamp(-128, 127) as i8
 }

@@ -65,6 +65,23 @@ fn gemmlowp_primitives_hand_cases() {
 }
 
 #[test]
+fn quantize_rounds_half_away_from_zero_and_saturates() {
+    // x / scale = 1.5 → 2, -1.5 → -2, 0.25 → 0; then the zero point is added.
+    assert_eq!(quantize(0.75, 0.5, 0), 2);
+    assert_eq!(quantize(-0.75, 0.5, 0), -2);
+    assert_eq!(quantize(0.125, 0.5, 10), 10);
+    assert_eq!(quantize(0.75, 0.5, -128), -126);
+    // Saturation at both ends, also with a zero point pushing past them and for infinities.
+    assert_eq!(quantize(1e6, 0.5, 0), 127);
+    assert_eq!(quantize(-1e6, 0.5, 0), -128);
+    assert_eq!(quantize(100.0, 1.0, 100), 127);
+    assert_eq!(quantize(f32::INFINITY, 1.0, 0), 127);
+    assert_eq!(quantize(f32::NEG_INFINITY, 1.0, 0), -128);
+    // NaN maps to the zero point.
+    assert_eq!(quantize(f32::NAN, 1.0, -7), -7);
+}
+
+#[test]
 fn int8_dense_hand_case() {
     // s_x = 0.5, zp_x = -128; s_w = 0.25; s_y = 1, zp_y = 0.
     // x real = [1.0, 2.0] → q = [-126, -124]; w real = [1.0, -0.5] → q = [4, -2].

@@ -383,7 +383,7 @@ impl<'a> Model<'a> {
                     let (src, _, _) = halves(ws.arena_f32, hf, f_at);
                     let (dst, _, _) = halves(ws.arena_i8, hq, q_at);
                     for (q, &x) in dst[..n_out].iter_mut().zip(&src[..n_in]) {
-                        *q = quantize(x, scale, zero_point);
+                        *q = kernels::quantize(x, scale, zero_point);
                     }
                 }
                 Layer::Dequantize { scale, zero_point } => {
@@ -434,16 +434,4 @@ fn ortho_dict_stage(
         }
     }
     Ok(())
-}
-
-/// `clamp(round(x / scale) + zero_point, -128, 127)`, rounding half away from zero (libm, so the
-/// same bits everywhere). NaN maps to the zero point.
-pub fn quantize(x: f32, scale: f32, zero_point: i32) -> i8 {
-    let r = libm::roundf(x / scale);
-    let v = if r.is_nan() {
-        0.0
-    } else {
-        r.clamp(-1024.0, 1024.0)
-    };
-    (v as i32 + zero_point).clamp(-128, 127) as i8
 }

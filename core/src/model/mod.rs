@@ -23,7 +23,7 @@ mod write;
 
 pub use crc::crc32;
 pub use error::ParseError;
-pub use exec::{ExecError, Layers, Workspace, quantize};
+pub use exec::{ExecError, Layers, Workspace};
 pub use layer::{DICT_ORTHOGONALITY_TOL, DictMode, Domain, Layer, LayerInfo};
 pub use parse::Model;
 pub use ram::{LayerRam, Ram};
