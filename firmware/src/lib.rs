@@ -154,14 +154,3 @@ pub fn read_f32s(bytes: &[u8], out: &mut [f32]) {
         *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
 }
-
-/// Index of the largest value, the first maximum winning (as on the host).
-pub fn argmax(xs: &[f32]) -> usize {
-    let mut best = 0;
-    for (k, &x) in xs.iter().enumerate() {
-        if x > xs[best] {
-            best = k;
-        }
-    }
-    best
-}

@@ -1,5 +1,6 @@
 //! Scalar reference kernels: dense layers in `f32`, L-Mul with fp8 e4m3 weights, and int8 with
-//! fixed-point requantization. The executor and the recurrent cells call only these.
+//! fixed-point requantization. The executor and the recurrent cells call only these; host and
+//! firmware turn the scores into a prediction with [`argmax`].
 //!
 //! Every kernel accumulates **sequentially in index order** (starting from zero, bias added last),
 //! so the host simulator and the firmware produce the same bits. Kernels know nothing of the model
@@ -8,8 +9,10 @@
 use crate::lmul::lmul_f32;
 use crate::shape::{ShapeError, check_len};
 
+mod argmax;
 mod quant;
 
+pub use argmax::argmax;
 pub use quant::{QuantMultiplier, quantize, requantize};
 
 fn check_dense(

@@ -7,6 +7,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use mote_core::kernels::argmax;
 use mote_core::model::Workspace;
 use mote_firmware as fw;
 
@@ -66,7 +67,7 @@ fn main() -> ! {
             defmt::error!("run failed: {}", defmt::Display2Format(&e));
             fw::exit(fw::EXIT_CHECK_FAILED);
         }
-        let pred = fw::argmax(out);
+        let pred = argmax(out);
         if pred == label as usize {
             correct += 1;
         }

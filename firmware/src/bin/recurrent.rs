@@ -14,6 +14,7 @@
 
 use cortex_m_rt::entry;
 use mote_core::check::Fnv1a;
+use mote_core::kernels::argmax;
 use mote_core::model::Workspace;
 use mote_firmware as fw;
 
@@ -102,7 +103,7 @@ fn main() -> ! {
             }
             y.iter().for_each(|v| digest.word(v.to_bits()));
         }
-        let pred = fw::argmax(y);
+        let pred = argmax(y);
         correct += u32::from(pred == label as usize);
         let mut bits = [0u32; MAX_IO];
         for (b, l) in bits.iter_mut().zip(y.iter()) {
