@@ -18,6 +18,7 @@
 //! - [`kernels`]: scalar reference kernels (f32, L-Mul e4m3, int8 with Q31 requantization).
 //! - [`model`]: the `.mote` model file: zero-copy validating reader, writer, executor.
 //! - [`recurrent`]: constant-memory recurrent cells (Lightning Attention-2, GLA-Liger, MoM, SWA, Liger).
+//! - [`samples`]: the samples blob (`MSMP`): labelled inputs the host writes, the firmware reads.
 //! - [`shape`]: [`shape::ShapeError`], the length mismatch every slice-taking kernel reports.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
@@ -28,4 +29,5 @@ pub mod kernels;
 pub mod lmul;
 pub mod model;
 pub mod recurrent;
+pub mod samples;
 pub mod shape;
