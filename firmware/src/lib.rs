@@ -77,80 +77,33 @@ pub extern "C" fn bench_end() {
 #[repr(C, align(16))]
 pub struct Aligned<T: ?Sized>(pub T);
 
-/// The test samples embedded with `MOTE_SAMPLES` (written by the host): `b"MSMP"`, u32 n, u32 d,
-/// n·d f32, n u8 labels, all little-endian.
-#[derive(Clone, Copy, Debug)]
-pub struct Samples {
-    /// Number of samples.
-    pub n: usize,
-    /// Values per sample.
-    pub d: usize,
-    values: &'static [u8],
-    /// One label per sample.
-    pub labels: &'static [u8],
-}
-
-/// Why a samples blob was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SamplesError {
-    /// No `MSMP` magic: the firmware was built without `MOTE_SAMPLES`.
-    Missing,
-    /// Shorter than its 12-byte header.
-    BadHeader,
-    /// The length is not that of `n` samples of `d` values plus `n` labels.
-    BadLength,
-}
-
-impl Samples {
-    /// [`Samples::parse`], or [`fail`] with a message naming the fault; `bad_length` says
-    /// what a length mismatch means to binary `bin`.
-    pub fn parse_or_fail(blob: &'static [u8], bin: &str, bad_length: &str) -> Self {
-        match Self::parse(blob) {
-            Ok(s) => s,
-            Err(SamplesError::Missing) => {
-                fail(bin, "no samples embedded (build with MOTE_SAMPLES=path)")
-            }
-            Err(SamplesError::BadHeader) => fail(bin, "bad samples header"),
-            Err(SamplesError::BadLength) => fail(bin, bad_length),
+/// Parses the embedded samples blob (`MOTE_SAMPLES`, format `docs/samples-format.md`), or
+/// [`fail`]s with a message naming the fault; `bad_length` says what a length mismatch means to
+/// binary `bin`.
+pub fn samples_or_fail(
+    blob: &'static [u8],
+    bin: &str,
+    bad_length: &str,
+) -> mote_core::samples::Samples<'static> {
+    use mote_core::samples::{Samples, SamplesError};
+    match Samples::parse(blob) {
+        Ok(s) => s,
+        // build.rs embeds an empty blob when MOTE_SAMPLES is unset.
+        Err(SamplesError::BadMagic) => {
+            fail(bin, "no samples embedded (build with MOTE_SAMPLES=path)")
         }
-    }
-
-    /// Checks the header and the total length (with overflow-checked sizes).
-    pub fn parse(blob: &'static [u8]) -> Result<Self, SamplesError> {
-        if blob.get(..4) != Some(b"MSMP") {
-            return Err(SamplesError::Missing);
+        Err(SamplesError::TruncatedHeader { .. }) => fail(bin, "bad samples header"),
+        Err(SamplesError::LengthMismatch { .. } | SamplesError::TooLarge { .. }) => {
+            fail(bin, bad_length)
         }
-        let u32_at = |at: usize| -> Option<usize> {
-            Some(u32::from_le_bytes(blob.get(at..at + 4)?.try_into().ok()?) as usize)
-        };
-        let (Some(n), Some(d)) = (u32_at(4), u32_at(8)) else {
-            return Err(SamplesError::BadHeader);
-        };
-        let values_end = n
-            .checked_mul(d)
-            .and_then(|v| v.checked_mul(4))
-            .and_then(|v| v.checked_add(12))
-            .filter(|&end| end.checked_add(n) == Some(blob.len()))
-            .ok_or(SamplesError::BadLength)?;
-        Ok(Self {
-            n,
-            d,
-            values: &blob[12..values_end],
-            labels: &blob[values_end..],
-        })
-    }
-
-    /// Each sample's `d` values as little-endian f32 bytes, with its label.
-    pub fn iter(&self) -> impl Iterator<Item = (&'static [u8], u8)> {
-        self.values
-            .chunks_exact(self.d.max(1) * 4)
-            .zip(self.labels.iter().copied())
-    }
-}
-
-/// Decodes little-endian f32 bytes into `out` (as many values as both hold).
-pub fn read_f32s(bytes: &[u8], out: &mut [f32]) {
-    for (v, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
-        *v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        // Errors the parser may report in a later version: their own message.
+        Err(e) => {
+            defmt::error!(
+                "{=str}: samples rejected: {}",
+                bin,
+                defmt::Display2Format(&e)
+            );
+            exit(EXIT_CHECK_FAILED)
+        }
     }
 }

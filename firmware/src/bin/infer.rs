@@ -2,7 +2,7 @@
 //! embedded with it (`MOTE_SAMPLES=path.bin`, written by the host), logging every output vector's
 //! bit patterns and the prediction with defmt. The host checks them against `mote run`.
 //!
-//! Samples blob: `b"MSMP"`, u32 n, u32 d, n·d f32 (LE), n u8 labels.
+//! Samples blob: `docs/samples-format.md` (read with `mote_core::samples`).
 #![no_std]
 #![no_main]
 
@@ -41,19 +41,22 @@ fn main() -> ! {
     if ram.arena_f32 > MAX_ARENA_F32 || ram.arena_i8 > MAX_ARENA_I8 || model.output_len() > MAX_IO {
         fail("model needs more RAM than this firmware reserves");
     }
-    let samples =
-        fw::Samples::parse_or_fail(SAMPLES, "infer", "samples do not match the model input");
-    let (n, d) = (samples.n, samples.d);
+    const MISMATCH: &str = "samples do not match the model input";
+    let samples = fw::samples_or_fail(SAMPLES, "infer", MISMATCH);
+    let (n, d) = (samples.n(), samples.d());
     if d != model.input_len() || d > MAX_IO {
-        fail("samples do not match the model input");
+        fail(MISMATCH);
     }
     let mut arena_f32 = [0.0f32; MAX_ARENA_F32];
     let mut arena_i8 = [0i8; MAX_ARENA_I8];
     let mut x = [0.0f32; MAX_IO];
     let mut y = [0.0f32; MAX_IO];
     let mut correct = 0u32;
-    for (i, (sample, label)) in samples.iter().enumerate() {
-        fw::read_f32s(sample, &mut x[..d]);
+    for (i, sample) in samples.iter().enumerate() {
+        if sample.read(&mut x[..d]).is_err() {
+            fail(MISMATCH);
+        }
+        let label = sample.label();
         let out = &mut y[..model.output_len()];
         let mut ws = Workspace {
             arena_f32: &mut arena_f32,

@@ -7,8 +7,8 @@
 //! instruction-counting plugin gives the cost of every token.
 //!
 //! Built with `MOTE_MODEL=path.mote` and `MOTE_SAMPLES=path.bin` (the samples blob of
-//! `infer`: `b"MSMP"`, u32 n, u32 d, n·d f32, n u8 labels; here each sample is one sequence of
-//! `d / input_len` tokens).
+//! `infer`, `docs/samples-format.md`; here each sample is one sequence of `d / input_len`
+//! tokens).
 #![no_std]
 #![no_main]
 
@@ -16,6 +16,7 @@ use cortex_m_rt::entry;
 use mote_core::check::Fnv1a;
 use mote_core::kernels::argmax;
 use mote_core::model::Workspace;
+use mote_core::samples::read_f32s;
 use mote_firmware as fw;
 
 fw::hardfault_exits!();
@@ -48,8 +49,8 @@ fn main() -> ! {
         fail("model needs more RAM than this firmware reserves");
     }
     const NOT_SEQUENCES: &str = "samples are not whole sequences of the model's input";
-    let samples = fw::Samples::parse_or_fail(SAMPLES, "recurrent", NOT_SEQUENCES);
-    let (n, d) = (samples.n, samples.d);
+    let samples = fw::samples_or_fail(SAMPLES, "recurrent", NOT_SEQUENCES);
+    let (n, d) = (samples.n(), samples.d());
     if d == 0 || !d.is_multiple_of(d_in) {
         fail(NOT_SEQUENCES);
     }
@@ -86,14 +87,15 @@ fn main() -> ! {
     let mut y = [0.0f32; MAX_IO];
     let (x, y) = (&mut x[..d_in], &mut y[..d_out]);
     let mut correct = 0u32;
-    for (i, (seq, label)) in samples.iter().enumerate() {
+    for (i, seq) in samples.iter().enumerate() {
+        let label = seq.label();
         if let Err(e) = layers.reset(&mut ws) {
             defmt::error!("reset failed: {}", defmt::Display2Format(&e));
             fw::exit(fw::EXIT_CHECK_FAILED);
         }
         let mut digest = Fnv1a::default();
-        for token in seq.chunks_exact(d_in * 4) {
-            fw::read_f32s(token, x);
+        for token in seq.bytes().chunks_exact(d_in * 4) {
+            read_f32s(token, x);
             fw::bench_start();
             let r = layers.step(x, &mut ws, y);
             fw::bench_end();
