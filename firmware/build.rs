@@ -1,3 +1,6 @@
+//! Build script: copies the chosen board's memory map (memory.x) and the model file and samples
+//! blob named by `MOTE_MODEL` and `MOTE_SAMPLES` into OUT_DIR, for the linker and `include_bytes!`.
+
 use std::{
     env, fs,
     path::{Path, PathBuf},

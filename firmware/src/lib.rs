@@ -48,6 +48,12 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
 #[macro_export]
 macro_rules! hardfault_exits {
     () => {
+        // SAFETY: cortex-m-rt requires the HardFault handler to be an `unsafe fn` and exports it
+        // under the fixed symbol `HardFault` that its vector table links against; no other item
+        // defines that symbol, and the body only logs and exits. (rustc does not report
+        // `unsafe_code` inside another crate's macro, so the allow only matters where the macro
+        // is expanded in this crate; it is kept so the handler is allowed wherever it lands.)
+        #[allow(unsafe_code)]
         #[cortex_m_rt::exception]
         unsafe fn HardFault(ef: &cortex_m_rt::ExceptionFrame) -> ! {
             defmt::error!("HardFault at pc={=u32:#010x}", ef.pc());
@@ -57,6 +63,9 @@ macro_rules! hardfault_exits {
 }
 
 /// Start of a measured region: the instruction-counting plugin counts from here...
+// SAFETY: unmangled so the QEMU instruction-counting plugin can find the marker by its symbol
+// name; nothing else in the program defines `bench_start`, so the symbol cannot clash.
+#[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn bench_start() {
@@ -65,6 +74,8 @@ pub extern "C" fn bench_start() {
 }
 
 /// ...to here.
+// SAFETY: as for `bench_start`: the plugin resolves `bench_end` by name, and it is unique.
+#[allow(unsafe_code)]
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn bench_end() {
