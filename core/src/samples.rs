@@ -12,7 +12,7 @@
 //!
 //! The blob is exactly `12 + 4·n·d + n` bytes ([`encoded_len`]): anything shorter or longer is
 //! refused. [`Samples::parse`] reads it in place like a hostile file (every size overflow-checked,
-//! no panics, no allocation); [`write`] encodes into a caller's buffer. Specification:
+//! no panics, no allocation); [`write()`] encodes into a caller's buffer. Specification:
 //! `docs/samples-format.md`.
 //!
 //! ```
