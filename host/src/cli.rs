@@ -1,20 +1,89 @@
-//! Command-line interface: argument definitions and dispatch to one module per subcommand.
+//! Command-line interface: the global flags, the subcommands, and dispatch to `cmd`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::qemu::Board;
-use crate::quantize::Scheme;
+use crate::cmd::analyze::AnalyzeArgs;
+use crate::cmd::barrier::BarrierArgs;
+use crate::cmd::bench::BenchArgs;
+use crate::cmd::dict::DictArgs;
+use crate::cmd::inspect::InspectArgs;
+use crate::cmd::lmul_error::LmulErrorArgs;
+use crate::cmd::r#match::MatchArgs;
+use crate::cmd::merge::MergeArgs;
+use crate::cmd::plugin::PluginCommand;
+use crate::cmd::quantize::QuantizeArgs;
+use crate::cmd::recurrent_synth::RecurrentSynthArgs;
+use crate::cmd::recurrent_train::RecurrentTrainArgs;
+use crate::cmd::run::RunArgs;
+use crate::cmd::selftest::SelftestArgs;
+use crate::cmd::train::TrainArgs;
+use crate::cmd::{self, Config};
+use crate::data::Catalog;
+use crate::device::Firmware;
 
 /// mote: prepare small neural models on the desktop, run them bit-exact on Cortex-M.
 #[derive(Debug, Parser)]
 #[command(name = "mote", version, about)]
 pub struct Cli {
+    /// Where mote's files are.
+    #[command(flatten)]
+    pub paths: GlobalArgs,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Flags every subcommand takes: where mote's shipped files are, and measurement settings.
+#[derive(Debug, clap::Args)]
+pub struct GlobalArgs {
+    /// mote's data directory (bundled ECG and Daphnet streams) [default: `data/` found beside
+    /// the executable, under `../share/mote/`, or in the source tree].
+    #[arg(long, global = true, env = "MOTE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of the Fashion-MNIST IDX files [default: /usr/share/datasets/fashion-mnist,
+    /// Debian's `dataset-fashion-mnist`].
+    #[arg(
+        long,
+        global = true,
+        env = "MOTE_FASHION_MNIST_DIR",
+        value_name = "DIR"
+    )]
+    pub fashion_mnist_dir: Option<PathBuf>,
+    /// The firmware's cargo project, built for every model run on a board [default: `firmware/`
+    /// found like the data directory].
+    #[arg(long, global = true, env = "MOTE_FIRMWARE_DIR", value_name = "DIR")]
+    pub firmware_dir: Option<PathBuf>,
+    /// QEMU timeout of instruction-counting runs, in seconds.
+    #[arg(
+        long,
+        global = true,
+        env = "MOTE_QEMU_BENCH_TIMEOUT_S",
+        value_name = "SECONDS",
+        default_value_t = crate::device::firmware::BENCH_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub qemu_bench_timeout: u64,
+    /// C compiler of the QEMU instruction-counting plugin [default: gcc].
+    #[arg(long, global = true, env = "CC", value_name = "PATH")]
+    pub cc: Option<PathBuf>,
+}
+
+impl GlobalArgs {
+    /// The configuration the commands run with.
+    pub fn config(&self) -> Config {
+        Config {
+            catalog: Catalog::new(self.data_dir.clone(), self.fashion_mnist_dir.clone()),
+            firmware: Firmware::new(
+                self.firmware_dir.clone(),
+                Duration::from_secs(self.qemu_bench_timeout),
+                self.cc.clone(),
+            ),
+        }
+    }
 }
 
 /// Subcommands.
@@ -23,368 +92,71 @@ pub enum Command {
     /// Run the end-to-end demo on the bundled data.
     Demo,
     /// Print L-Mul's error table (SPEC §1.6) against fp8 e4m3/e5m2 multiplication.
-    LmulError {
-        /// Operand pairs to sample.
-        #[arg(long, default_value_t = 2_000_000)]
-        samples: u64,
-        /// Seed of the operand generator.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Benchmarks (instruction counts under QEMU).
-    Bench {
-        /// What to benchmark.
-        #[command(subcommand)]
-        what: BenchCommand,
-        /// Machine-readable output.
-        #[arg(long, global = true)]
-        json: bool,
-    },
+    LmulError(LmulErrorArgs),
+    /// Benchmarks (instruction counts under QEMU, host timings).
+    Bench(BenchArgs),
     /// Quantize a trained MLP (safetensors, PyTorch nn.Sequential names) into a .mote model file.
-    Quantize {
-        /// The trained model.
-        input: PathBuf,
-        /// Numeric scheme.
-        #[arg(long, value_enum)]
-        scheme: Scheme,
-        /// Calibration data set (its training split), required for int8.
-        #[arg(long)]
-        calib: Option<String>,
-        /// Output model file (written atomically).
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    Quantize(QuantizeArgs),
     /// Describe a .mote model file: layers, shapes, schemes, flash and RAM bytes.
-    Inspect {
-        /// The model file.
-        model: PathBuf,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    Inspect(InspectArgs),
     /// Run a .mote model file on a data set's test split in the host simulator (mote-core itself).
-    Run {
-        /// The model file.
-        model: PathBuf,
-        /// Data set name (e.g. digits, fashion-mnist).
-        #[arg(long)]
-        data: String,
-        /// Also run on this board under QEMU and compare every output bit for bit.
-        #[arg(long, value_enum)]
-        device: Option<Board>,
-        /// Machine-readable output (includes per-sample outputs).
-        #[arg(long)]
-        json: bool,
-    },
+    Run(RunArgs),
     /// Online orthogonal dictionary learning (SPEC §4): synthetic experiment or a real stream.
-    Dict(crate::dict::DictArgs),
+    Dict(DictArgs),
     /// Build the L-Mul self-test firmware, run it under QEMU and check every result on the host.
-    Selftest {
-        /// Boards to run on (default: both).
-        #[arg(long, value_enum)]
-        board: Vec<Board>,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    Selftest(SelftestArgs),
     /// Sandboxed WebAssembly merge rules: inspect, merge with, benchmark.
     Plugin {
         /// The plugin subcommand.
         #[command(subcommand)]
-        command: crate::plugin::cmd::PluginCommand,
+        command: PluginCommand,
     },
     /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
-    Train(crate::train::TrainArgs),
+    Train(TrainArgs),
     /// Align model B to model A (weight or activation matching) and save the permuted B.
-    Match(crate::rebasin::MatchArgs),
+    Match(MatchArgs),
     /// Average two or more models after aligning them (merge-many for three or more).
-    Merge(crate::merge::MergeArgs),
+    Merge(MergeArgs),
     /// Loss and accuracy along the linear path A -> B, naive and aligned, and the LMC barrier.
-    Barrier(crate::barrier::BarrierArgs),
+    Barrier(BarrierArgs),
     /// Distances, singular values and singular-vector alignment before/after weight matching.
-    Analyze(crate::analyze::AnalyzeArgs),
+    Analyze(AnalyzeArgs),
     /// Train the recurrent BasicMotions classifier, report float and simulated accuracy per
     /// weight scheme, write it as a `.mote` file, optionally check it bit for bit under QEMU.
-    RecurrentTrain(crate::recurrent::train_cmd::TrainArgs),
+    RecurrentTrain(RecurrentTrainArgs),
     /// Write a random-weight `.mote` stream classifier for every recurrent cell type and weight
     /// scheme (fuzzing seeds, examples).
-    RecurrentSynth(crate::recurrent::synth::SynthArgs),
-}
-
-/// Benchmarks.
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Instructions per 256×256 matvec for each kernel on M4F and M3.
-    Kernels,
-    /// Instructions per inference of a model file on M4F and M3 (first samples of a data set).
-    Model {
-        /// The model file.
-        model: PathBuf,
-        /// Data set whose test split feeds the model.
-        #[arg(long, default_value = "digits")]
-        data: String,
-        /// Samples to run.
-        #[arg(long, default_value_t = 20)]
-        samples: usize,
-    },
-    /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
-    /// under QEMU (M4F), next to softmax attention with a growing KV cache.
-    Recurrent,
-    /// Cold and warm exact-assignment solves of a square score matrix (raw little-endian f64,
-    /// row-major, e.g. data/lap/cost0.f64), best and median of the repeats.
-    Lap {
-        /// The matrix file.
-        matrix: PathBuf,
-        /// Solves per measurement.
-        #[arg(long, default_value_t = 9)]
-        repeats: usize,
-    },
-    /// Host prefill throughput of LA2 and the gated delta rule: recurrent, parallel, chunked,
-    /// chunk-parallel, on 1 and 2 threads.
-    Prefill {
-        /// Tokens.
-        #[arg(long, default_value_t = 4096)]
-        tokens: usize,
-        /// Chunk size of the chunked forms.
-        #[arg(long, default_value_t = 64)]
-        chunk: usize,
-        /// Runs per measurement (best is reported).
-        #[arg(long, default_value_t = 3)]
-        repeats: usize,
-    },
+    RecurrentSynth(RecurrentSynthArgs),
 }
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    let config = cli.paths.config();
     match cli.command {
-        Command::Demo => crate::demo::run(),
-        Command::Plugin { command } => crate::plugin::cmd::run(command),
-        Command::Dict(args) => crate::dict::run(args),
-        Command::Train(args) => crate::train::run(&args),
-        Command::Match(args) => crate::rebasin::run_match(&args),
-        Command::Merge(args) => crate::merge::run(&args),
-        Command::Barrier(args) => crate::barrier::run(&args),
-        Command::Analyze(args) => crate::analyze::run(&args),
-        Command::RecurrentTrain(args) => crate::recurrent::train_cmd::run(&args),
-        Command::RecurrentSynth(args) => crate::recurrent::synth::run(&args),
-        Command::LmulError {
-            samples,
-            seed,
-            json,
-        } => {
-            let rows = crate::lmul_error::error_table(samples, seed);
-            if json {
-                crate::output::print_json(&rows)
-            } else {
-                print!("{}", crate::lmul_error::render(&rows));
-                Ok(())
-            }
-        }
-        Command::Bench {
-            what:
-                BenchCommand::Model {
-                    model,
-                    data,
-                    samples,
-                },
-            json,
-        } => {
-            let file = crate::quantize::AlignedModel::read(&model)?;
-            let (_, test) = crate::data::load(&data)?;
-            let test = test.take(samples);
-            let mut rows = Vec::new();
-            for board in [Board::Mps2An386, Board::Lm3s6965evb] {
-                rows.push(crate::device::run_on_device(
-                    file.bytes(),
-                    &test,
-                    board,
-                    true,
-                )?);
-            }
-            if json {
-                return crate::output::print_json(&rows);
-            }
-            for r in rows {
-                println!(
-                    "{:<12} {:<10} {:>10} instructions/inference  (outputs identical to host: {})",
-                    r.board.machine(),
-                    r.board.cpu(),
-                    r.instructions_per_inference.unwrap_or(0),
-                    r.mismatches == 0
-                );
-            }
-            Ok(())
-        }
-        Command::Bench {
-            what: BenchCommand::Kernels,
-            json,
-        } => {
-            let rows = crate::bench::kernels()?;
-            if json {
-                crate::output::print_json(&rows)
-            } else {
-                print!("{}", crate::bench::render(&rows));
-                Ok(())
-            }
-        }
-        Command::Quantize {
-            input,
-            scheme,
-            calib,
-            output,
-        } => {
-            let mlp = crate::mlp::Mlp::load(&input)?;
-            let calib = match &calib {
-                Some(name) => Some(crate::data::load(name)?.0),
-                None => None,
-            };
-            let bytes = crate::quantize::quantize(&mlp, scheme, calib.as_ref())
-                .with_context(|| format!("quantizing {}", input.display()))?;
-            crate::output::write_atomic(&output, &bytes)?;
-            println!(
-                "wrote {} ({} bytes, scheme {})",
-                output.display(),
-                bytes.len(),
-                scheme.name()
-            );
-            Ok(())
-        }
-        Command::Inspect { model, json } => {
-            let file = crate::quantize::AlignedModel::read(&model)?;
-            let parsed = file
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-            let x = crate::quantize::inspect(&parsed)?;
-            if json {
-                crate::output::print_json(&x)
-            } else {
-                print!("{}", crate::quantize::render_inspection(&x));
-                Ok(())
-            }
-        }
-        Command::Run {
-            model,
-            data,
-            device,
-            json,
-        } => {
-            let file = crate::quantize::AlignedModel::read(&model)?;
-            let parsed = file
-                .parse()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
-            let (_, test) = crate::data::load(&data)?;
-            let report = crate::quantize::simulate(&parsed, &test)?;
-            let dev = match device {
-                Some(board) => Some(crate::device::run_on_device(
-                    file.bytes(),
-                    &test,
-                    board,
-                    false,
-                )?),
-                None => None,
-            };
-            if json {
-                return crate::output::print_json(
-                    &serde_json::json!({ "host": report, "device": dev }),
-                );
-            }
-            println!(
-                "{}: {} samples of {data} (test split), accuracy {:.2}% (host simulator)",
-                model.display(),
-                report.samples,
-                100.0 * report.accuracy
-            );
-            if let Some(d) = dev {
-                println!(
-                    "{} ({}): accuracy {:.2}%, {} of {} outputs differ from the host",
-                    d.board.machine(),
-                    d.board.cpu(),
-                    100.0 * d.accuracy,
-                    d.mismatches,
-                    d.samples
-                );
-                if d.mismatches > 0 {
-                    anyhow::bail!("device outputs differ from the host simulator");
-                }
-            }
-            Ok(())
-        }
-        Command::Bench {
-            what: BenchCommand::Lap { matrix, repeats },
-            json,
-        } => {
-            let report = crate::lap::bench_file(&matrix, repeats)?;
-            if json {
-                crate::output::print_json(&report)
-            } else {
-                print!("{report}");
-                Ok(())
-            }
-        }
-        Command::Bench {
-            what: BenchCommand::Recurrent,
-            json,
-        } => {
-            let rows = crate::recurrent::bench::tokens()?;
-            if json {
-                crate::output::print_json(&rows)
-            } else {
-                print!("{}", crate::recurrent::bench::render_tokens(&rows));
-                Ok(())
-            }
-        }
-        Command::Bench {
-            what:
-                BenchCommand::Prefill {
-                    tokens,
-                    chunk,
-                    repeats,
-                },
-            json,
-        } => {
-            let rows = crate::recurrent::bench::prefill(tokens, chunk, repeats)?;
-            if json {
-                crate::output::print_json(&rows)
-            } else {
-                print!("{}", crate::recurrent::bench::render_prefill(&rows, tokens));
-                Ok(())
-            }
-        }
-        Command::Selftest { board, json } => {
-            let boards = if board.is_empty() {
-                Board::ALL.to_vec()
-            } else {
-                board
-            };
-            let mut reports = Vec::new();
-            for b in boards {
-                let r = crate::selftest::run_on(b)?;
-                if !json {
-                    println!(
-                        "{} ({}): {} L-Mul cases, {} log lines, all bit-identical to the host",
-                        b.machine(),
-                        b.cpu(),
-                        r.cases,
-                        r.lines_checked
-                    );
-                }
-                reports.push(r);
-            }
-            if json {
-                crate::output::print_json(&reports)
-            } else {
-                Ok(())
-            }
-        }
+        Command::Demo => cmd::demo::run(&config),
+        Command::LmulError(args) => cmd::lmul_error::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args, &config),
+        Command::Quantize(args) => cmd::quantize::run(&args, &config),
+        Command::Inspect(args) => cmd::inspect::run(&args),
+        Command::Run(args) => cmd::run::run(&args, &config),
+        Command::Dict(args) => cmd::dict::run(args, &config),
+        Command::Selftest(args) => cmd::selftest::run(&args, &config),
+        Command::Plugin { command } => cmd::plugin::run(command),
+        Command::Train(args) => cmd::train::run(&args, &config),
+        Command::Match(args) => cmd::r#match::run(&args, &config),
+        Command::Merge(args) => cmd::merge::run(&args),
+        Command::Barrier(args) => cmd::barrier::run(&args, &config),
+        Command::Analyze(args) => cmd::analyze::run(&args, &config),
+        Command::RecurrentTrain(args) => cmd::recurrent_train::run(&args, &config),
+        Command::RecurrentSynth(args) => cmd::recurrent_synth::run(&args),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::bench::BenchCommand;
+    use crate::device::Board;
 
     #[test]
     fn parses_subcommands() {
@@ -392,18 +164,26 @@ mod tests {
             .expect("parses");
         assert!(matches!(
             cli.command,
-            Command::LmulError {
+            Command::LmulError(LmulErrorArgs {
                 json: true,
                 samples: 10,
                 ..
-            }
+            })
         ));
         let cli =
             Cli::try_parse_from(["mote", "selftest", "--board", "lm3s6965evb"]).expect("parses");
-        assert!(
-            matches!(cli.command, Command::Selftest { ref board, .. } if board == &[Board::Lm3s6965evb])
-        );
+        assert!(matches!(cli.command, Command::Selftest(ref a) if a.board == [Board::Lm3s6965evb]));
         assert!(Cli::try_parse_from(["mote", "selftest", "--board", "nope"]).is_err());
+        // Global flags go anywhere; a bad timeout is refused by the parser, not ignored.
+        let cli = Cli::try_parse_from(["mote", "inspect", "m.mote", "--qemu-bench-timeout", "5"])
+            .expect("parses");
+        assert_eq!(cli.paths.qemu_bench_timeout, 5);
+        for bad in ["0", "soon", "-3"] {
+            assert!(
+                Cli::try_parse_from(["mote", "--qemu-bench-timeout", bad, "demo"]).is_err(),
+                "{bad}"
+            );
+        }
         let cli = Cli::try_parse_from([
             "mote",
             "recurrent-train",
@@ -447,10 +227,10 @@ mod tests {
             .expect("parses");
         assert!(matches!(
             cli.command,
-            Command::Bench {
+            Command::Bench(BenchArgs {
                 what: BenchCommand::Prefill { tokens: 512, .. },
                 json: true
-            }
+            })
         ));
     }
 }

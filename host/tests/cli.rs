@@ -1,12 +1,12 @@
 //! The `mote` binary end to end: train → quantize → inspect → run, and bad input.
 
-use mote_host::data;
-use mote_host::mlp::Mlp;
-use mote_host::quantize::Scheme;
-use mote_host::train::{TrainConfig, train_mlp};
+use mote_host::data::Catalog;
+use mote_host::model::quantize::Scheme;
+use mote_host::nn::Mlp;
+use mote_host::nn::train::{TrainConfig, train_mlp};
 
 fn small_digits_mlp() -> Mlp {
-    let (train, _) = data::load("digits").expect("bundled digits");
+    let (train, _) = Catalog::default().load("digits").expect("bundled digits");
     let cfg = TrainConfig {
         hidden: vec![16],
         epochs: 3,

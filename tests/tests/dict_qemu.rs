@@ -2,11 +2,17 @@
 //! stream and the synthetic run must equal the host's recomputation bit for bit, and the device
 //! results must be meaningful (error falls, orthogonality holds, instruction counts present).
 
-use mote_host::qemu::Board;
+use mote_host::data::Catalog;
+use mote_host::device::{Board, Firmware};
 
 #[test]
 fn dict_firmware_matches_host_bit_for_bit_on_cortex_m4f() {
-    let r = mote_host::dict_fw::run_on(Board::Mps2An386).unwrap_or_else(|e| panic!("{e:#}"));
+    let r = mote_host::dict::firmware::run_on(
+        &Firmware::default(),
+        &Catalog::default(),
+        Board::Mps2An386,
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
     let n = r.config.n;
     // Every checkpoint, every dictionary entry and every synthetic checkpoint was compared.
     assert_eq!(
@@ -14,12 +20,15 @@ fn dict_firmware_matches_host_bit_for_bit_on_cortex_m4f() {
         r.checkpoints.len() + n * n + r.synthetic_err.len()
     );
     // The dictionary learned on the device beats the DCT on the held-out ECG windows (top-k).
-    let (_, signal, _) = mote_host::dict::load_signal(mote_host::dict::DataKind::Ecg).unwrap();
+    let (_, signal, _) =
+        mote_host::dict::stream::load_signal(&Catalog::default(), mote_host::dict::DataKind::Ecg)
+            .unwrap();
     let mut dct = vec![0.0f32; n * n];
     mote_core::dict::dct_basis(n, &mut dct).unwrap();
     let dct = mote_core::dict::OrthoDict::new(n, &dct).unwrap();
     let dct_rmse =
-        mote_host::dict::test_rmse(&dct, &signal[r.config.train_end..], r.config.k).unwrap();
+        mote_host::dict::stream::test_rmse(&dct, &signal[r.config.train_end..], r.config.k)
+            .unwrap();
     let learned = r.checkpoints.last().expect("ECG checkpoints").rmse;
     assert!(learned < dct_rmse, "learned {learned} vs DCT {dct_rmse}");
     assert!(r.orthogonality_defect < 1e-4, "{}", r.orthogonality_defect);

@@ -4,17 +4,21 @@
 
 use std::sync::OnceLock;
 
-use mote_host::data::{self, Dataset};
-use mote_host::mlp::Mlp;
-use mote_host::qemu::Board;
-use mote_host::quantize::{AlignedModel, Scheme, quantize, simulate};
-use mote_host::train::{TrainConfig, train_mlp};
+use mote_host::data::{Catalog, Dataset};
+use mote_host::device::infer::SampleWorkload;
+use mote_host::device::runner::run_on_device;
+use mote_host::device::{Board, Firmware};
+use mote_host::model::AlignedModel;
+use mote_host::model::quantize::{Scheme, quantize};
+use mote_host::model::simulate::simulate;
+use mote_host::nn::Mlp;
+use mote_host::nn::train::{TrainConfig, train_mlp};
 
 /// The digits MLP of the README's accuracy table (64-64-32-10), trained once per test run.
 fn trained() -> &'static (Mlp, Dataset, Dataset) {
     static MODEL: OnceLock<(Mlp, Dataset, Dataset)> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let (train, test) = data::load("digits").expect("bundled digits");
+        let (train, test) = Catalog::default().load("digits").expect("bundled digits");
         let cfg = TrainConfig {
             hidden: vec![64, 32],
             epochs: 40,
@@ -31,7 +35,10 @@ fn trained() -> &'static (Mlp, Dataset, Dataset) {
 fn device_equals_host(scheme: Scheme, board: Board) {
     let (mlp, train, test) = trained();
     let bytes = quantize(mlp, scheme, Some(train)).expect("quantizes");
-    let report = mote_host::device::run_on_device(&bytes, test, board, false)
+    let file = AlignedModel::new(&bytes);
+    let host = simulate(&file.parse().expect("parses"), test).expect("simulates");
+    let workload = SampleWorkload::new(test, &host).expect("one output per sample");
+    let report = run_on_device(&Firmware::default(), file.bytes(), &workload, board, false)
         .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(report.samples, test.n);
     assert_eq!(

@@ -7,15 +7,15 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use mote_core::check::XorShift32;
+use mote_host::cmd::plugin::{PluginCommand, run};
 use mote_host::plugin::build::{build_plugins, plugin_path};
-use mote_host::plugin::cmd::{PluginCommand, run};
 use mote_host::plugin::models::{Model, Tensor, to_safetensors};
 use mote_host::plugin::{MergeRule, PluginErrorKind, PluginRule, SandboxLimits};
 
 /// Builds the guest workspace once per test process.
 fn plugin(krate: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    let dir = DIR.get_or_init(|| build_plugins().expect("plugins build"));
+    let dir = DIR.get_or_init(|| build_plugins(None).expect("plugins build"));
     plugin_path(dir, krate)
 }
 
@@ -160,7 +160,7 @@ fn plugin_info_declares_name_version_params() {
     let ties = load("mote-rule-ties");
     assert!(ties.info().needs_base);
     assert_eq!(ties.info().params[0].default.as_deref(), Some("0.2"));
-    let text = mote_host::plugin::cmd::render_info(&ties);
+    let text = mote_host::cmd::plugin::render_info(&ties);
     assert!(
         text.contains("ties v0.1.0") && text.contains("density"),
         "{text}"

@@ -2,17 +2,18 @@
 //! streamed token by token through `mote-core`'s executor on the firmware under QEMU in every
 //! weight scheme, bit-identical to the host simulator (per-token output digest and logits).
 
-use std::path::Path;
-
-use mote_host::data::basicmotions;
-use mote_host::qemu::Board;
+use mote_host::data::{Catalog, basicmotions};
+use mote_host::device::{Board, Firmware};
 use mote_host::recurrent::classifier::{TrainConfig, train};
-use mote_host::recurrent::device::run_on_device;
+use mote_host::recurrent::streams::run_on_device;
 use mote_host::recurrent::weights::WeightScheme;
 
 #[test]
 fn recurrent_classifier_bit_identical_on_firmware() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/basicmotions");
+    let root = Catalog::default()
+        .data_dir()
+        .expect("data directory")
+        .join("basicmotions");
     let train_ds = basicmotions::load(&root.join("BasicMotions_TRAIN.ts")).unwrap();
     let test_ds = basicmotions::load(&root.join("BasicMotions_TEST.ts")).unwrap();
     let cfg = TrainConfig::default();
@@ -27,9 +28,10 @@ fn recurrent_classifier_bit_identical_on_firmware() {
         let m = model.to_scheme(scheme);
         let sim = m.accuracy(&test_ds).unwrap();
         // run_on_device fails unless every window's per-token digest and logits match the host
-        let dev = run_on_device(board, &m, &test_ds).unwrap_or_else(|e| panic!("{e:#}"));
-        assert_eq!(dev.series, 40);
-        assert_eq!(dev.device_accuracy, sim, "{board:?} {scheme:?}");
+        let dev = run_on_device(&Firmware::default(), board, &m, &test_ds)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(dev.report.samples, 40);
+        assert_eq!(dev.report.accuracy, sim, "{board:?} {scheme:?}");
         // LA2 state 2 × 8 × 8, running sum 16, token count 1: constant in the stream length
         assert_eq!(dev.state_floats, 145);
         eprintln!(

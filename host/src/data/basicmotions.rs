@@ -14,13 +14,13 @@ use super::{DataError, ts};
 pub struct Series {
     /// Samples, time-major.
     pub values: Vec<f32>,
-    /// Index into [`Dataset::classes`].
+    /// Index into [`SeriesSet::classes`].
     pub label: usize,
 }
 
 /// A parsed `.ts` file.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Dataset {
+pub struct SeriesSet {
     /// Class names in the order of the `@classLabel` header.
     pub classes: Vec<String>,
     /// Channels per sample.
@@ -32,7 +32,7 @@ pub struct Dataset {
 }
 
 /// Reads a `.ts` file (equal-length series, class labels, no missing values) as streams.
-pub fn load(path: &Path) -> Result<Dataset> {
+pub fn load(path: &Path) -> Result<SeriesSet> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(parse(&text, path)?)
@@ -40,7 +40,7 @@ pub fn load(path: &Path) -> Result<Dataset> {
 
 /// Parses the text of a `.ts` file (with the one `.ts` parser, [`super::ts::parse`]) and turns
 /// each case from channel-major into a time-major stream; `path` names the file in errors.
-pub fn parse(text: &str, path: &Path) -> Result<Dataset, DataError> {
+pub fn parse(text: &str, path: &Path) -> Result<SeriesSet, DataError> {
     let f = ts::parse(text, path)?;
     let (channels, length) = (f.dimensions, f.length);
     let series = f
@@ -60,7 +60,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Dataset, DataError> {
             }
         })
         .collect();
-    Ok(Dataset {
+    Ok(SeriesSet {
         classes: f.classes,
         channels,
         length,
@@ -74,7 +74,7 @@ mod tests {
 
     const SMALL: &str = "# comment\n@problemName X\n@dimensions 2\n@seriesLength 3\n@classLabel true A B\n@data\n1,2,3:4,5,6:B\n0.5,-1,2E-1:0,0,0:A\n";
 
-    fn parse(text: &str) -> Result<Dataset, DataError> {
+    fn parse(text: &str) -> Result<SeriesSet, DataError> {
         super::parse(text, Path::new("small.ts"))
     }
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// The bundled file.
-pub fn default_path() -> PathBuf {
-    super::data_dir().join("daphnet/S06R02E0.csv")
+/// The bundled file inside the data directory `data_dir`.
+pub fn path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("daphnet/S06R02E0.csv")
 }
 
 /// Parses the CSV text and returns column `channel` (e.g. `ankle_vert`) in g (mg / 1000).
@@ -67,7 +67,11 @@ mod tests {
 
     #[test]
     fn bundled_file_loads() {
-        let v = load_channel(&default_path(), "ankle_vert").unwrap();
+        let v = load_channel(
+            &path_in(&crate::data::Catalog::default().data_dir().unwrap()),
+            "ankle_vert",
+        )
+        .unwrap();
         assert_eq!(v.len(), 7040);
     }
 }

@@ -12,9 +12,9 @@ pub const ADC_ZERO: f32 = 1024.0;
 /// ADC units per millivolt.
 pub const ADC_PER_MV: f32 = 200.0;
 
-/// The bundled file.
-pub fn default_path() -> PathBuf {
-    super::data_dir().join("ecg/mitbih208_mlii_360hz.u16le")
+/// The bundled file inside the data directory `data_dir`.
+pub fn path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("ecg/mitbih208_mlii_360hz.u16le")
 }
 
 /// ADC value → millivolts: `(v − 1024) / 200`. The firmware applies the same formula.
@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn bundled_record_has_five_minutes() {
-        let v = load_raw(&default_path()).unwrap();
+        let v = load_raw(&path_in(
+            &crate::data::Catalog::default().data_dir().unwrap(),
+        ))
+        .unwrap();
         assert_eq!(v.len(), 108_000);
     }
 }

@@ -140,7 +140,7 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
         source: std::io::Error::new(
             std::io::ErrorKind::NotFound,
             "IDX file not found (install Debian's `dataset-fashion-mnist` or set \
-                 MOTE_FASHION_MNIST_DIR)",
+                 --fashion-mnist-dir / MOTE_FASHION_MNIST_DIR)",
         ),
     })
 }

@@ -104,32 +104,52 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
     })
 }
 
-/// Data set names accepted by [`load`] (and by `--data`).
+/// Data set names accepted by [`Catalog::load`] (and by `--data`).
 pub const NAMES: &[&str] = &["digits", "fashion-mnist", "basicmotions"];
 
-/// Where Debian's `dataset-fashion-mnist` installs the IDX files; `MOTE_FASHION_MNIST_DIR`
-/// overrides it.
+/// Where Debian's `dataset-fashion-mnist` installs the IDX files (`--fashion-mnist-dir`
+/// overrides it).
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
-/// Loads a data set by name, returning `(train, test)`.
-pub fn load(name: &str) -> Result<(Dataset, Dataset), DataError> {
-    match name {
-        "digits" => digits::load_bundled(),
-        "basicmotions" => ts::load_basicmotions(),
-        "fashion-mnist" => {
-            let dir = std::env::var_os("MOTE_FASHION_MNIST_DIR")
-                .map_or_else(|| PathBuf::from(FASHION_MNIST_DIR), PathBuf::from);
-            idx::load_mnist_dir(&dir)
-        }
-        other => Err(DataError::UnknownName(other.to_string())),
-    }
+/// Where data sets are found. Digits and BasicMotions are compiled into the binary; the ECG and
+/// Daphnet streams are read from the data directory (`--data-dir`, or found as
+/// [`crate::install`] says); Fashion-MNIST from Debian's package directory (`--fashion-mnist-dir`).
+/// [`Default`] finds everything without flags.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    data_dir: Option<PathBuf>,
+    fashion_mnist_dir: Option<PathBuf>,
 }
 
-/// The repository's `data/` directory (override with `MOTE_DATA_DIR`).
-pub fn data_dir() -> PathBuf {
-    match std::env::var_os("MOTE_DATA_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../data"),
+impl Catalog {
+    /// The data directory and the Fashion-MNIST directory if given (found otherwise).
+    pub fn new(data_dir: Option<PathBuf>, fashion_mnist_dir: Option<PathBuf>) -> Self {
+        Self {
+            data_dir,
+            fashion_mnist_dir,
+        }
+    }
+
+    /// mote's `data/` directory.
+    pub fn data_dir(&self) -> anyhow::Result<PathBuf> {
+        crate::install::Shipped::Data.locate(self.data_dir.as_deref())
+    }
+
+    /// The directory of the Fashion-MNIST IDX files.
+    pub fn fashion_mnist_dir(&self) -> PathBuf {
+        self.fashion_mnist_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR))
+    }
+
+    /// Loads a data set by name, returning `(train, test)`.
+    pub fn load(&self, name: &str) -> Result<(Dataset, Dataset), DataError> {
+        match name {
+            "digits" => digits::load_bundled(),
+            "basicmotions" => ts::load_basicmotions(),
+            "fashion-mnist" => idx::load_mnist_dir(&self.fashion_mnist_dir()),
+            other => Err(DataError::UnknownName(other.to_string())),
+        }
     }
 }
 
@@ -139,7 +159,10 @@ mod tests {
 
     #[test]
     fn unknown_name_lists_known_ones() {
-        let e = load("cifar").expect_err("unknown").to_string();
+        let e = Catalog::default()
+            .load("cifar")
+            .expect_err("unknown")
+            .to_string();
         assert_eq!(
             e,
             "unknown data set `cifar`; known: digits, fashion-mnist, basicmotions"

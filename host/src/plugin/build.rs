@@ -1,25 +1,19 @@
 //! Builds the merge-rule guests in `plugins/` (an excluded cargo workspace) to components, like
-//! [`crate::qemu::build_firmware`] does for the firmware. Used by the tests and the benchmark.
+//! [`crate::device::Firmware::build`] does for the firmware. Used by the tests and the benchmark.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// The guest workspace: `MOTE_PLUGINS_DIR` or `plugins/` next to this crate in the source tree.
-pub fn plugins_dir() -> PathBuf {
-    match std::env::var_os("MOTE_PLUGINS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins"),
-    }
-}
-
 /// The wasm target the guests are built for (installed by `scripts/setup.sh`).
 pub const GUEST_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Builds every guest crate (release) and returns the directory holding the `.wasm` components;
-/// crate `mote-rule-slerp` becomes `mote_rule_slerp.wasm` there (see [`plugin_path`]).
-pub fn build_plugins() -> Result<PathBuf> {
-    let dir = plugins_dir();
+/// Builds every guest crate (release) of the guest workspace `dir` (`--plugins-dir`; found
+/// beside the executable or in the source tree if `None`, see [`crate::install`]) and returns
+/// the directory holding the `.wasm` components; crate `mote-rule-slerp` becomes
+/// `mote_rule_slerp.wasm` there (see [`plugin_path`]).
+pub fn build_plugins(dir: Option<&Path>) -> Result<PathBuf> {
+    let dir = crate::install::Shipped::Plugins.locate(dir)?;
     let dir = std::fs::canonicalize(&dir)
         .with_context(|| format!("plugin sources not found at {}", dir.display()))?;
     let target_dir = dir.join("target");

@@ -16,14 +16,14 @@
 //! - [`rule`]: [`MergeRule`] (built-in average or plugin), [`PluginRule`], [`SandboxLimits`].
 //! - [`error`]: [`PluginError`] and its kinds.
 //! - [`models`]: f32 safetensors models for `mote plugin merge`.
+//! - [`merge`]: merging aligned models tensor by tensor with a rule.
 //! - [`build`]: builds the guest workspace in `plugins/` (tests, benchmark).
-//! - [`bench`]: `mote plugin bench`, plugin rules against the native average.
-//! - [`cmd`]: the `mote plugin` subcommands.
+//! - [`cost`]: the time of plugin rules against the native average (`mote plugin bench`).
 
-pub mod bench;
 pub mod build;
-pub mod cmd;
+pub mod cost;
 pub mod error;
+pub mod merge;
 pub mod models;
 pub mod rule;
 

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use candle_core::{Device, Tensor, Var};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use mote_core::check::XorShift32;
+use mote_core::kernels::argmax;
 use mote_core::model::{
     CellType, Layer, LayerInfo, Model, RecurrentConfig, RecurrentLayer, Workspace,
 };
@@ -15,8 +16,9 @@ use mote_core::recurrent::{Dims, La2Memory, MemoryCell, StreamClassifier, alibi_
 use serde::Serialize;
 
 use super::weights::{OwnedLinear, WeightScheme};
-use crate::data::basicmotions::Dataset;
-use crate::quantize::{encode, samples_blob_of};
+use crate::data::basicmotions::SeriesSet;
+use crate::device::samples::samples_blob_of;
+use crate::model::quantize::encode;
 
 /// Model and training hyper-parameters.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -173,7 +175,7 @@ impl OwnedModel {
     }
 
     /// Token-by-token accuracy on `ds`.
-    pub fn accuracy(&self, ds: &Dataset) -> Result<f64> {
+    pub fn accuracy(&self, ds: &SeriesSet) -> Result<f64> {
         let mut correct = 0;
         for s in &ds.series {
             let (l, _) = self.run_series(&s.values)?;
@@ -183,24 +185,13 @@ impl OwnedModel {
     }
 }
 
-/// Index of the largest value (first on ties).
-pub fn argmax(v: &[f32]) -> usize {
-    let mut b = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[b] {
-            b = i;
-        }
-    }
-    b
-}
-
 fn uniform(rng: &mut XorShift32, n: usize, fan_in: usize) -> Vec<f32> {
     let a = 1.0 / (fan_in as f32).sqrt();
     (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * a).collect()
 }
 
 /// Per-channel mean and standard deviation over every sample of `ds`.
-fn channel_stats(ds: &Dataset) -> (Vec<f32>, Vec<f32>) {
+fn channel_stats(ds: &SeriesSet) -> (Vec<f32>, Vec<f32>) {
     let c = ds.channels;
     let (mut sum, mut sq, mut n) = (vec![0f64; c], vec![0f64; c], 0f64);
     for s in &ds.series {
@@ -281,7 +272,7 @@ fn decay_mask(decay: &[f32], t: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(m, (h, t, t), &Device::Cpu)?)
 }
 
-fn batch(ds: &Dataset, mean: &[f32], std: &[f32]) -> Result<(Tensor, Tensor)> {
+fn batch(ds: &SeriesSet, mean: &[f32], std: &[f32]) -> Result<(Tensor, Tensor)> {
     let c = ds.channels;
     let mut xs = Vec::with_capacity(ds.series.len() * ds.length * c);
     for s in &ds.series {
@@ -310,8 +301,8 @@ pub struct TrainReport {
 /// Trains the classifier full-batch with AdamW; deterministic for a given seed. `progress` is
 /// called after every step with the loss.
 pub fn train(
-    train_ds: &Dataset,
-    test_ds: &Dataset,
+    train_ds: &SeriesSet,
+    test_ds: &SeriesSet,
     cfg: &TrainConfig,
     mut progress: impl FnMut(usize, f32),
 ) -> Result<(FloatModel, TrainReport)> {
@@ -379,7 +370,7 @@ pub fn train(
         final_loss = loss.to_scalar::<f32>()?;
         progress(step, final_loss);
     }
-    let acc = |ds: &Dataset| -> Result<f64> {
+    let acc = |ds: &SeriesSet| -> Result<f64> {
         let (x, y) = batch(ds, &mean, &std)?;
         let pred = net.forward(&x)?.argmax(1)?.to_vec1::<u32>()?;
         let y = y.to_vec1::<u32>()?;
@@ -499,7 +490,7 @@ pub fn stream_series(m: &Model<'_>, values: &[f32]) -> Result<(Vec<f32>, u32)> {
 }
 
 /// Token-by-token accuracy of a model file on `ds`.
-pub fn file_accuracy(m: &Model<'_>, ds: &Dataset) -> Result<f64> {
+pub fn file_accuracy(m: &Model<'_>, ds: &SeriesSet) -> Result<f64> {
     let mut correct = 0;
     for s in &ds.series {
         let (l, _) = stream_series(m, &s.values)?;
@@ -510,12 +501,12 @@ pub fn file_accuracy(m: &Model<'_>, ds: &Dataset) -> Result<f64> {
 
 /// The windows of `ds` in the firmware's samples format (`quantize::samples_blob`): one sample
 /// per window, `length × channels` values, time-major.
-pub fn samples_blob(ds: &Dataset) -> Result<Vec<u8>> {
+pub fn samples_blob(ds: &SeriesSet) -> Result<Vec<u8>> {
     let labels = ds
         .series
         .iter()
         .map(|s| u8::try_from(s.label).context("more than 256 classes"))
         .collect::<Result<Vec<u8>>>()?;
     let values: Vec<f32> = ds.series.iter().flat_map(|s| s.values.clone()).collect();
-    Ok(samples_blob_of(ds.length * ds.channels, &values, &labels))
+    samples_blob_of(ds.length * ds.channels, &values, &labels)
 }

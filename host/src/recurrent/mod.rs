@@ -9,17 +9,15 @@
 //! - [`forms`]: the sequence algorithms on per-token features.
 //! - [`weights`]: [`weights::OwnedLinear`], a projection quantized to a [`weights::WeightScheme`].
 //! - [`classifier`]: the recurrent BasicMotions classifier (training, evaluation, export).
-//! - [`device`]: the classifier on the firmware under QEMU, checked bit for bit.
-//! - [`train_cmd`]: `mote recurrent-train`.
-//! - [`synth`]: `mote recurrent-synth`, random-weight model files for every cell type and scheme.
-//! - [`bench`]: instructions per token under QEMU and host prefill throughput.
+//! - [`streams`]: the classifier on the firmware under QEMU, checked bit for bit.
+//! - [`synth`]: random-weight model files for every cell type and scheme.
+//! - [`cost`]: instructions per token under QEMU and host prefill throughput.
 
-pub mod bench;
 pub mod classifier;
-pub mod device;
+pub mod cost;
 pub mod forms;
+pub mod streams;
 pub mod synth;
-pub mod train_cmd;
 pub mod weights;
 
 use anyhow::{Result, bail};

@@ -1,9 +1,7 @@
-//! `mote recurrent-synth`: random-weight stream classifiers as `.mote` files, one per recurrent
+//! Random-weight stream classifiers as `.mote` files, one per recurrent
 //! cell type and weight scheme (`input → cell → mean pool → head`). They exercise every layer
 //! record of format 1.2 end to end: seeds for the fuzzer (`fuzz/README.md`), examples for
 //! `mote inspect`, and the host tests of the streaming executor.
-
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use mote_core::check::XorShift32;
@@ -11,18 +9,7 @@ use mote_core::model::{CellType, Layer, LayerInfo, RecurrentConfig, RecurrentLay
 use mote_core::recurrent::{Dims, Rope, Routing, alibi_decays};
 
 use super::weights::{OwnedLinear, WeightScheme};
-use crate::quantize::encode;
-
-/// Arguments of `mote recurrent-synth`.
-#[derive(Debug, clap::Args)]
-pub struct SynthArgs {
-    /// Directory to write `<cell>-<scheme>.mote` into (created if missing).
-    #[arg(long)]
-    pub out_dir: PathBuf,
-    /// Seed of the random weights.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u32,
-}
+use crate::model::quantize::encode;
 
 /// Inputs per token of the synthetic classifiers.
 pub const INPUTS: usize = 3;
@@ -134,27 +121,12 @@ pub fn synth_model(cell: CellType, scheme: WeightScheme, seed: u32) -> Result<Ve
     encode(&layers, INPUTS).with_context(|| format!("{} {}", cell.name(), scheme.name()))
 }
 
-/// Runs the command.
-pub fn run(args: &SynthArgs) -> Result<()> {
-    std::fs::create_dir_all(&args.out_dir)
-        .with_context(|| format!("creating {}", args.out_dir.display()))?;
-    for cell in CellType::ALL {
-        for scheme in WeightScheme::ALL {
-            let bytes = synth_model(cell, scheme, args.seed)?;
-            let path = args
-                .out_dir
-                .join(format!("{}-{}.mote", cell.name(), scheme.name()));
-            crate::output::write_atomic(&path, &bytes)?;
-            println!("wrote {} ({} bytes)", path.display(), bytes.len());
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quantize::{AlignedModel, inspect, render_inspection};
+    use crate::cmd::inspect::render as render_inspection;
+    use crate::model::AlignedModel;
+    use crate::model::inspect::inspect;
     use crate::recurrent::classifier::stream_series;
 
     #[test]

@@ -195,7 +195,7 @@ fn ragged_input_is_an_error() {
 #[test]
 fn classifier_model_file_streams_like_the_cell_api() {
     use super::classifier::{FloatModel, stream_series, to_mote};
-    use crate::quantize::AlignedModel;
+    use crate::model::AlignedModel;
     let mut r = Rng(XorShift32(21));
     let (c, k) = (6, 4);
     let mut decay = vec![0.0; D.heads];

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Numeric scheme of a recurrent model's projections (every `Linear` with f32 activations).
 ///
-/// Distinct from [`crate::quantize::Scheme`] on purpose: its `Int8` is the TFLite-Micro static
+/// Distinct from [`crate::model::quantize::Scheme`] on purpose: its `Int8` is the TFLite-Micro static
 /// scheme (activations int8 between layers, per-tensor scale and zero point fixed from
 /// calibration data, Q31 requantization), while [`WeightScheme::Int8Dynamic`] keeps f32
 /// activations and quantizes each projection's input per call from its own range

@@ -1,0 +1,102 @@
+//! Git Re-Basin alignment of two MLPs (SPEC §2): weight matching by coordinate descent
+//! (§2.3, "Algorithm 1") and activation matching (§2.4).
+//!
+//! An MLP with `L` linear layers has `L − 1` hidden permutations; `perms[i]` acts on the output
+//! units of layer `i` and the input units of layer `i + 1`. With the convention of SPEC §2.3,
+//! `perms[i].map()[r] = c` puts unit `c` of model B at position `r` of the aligned model.
+//!
+//! ```text
+//! aligned.W_ℓ[r, c] = B.W_ℓ[P_ℓ(r), P_{ℓ-1}(c)]      aligned.b_ℓ[r] = B.b_ℓ[P_ℓ(r)]
+//! cost of P_i:  C = W_i^A (W_i^B P_{i-1})ᵀ + b_i^A (b_i^B)ᵀ + (W_{i+1}^A)ᵀ (P_{i+1} W_{i+1}^B)
+//! ```
+//!
+//! - [`permutation`]: the [`Permutation`] type.
+//! - [`lap`]: exact linear assignment, warm-started ([`lap::LapSolver`]).
+//! - [`permute`]: permuting a model; inner products and distances through permutations.
+//! - [`weight_matching`](mod@weight_matching): coordinate descent and its schedule, over the kept
+//!   score matrices of `score` (GEMMs in `gemm`) and the kept objective of `objective`.
+//! - [`activation`]: activation matching.
+//! - [`merge`]: averaging after alignment, merge-many (SPEC §2.7), plugin merge rules.
+//! - [`barrier`]: the linear path between two models and its LMC barrier (SPEC §2.5).
+//! - [`analyze`]: distances, singular values and singular-vector alignment (SPEC §2.8).
+
+mod activation;
+pub mod analyze;
+pub mod barrier;
+mod gemm;
+pub mod lap;
+pub mod merge;
+mod objective;
+pub mod permutation;
+pub mod permute;
+mod score;
+#[cfg(test)]
+mod tests;
+mod weight_matching;
+
+use anyhow::Result;
+
+use crate::data::Dataset;
+use crate::nn::Mlp;
+
+pub use activation::activation_matching;
+pub use permutation::Permutation;
+pub use permute::{aligned_inner_product, inner_product, l2_distance, permute};
+pub use weight_matching::{MAX_SWEEPS, MIN_GAIN, Sweep, weight_matching};
+
+/// The result of an alignment: the permutations and how they were found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Alignment {
+    /// `"weight"` or `"activation"`.
+    pub method: &'static str,
+    /// One permutation per hidden layer.
+    pub perms: Vec<Permutation>,
+    /// Objective of the identity (unaligned) pairing.
+    pub objective_identity: f64,
+    /// Objective of the returned permutations.
+    pub objective: f64,
+    /// Per-sweep log (weight matching only).
+    pub sweeps: Vec<Sweep>,
+    /// True if the last sweep made no progress (weight matching); false if 100 sweeps ran out.
+    pub converged: bool,
+}
+
+/// How to align model B to model A.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// No alignment (identity permutations).
+    None,
+    /// Weight matching, SPEC §2.3 (data-free).
+    Weight,
+    /// Activation matching, SPEC §2.4 (needs `--data`).
+    Activation,
+}
+
+/// Aligns `b` to `a` with `method`; `None` for [`Method::None`]. Activation matching uses the
+/// training split of `data`.
+pub fn align(
+    a: &Mlp,
+    b: &Mlp,
+    method: Method,
+    data: Option<&Dataset>,
+    seed: u64,
+) -> Result<Option<Alignment>> {
+    match method {
+        Method::None => Ok(None),
+        Method::Weight => weight_matching(a, b, seed).map(Some),
+        Method::Activation => {
+            let data = data.ok_or_else(|| {
+                anyhow::anyhow!("activation matching needs data: pass --data NAME")
+            })?;
+            if data.d != a.in_dim() {
+                anyhow::bail!(
+                    "the models take {} inputs but the data has {} features",
+                    a.in_dim(),
+                    data.d
+                );
+            }
+            activation_matching(a, b, data).map(Some)
+        }
+    }
+}

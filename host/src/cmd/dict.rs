@@ -1,0 +1,219 @@
+//! `mote dict`: online orthogonal dictionary learning (SPEC §4), the synthetic experiment or a
+//! real stream, or the same on the firmware under QEMU.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+
+use super::Config;
+
+use crate::dict::DataKind;
+use crate::dict::plot::{plot_stream, plot_synthetic};
+use crate::dict::stream::{StreamReport, default_stream_config, load_signal, stream};
+use crate::dict::synthetic::{SyntheticConfig, SyntheticReport, synthetic};
+
+/// Arguments of `mote dict`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DictArgs {
+    /// Dictionary size = window length (default 50 for synthetic, 32 for real data).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Data source.
+    #[arg(long, value_enum)]
+    pub data: DataKind,
+    /// Mini-batch size (windows per update).
+    #[arg(long, default_value_t = 10)]
+    pub batch: usize,
+    /// Synthetic: Bernoulli activation probability θ.
+    #[arg(long, default_value_t = 0.3)]
+    pub theta: f32,
+    /// Synthetic: online iterations per trial.
+    #[arg(long, default_value_t = 3000)]
+    pub iters: usize,
+    /// Synthetic: seeded trials.
+    #[arg(long, default_value_t = 10)]
+    pub trials: usize,
+    /// First seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// Synthetic: samples of the batch GPM baseline (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub gpm_samples: usize,
+    /// Synthetic: iterations of the batch GPM baseline.
+    #[arg(long, default_value_t = 30)]
+    pub gpm_iters: usize,
+    /// Real data: samples between training windows (default n/4).
+    #[arg(long)]
+    pub hop: Option<usize>,
+    /// Real data: coefficients kept for the RMSE (default n/8).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Write a plot (.png or .svg): error vs iteration, or RMSE vs k.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Instead: build `firmware/src/bin/dict.rs`, run it under QEMU with instruction counting and
+    /// check its ECG and synthetic runs bit for bit against the host (`--data ecg` only).
+    #[arg(long)]
+    pub firmware: bool,
+    /// Board for `--firmware`.
+    #[arg(long, value_enum, default_value = "mps2-an386")]
+    pub board: crate::device::Board,
+}
+
+/// Runs `mote dict`.
+pub fn run(args: DictArgs, config: &Config) -> Result<()> {
+    if args.firmware {
+        if args.data != DataKind::Ecg {
+            bail!("--firmware runs the ECG firmware: use it with --data ecg");
+        }
+        let r = crate::dict::firmware::run_on(&config.firmware, &config.catalog, args.board)?;
+        return if args.json {
+            crate::output::print_json(&r)
+        } else {
+            print!("{}", crate::dict::firmware::render(&r));
+            Ok(())
+        };
+    }
+    match args.data {
+        DataKind::Synthetic => {
+            let cfg = SyntheticConfig {
+                n: args.n.unwrap_or(50),
+                theta: args.theta,
+                batch: args.batch,
+                iters: args.iters,
+                trials: args.trials,
+                seed: args.seed,
+                gpm_samples: args.gpm_samples,
+                gpm_iters: args.gpm_iters,
+            };
+            if !(0.0..=1.0).contains(&cfg.theta) {
+                bail!("--theta {} is not a probability", cfg.theta);
+            }
+            let r = synthetic(&cfg)?;
+            if let Some(p) = &args.plot {
+                plot_synthetic(&r, p)?;
+            }
+            if args.json {
+                crate::output::print_json(&r)
+            } else {
+                print!("{}", render_synthetic(&r));
+                Ok(())
+            }
+        }
+        data => {
+            let (_, signal, _) = load_signal(&config.catalog, data)?;
+            let mut cfg = default_stream_config(
+                signal.len(),
+                args.n.unwrap_or(32),
+                args.batch,
+                args.hop,
+                args.k,
+            );
+            cfg.seed = args.seed;
+            let r = stream(&config.catalog, data, &cfg)?;
+            if let Some(p) = &args.plot {
+                plot_stream(&r, p)?;
+            }
+            if args.json {
+                crate::output::print_json(&r)
+            } else {
+                print!("{}", render_stream(&r));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Human-readable summary of the synthetic experiment.
+pub fn render_synthetic(r: &SyntheticReport) -> String {
+    let c = &r.config;
+    let mut s = format!(
+        "synthetic: n = {}, θ = {}, batch {}, {} iterations, {} trials (seeds {}..{}); initial err {:.3}\n",
+        c.n,
+        c.theta,
+        c.batch,
+        c.iters,
+        c.trials,
+        c.seed,
+        c.seed as usize + c.trials - 1,
+        r.initial_err
+    );
+    s += "method        err@100    err@300    err@1000   err@final  iters→1e-2 (median)  trials≤1e-2  µs/update\n";
+    for m in [&r.noncvx_sfw, &r.sfw] {
+        let at = |t: usize| {
+            m.median_err
+                .get(t.min(c.iters) - 1)
+                .map_or("-".into(), |e| format!("{e:.2e}"))
+        };
+        s += &format!(
+            "{:<13} {:<10} {:<10} {:<10} {:<10} {:<20} {:>2}/{:<9} {:.1}\n",
+            m.method,
+            at(100),
+            at(300),
+            at(1000),
+            format!("{:.2e}", m.median_final_err),
+            m.median_iters_to_1e_2
+                .map_or("not reached".into(), |i| i.to_string()),
+            m.trials_reaching_1e_2,
+            c.trials,
+            m.us_per_update
+        );
+    }
+    if let Some(g) = &r.gpm {
+        let pick = |i: usize| g.err.get(i - 1).map_or("-".into(), |e| format!("{e:.2e}"));
+        s += &format!(
+            "batch GPM ({} samples, trial 0): err after 1/5/10/{} iterations: {} {} {} {}\n",
+            g.samples,
+            g.err.len(),
+            pick(1),
+            pick(5),
+            pick(10),
+            pick(g.err.len())
+        );
+    }
+    s
+}
+
+/// Human-readable summary of a real-data run.
+pub fn render_stream(r: &StreamReport) -> String {
+    let c = &r.config;
+    let mut s = format!(
+        "{:?} ({}): n = {}, batch {}, hop {}, {} updates on samples [0, {}), {} test windows\n",
+        r.data,
+        r.path.display(),
+        c.n,
+        c.batch,
+        c.hop,
+        r.updates,
+        c.train_end,
+        r.test_windows
+    );
+    s += &format!(
+        "test RMSE with top-{} of {} coefficients ({}): learned {:.4}, DCT {:.4}  (signal RMS {:.4}; {:.1} µs/update; |AAᵀ−I|max {:.1e})\n",
+        c.k,
+        c.n,
+        r.unit,
+        r.rmse_learned,
+        r.rmse_dct,
+        r.test_rms,
+        r.us_per_update,
+        r.orthogonality_defect
+    );
+    s += "k      learned    DCT\n";
+    for k in [1, 2, 4, 8, 16, 32].into_iter().filter(|&k| k <= c.n) {
+        s += &format!(
+            "{k:<6} {:<10.4} {:.4}\n",
+            r.rmse_vs_k_learned[k - 1],
+            r.rmse_vs_k_dct[k - 1]
+        );
+    }
+    s += "learning curve (iteration: test RMSE):";
+    for cp in &r.checkpoints {
+        s += &format!(" {}: {:.4}", cp.iteration, cp.rmse);
+    }
+    s.push('\n');
+    s
+}

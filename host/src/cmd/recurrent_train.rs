@@ -1,0 +1,178 @@
+//! `mote recurrent-train`: train the BasicMotions recurrent classifier, report float and
+//! simulated accuracies in every weight scheme, write the `.mote` model file, optionally check it
+//! on QEMU.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::Config;
+use crate::data::basicmotions;
+use crate::device::Board;
+use crate::model::AlignedModel;
+use crate::recurrent::classifier::{
+    TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train,
+};
+use crate::recurrent::streams::{DeviceRun, run_on_device};
+use crate::recurrent::weights::WeightScheme;
+
+/// Arguments of `mote recurrent-train`.
+#[derive(Debug, clap::Args)]
+pub struct RecurrentTrainArgs {
+    /// Directory holding BasicMotions_TRAIN.ts and BasicMotions_TEST.ts (default: the bundled
+    /// `basicmotions/` of the data directory).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Full-batch AdamW steps.
+    #[arg(long, default_value_t = 300)]
+    pub epochs: usize,
+    /// Seed of the weight initialisation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u32,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().lr)]
+    pub lr: f64,
+    /// Scheme of the model file written to `--out`.
+    #[arg(long, value_enum, default_value_t = WeightScheme::F32)]
+    pub scheme: WeightScheme,
+    /// Write the classifier as a `.mote` model file (format 1.2) in `--scheme` here.
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Write the test windows in the firmware's samples format here (`MOTE_SAMPLES` of the
+    /// `recurrent` firmware, next to `MOTE_MODEL` = the `--out` file).
+    #[arg(long)]
+    pub samples: Option<PathBuf>,
+    /// Stream the test windows on these QEMU boards in every scheme and check bit identity.
+    #[arg(long, value_enum)]
+    pub qemu: Vec<Board>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Test accuracy of the token-by-token simulator (`mote-core`'s executor on the model file) in
+/// one scheme.
+#[derive(Debug, Serialize)]
+pub struct SchemeAccuracy {
+    /// Weight scheme.
+    pub scheme: WeightScheme,
+    /// Accuracy on the BasicMotions test split.
+    pub test_accuracy: f64,
+    /// Size of the model file (flash bytes).
+    pub model_bytes: usize,
+    /// Recurrent state in `f32` values.
+    pub state_floats: usize,
+}
+
+/// Everything `mote recurrent-train` measured.
+#[derive(Debug, Serialize)]
+pub struct TrainOutput {
+    /// Hyper-parameters.
+    pub config: TrainConfig,
+    /// Float (candle, parallel form) results.
+    pub float: TrainReport,
+    /// Simulator (mote-core, recurrent form) results per scheme.
+    pub simulator: Vec<SchemeAccuracy>,
+    /// Firmware runs.
+    pub device: Vec<DeviceRun>,
+}
+
+/// Runs the command.
+pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
+    let dir = match &args.data {
+        Some(d) => d.clone(),
+        None => config.catalog.data_dir()?.join("basicmotions"),
+    };
+    let train_ds = basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?;
+    let test_ds = basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?;
+    let cfg = TrainConfig {
+        epochs: args.epochs,
+        seed: args.seed,
+        lr: args.lr,
+        ..TrainConfig::default()
+    };
+    if let Some(p) = &args.samples {
+        crate::output::write_atomic(p, &samples_blob(&test_ds)?)?;
+    }
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(cfg.epochs as u64)
+    };
+    let (model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
+        bar.set_message(format!("loss {loss:.4}"));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let mut simulator = Vec::new();
+    let mut device = Vec::new();
+    for scheme in WeightScheme::ALL {
+        let m = model.to_scheme(scheme);
+        let bytes = to_mote(&m)?;
+        let file = AlignedModel::new(&bytes);
+        let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        simulator.push(SchemeAccuracy {
+            scheme,
+            test_accuracy: file_accuracy(&parsed, &test_ds)?,
+            model_bytes: bytes.len(),
+            state_floats: parsed.ram().state_f32,
+        });
+        if scheme == args.scheme
+            && let Some(out) = &args.out
+        {
+            crate::output::write_atomic(out, &bytes)?;
+        }
+        for &board in &args.qemu {
+            device.push(run_on_device(&config.firmware, board, &m, &test_ds)?);
+        }
+    }
+    let out = TrainOutput {
+        config: cfg,
+        float,
+        simulator,
+        device,
+    };
+    if args.json {
+        return crate::output::print_json(&out);
+    }
+    println!(
+        "BasicMotions, 1 Lightning-Attention-2 layer (d={}, {} heads × {}), {} epochs, seed {}",
+        cfg.d_model, cfg.heads, cfg.d_head, cfg.epochs, cfg.seed
+    );
+    println!(
+        "float (candle, parallel form): train loss {:.4}, train acc {:.3}, test acc {:.3}",
+        out.float.final_loss, out.float.train_accuracy, out.float.test_accuracy
+    );
+    for s in &out.simulator {
+        println!(
+            "simulator {} (model file, token by token): test acc {:.3}, {} bytes, state {} floats",
+            s.scheme.name(),
+            s.test_accuracy,
+            s.model_bytes,
+            s.state_floats
+        );
+    }
+    for d in &out.device {
+        println!(
+            "{} {}: {} windows / {} tokens bit-identical to the simulator, device test acc {:.3}, state {} floats",
+            d.report.board.machine(),
+            d.scheme.name(),
+            d.report.samples,
+            d.tokens,
+            d.report.accuracy,
+            d.state_floats
+        );
+    }
+    if let Some(p) = &args.out {
+        println!("wrote {} ({})", p.display(), args.scheme.name());
+    }
+    if let Some(p) = &args.samples {
+        println!(
+            "wrote {} ({} test windows)",
+            p.display(),
+            test_ds.series.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `mote run`: a `.mote` model file on a data set's test split in the host simulator, and
+//! optionally on a board under QEMU, compared bit for bit.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Config;
+use crate::device::Board;
+use crate::device::infer::SampleWorkload;
+use crate::device::runner::run_on_device;
+use crate::model::AlignedModel;
+use crate::model::simulate::simulate;
+
+/// `mote run` arguments.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The model file.
+    pub model: PathBuf,
+    /// Data set name (e.g. digits, fashion-mnist).
+    #[arg(long)]
+    pub data: String,
+    /// Also run on this board under QEMU and compare every output bit for bit.
+    #[arg(long, value_enum)]
+    pub device: Option<Board>,
+    /// Machine-readable output (includes per-sample outputs).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `mote run`: the model is read and parsed once, simulated once, and the device's
+/// outputs are compared with that simulation.
+pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
+    let file = AlignedModel::read(&args.model)?;
+    let parsed = file
+        .parse()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let (_, test) = config.catalog.load(&args.data)?;
+    let report = simulate(&parsed, &test)?;
+    let dev = match args.device {
+        Some(board) => {
+            let workload = SampleWorkload::new(&test, &report)?;
+            Some(run_on_device(
+                &config.firmware,
+                file.bytes(),
+                &workload,
+                board,
+                false,
+            )?)
+        }
+        None => None,
+    };
+    if args.json {
+        return crate::output::print_json(&serde_json::json!({ "host": report, "device": dev }));
+    }
+    println!(
+        "{}: {} samples of {} (test split), accuracy {:.2}% (host simulator)",
+        args.model.display(),
+        report.samples,
+        args.data,
+        100.0 * report.accuracy
+    );
+    if let Some(d) = dev {
+        println!(
+            "{} ({}): accuracy {:.2}%, {} of {} outputs differ from the host",
+            d.board.machine(),
+            d.board.cpu(),
+            100.0 * d.accuracy,
+            d.mismatches,
+            d.samples
+        );
+        if d.mismatches > 0 {
+            anyhow::bail!("device outputs differ from the host simulator");
+        }
+    }
+    Ok(())
+}

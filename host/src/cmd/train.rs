@@ -1,0 +1,85 @@
+//! `mote train`: train an MLP on a data set and save it as safetensors.
+
+use anyhow::Result;
+
+use super::Config;
+
+use crate::nn::train::{TrainConfig, evaluate, train_mlp};
+
+/// Model families `mote train` can build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Arch {
+    /// Linear → ReLU → … → Linear.
+    Mlp,
+}
+
+/// `mote train` arguments.
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Model family.
+    #[arg(long, value_enum, default_value_t = Arch::Mlp)]
+    pub arch: Arch,
+    /// Hidden widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "512,512,512")]
+    pub hidden: Vec<usize>,
+    /// Data set name.
+    #[arg(long)]
+    pub data: String,
+    /// Seed of initialisation and shuffling.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Passes over the training set.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Output model (safetensors, PyTorch `nn.Sequential` names).
+    #[arg(short, long)]
+    pub output: std::path::PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `mote train`.
+pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
+    let (train, test) = config.catalog.load(&args.data)?;
+    let cfg = TrainConfig {
+        hidden: args.hidden.clone(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        seed: args.seed,
+        progress: !args.json,
+    };
+    let start = std::time::Instant::now();
+    let model = train_mlp(&cfg, &train)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let (tr, te) = (evaluate(&model, &train)?, evaluate(&model, &test)?);
+    model.save(&args.output)?;
+    if args.json {
+        return crate::output::print_json(&serde_json::json!({
+            "config": cfg,
+            "data": args.data,
+            "widths": model.widths(),
+            "seconds": seconds,
+            "train": tr,
+            "test": te,
+            "output": args.output.display().to_string(),
+        }));
+    }
+    println!(
+        "{:?} in {seconds:.1} s; train loss {:.4} acc {:.2}%; test loss {:.4} acc {:.2}%; wrote {}",
+        model.widths(),
+        tr.loss,
+        tr.accuracy * 100.0,
+        te.loss,
+        te.accuracy * 100.0,
+        args.output.display()
+    );
+    Ok(())
+}

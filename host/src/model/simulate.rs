@@ -1,0 +1,80 @@
+//! The host simulator: a parsed model run on a data set by `mote-core`'s executor itself, so its
+//! outputs are the device's.
+
+use anyhow::{Result, bail};
+use mote_core::kernels::argmax;
+use mote_core::model::{Model, Workspace};
+use serde::Serialize;
+
+use crate::data::Dataset;
+
+/// One sample's result in the simulator.
+#[derive(Clone, Debug, Serialize)]
+pub struct SampleOutput {
+    /// Sample index.
+    pub index: usize,
+    /// True label.
+    pub label: u8,
+    /// Predicted class (first maximum).
+    pub pred: usize,
+    /// Output vector.
+    pub output: Vec<f32>,
+}
+
+/// `mote run` result.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Samples run.
+    pub samples: usize,
+    /// Fraction predicted correctly.
+    pub accuracy: f64,
+    /// Per-sample outputs.
+    pub outputs: Vec<SampleOutput>,
+}
+
+/// Runs a parsed model on every sample of `data` with `mote-core`'s executor.
+pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
+    if m.is_stateful() {
+        bail!(
+            "the model keeps state between tokens (recurrent or mean-pool layers): it consumes \
+             streams token by token (Model::reset / Model::step), not independent samples"
+        );
+    }
+    if data.d != m.input_len() {
+        bail!(
+            "the data has {} features per sample, the model expects {}",
+            data.d,
+            m.input_len()
+        );
+    }
+    let ram = m.ram();
+    let mut af = vec![0.0f32; ram.arena_f32];
+    let mut aq = vec![0i8; ram.arena_i8];
+    let mut outputs = Vec::with_capacity(data.n);
+    let mut correct = 0;
+    for i in 0..data.n {
+        let mut y = vec![0.0f32; m.output_len()];
+        let mut ws = Workspace {
+            arena_f32: &mut af,
+            arena_i8: &mut aq,
+            state: &mut [],
+        };
+        m.run(data.row(i), &mut ws, &mut y)
+            .map_err(|e| anyhow::anyhow!("sample {i}: {e}"))?;
+        let pred = argmax(&y);
+        if pred == data.labels[i] as usize {
+            correct += 1;
+        }
+        outputs.push(SampleOutput {
+            index: i,
+            label: data.labels[i],
+            pred,
+            output: y,
+        });
+    }
+    Ok(RunReport {
+        samples: data.n,
+        accuracy: correct as f64 / data.n.max(1) as f64,
+        outputs,
+    })
+}

@@ -1,0 +1,149 @@
+//! The recurrent classifier on the `recurrent` firmware: every test window streamed token by
+//! token, its per-token output digest and final logits logged as
+//! `series <i> label <l> pred <p> digest <d> logits [<bits>...]` and compared with the host
+//! simulator (the same `mote-core` executor on the same `.mote` file).
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use mote_core::model::Model;
+
+use mote_core::kernels::argmax;
+
+use super::classifier::{OwnedModel, samples_blob, stream_series, to_mote};
+use crate::data::basicmotions::SeriesSet;
+use crate::device::runner::{self, DeviceReport, LineCheck, Workload};
+use crate::device::{Board, Firmware};
+use crate::model::AlignedModel;
+use crate::recurrent::weights::WeightScheme;
+
+/// The windows of a test set and the host's logged line for each.
+pub struct StreamWorkload<'a> {
+    test: &'a SeriesSet,
+    /// What the firmware must log for each window (prefix removed).
+    want: Vec<String>,
+    correct: Vec<bool>,
+}
+
+impl<'a> StreamWorkload<'a> {
+    /// Streams every window of `test` through the parsed model file on the host. The file's
+    /// logits are in turn checked against the direct cell API (`StreamClassifier` of `model`,
+    /// the model the file was written from) bit for bit.
+    pub fn new(model: &OwnedModel, parsed: &Model<'_>, test: &'a SeriesSet) -> Result<Self> {
+        let mut want = Vec::with_capacity(test.series.len());
+        let mut correct = Vec::with_capacity(test.series.len());
+        for (i, s) in test.series.iter().enumerate() {
+            let (logits, digest) = stream_series(parsed, &s.values)?;
+            let (direct, _) = model.run_series(&s.values)?;
+            let bits = |v: &[f32]| v.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
+            ensure!(
+                bits(&logits) == bits(&direct),
+                "window {i}: the model file's executor and StreamClassifier differ"
+            );
+            let pred = argmax(&logits);
+            want.push(format!(
+                "{i} label {} pred {pred} digest {digest} logits [{}]",
+                s.label,
+                bits(&logits)
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            correct.push(pred == s.label);
+        }
+        Ok(Self {
+            test,
+            want,
+            correct,
+        })
+    }
+}
+
+impl Workload for StreamWorkload<'_> {
+    fn bin(&self) -> &'static str {
+        "recurrent"
+    }
+
+    fn prefix(&self) -> &'static str {
+        "series "
+    }
+
+    fn samples_blob(&self) -> Result<Vec<u8>> {
+        samples_blob(self.test)
+    }
+
+    fn results(&self) -> usize {
+        self.test.series.len()
+    }
+
+    fn host_accuracy(&self) -> f64 {
+        let n = self.correct.iter().filter(|&&c| c).count();
+        n as f64 / self.correct.len().max(1) as f64
+    }
+
+    fn check(&self, line: &str) -> Result<LineCheck> {
+        let i: usize = line
+            .split(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .with_context(|| format!("device line {line:?}: no window index"))?;
+        let want = self
+            .want
+            .get(i)
+            .ok_or_else(|| anyhow!("device reported window {i} of {}", self.want.len()))?;
+        let identical = line == want;
+        // The device's prediction counts only where its line is the host's: a differing line
+        // is a mismatch, and the prediction it carries is not trusted.
+        Ok(LineCheck {
+            identical,
+            correct: identical && self.correct[i],
+            difference: (!identical).then(|| {
+                format!("window {i}\n  firmware: series {line}\n  host:     series {want}")
+            }),
+        })
+    }
+}
+
+/// One firmware run of the classifier in one scheme.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeviceRun {
+    /// Weight scheme.
+    pub scheme: WeightScheme,
+    /// Tokens streamed in total.
+    pub tokens: usize,
+    /// Recurrent state plus running sum and count, in `f32` values (the model file's
+    /// `state_f32`; constant in the stream length).
+    pub state_floats: usize,
+    /// The comparison with the host simulator.
+    #[serde(flatten)]
+    pub report: DeviceReport,
+}
+
+/// Writes `model` as a `.mote` file, streams every window of `test` on `board` and fails unless
+/// every window's per-token digest and logits are the host simulator's, bit for bit.
+pub fn run_on_device(
+    fw: &Firmware,
+    board: Board,
+    model: &OwnedModel,
+    test: &SeriesSet,
+) -> Result<DeviceRun> {
+    let bytes = to_mote(model)?;
+    let file = AlignedModel::new(&bytes);
+    let parsed = file.parse().map_err(|e| anyhow!("{e}"))?;
+    let workload = StreamWorkload::new(model, &parsed, test)?;
+    let report = runner::run_on_device(fw, file.bytes(), &workload, board, false)?;
+    if let Some(d) = &report.first_mismatch {
+        bail!(
+            "{} ({}): firmware and host differ in {} of {} windows; first: {d}",
+            board.machine(),
+            model.scheme.name(),
+            report.mismatches,
+            report.samples
+        );
+    }
+    Ok(DeviceRun {
+        scheme: model.scheme,
+        tokens: test.series.len() * test.length,
+        state_floats: parsed.ram().state_f32,
+        report,
+    })
+}
