@@ -16,12 +16,14 @@
 //! - [`lmul_table`]: the L-Mul error table of SPEC §1.6.
 //! - [`cmd`]: one module per subcommand (arguments, run, rendering).
 //! - [`cli`]: the global flags and dispatch.
+//! - [`budget`]: memory checked before it is asked for.
 //! - [`install`]: where `mote` finds its data, firmware and plugin sources.
 //! - [`output`]: atomic file writes, JSON output, the plot font.
 //! - [`rng`]: the seeded generator behind every random choice.
 //! - [`subcargo`]: `cargo build` of the cross-compiled firmware and plugin workspaces.
 
 pub mod align;
+pub mod budget;
 pub mod cli;
 pub mod cmd;
 pub mod data;
