@@ -9,6 +9,7 @@ need_apt=()
 command -v qemu-system-arm >/dev/null 2>&1 || need_apt+=(qemu-system-arm)
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core) # plot labels
+command -v valgrind >/dev/null 2>&1 || need_apt+=(valgrind) # scripts/memcheck.sh
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

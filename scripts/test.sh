@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check mote has: formatting, clippy (workspace, firmware for both CPUs, plugins) and
-# all tests (unit, property, end-to-end in QEMU). Installs what is missing first.
+# all tests (unit, property, end-to-end in QEMU), then the host's numeric tests under valgrind.
+# Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,3 +19,5 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo clippy --release --quiet -- -D warnings); fi
 echo "== tests"
 cargo test --workspace
+echo "== memcheck (valgrind) of the host's numeric code"
+bash scripts/memcheck.sh

@@ -60,7 +60,10 @@ pub fn check(what: &str, bytes: u64) -> Result<()> {
 
 fn check_against(what: &str, bytes: u64, available: Option<u64>) -> Result<()> {
     if isize::try_from(bytes).is_err() {
-        bail!("{what} would need {}, more than this machine can address", human(bytes));
+        bail!(
+            "{what} would need {}, more than this machine can address",
+            human(bytes)
+        );
     }
     if let Some(avail) = available
         && bytes > avail
@@ -93,6 +96,9 @@ mod tests {
         assert!(check_against("x", u64::MAX, None).is_err());
         assert!(product(&[usize::MAX, 2], "weights").is_err());
         assert_eq!(product(&[3, 4], "weights").expect("fits"), 12);
-        assert!(available().is_some_and(|a| a > 0), "Linux reports MemAvailable");
+        assert!(
+            available().is_some_and(|a| a > 0),
+            "Linux reports MemAvailable"
+        );
     }
 }

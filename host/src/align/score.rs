@@ -1,7 +1,7 @@
 //! The score matrices of weight matching (SPEC §2.3), kept up to date by low-rank corrections
 //! when a neighbouring permutation moves.
 
-use super::gemm::{MIN_RANK, add_abt_rows, add_atb_rows, add_product};
+use super::gemm::{add_abt_rows, add_atb_rows, add_product};
 use super::permute::permute_matrix_into;
 use crate::align::Permutation;
 use crate::nn::Mlp;
@@ -157,8 +157,7 @@ impl ScoreTerm {
         let (old, new) = (old.map(), new.map());
         let i = self.i;
         let n = a.layers[i].out_dim;
-        // The rank, padded with exact zeros so that the product takes the fast path.
-        let rank = moved.len().max(MIN_RANK);
+        let rank = moved.len();
         let Scratch { a: fa, d: fd } = scratch;
         fa.clear();
         fd.clear();
@@ -171,9 +170,7 @@ impl ScoreTerm {
                 for r in 0..n {
                     let (wa, wb) = (la.row(r), lb.row(r));
                     fa.extend(moved.iter().map(|&u| wa[u]));
-                    fa.resize((r + 1) * rank, 0.0);
                     fd.extend(moved.iter().map(|&u| wb[new[u]] - wb[old[u]]));
-                    fd.resize((r + 1) * rank, 0.0);
                 }
                 add_product(scores, n, |c_rows, rows| {
                     add_abt_rows(fa, fd, (n, rank), c_rows, rows);
@@ -188,8 +185,6 @@ impl ScoreTerm {
                     let (bn, bo) = (nb.row(new[o]), nb.row(old[o]));
                     fd.extend(bn.iter().zip(bo).map(|(&x, &y)| x - y));
                 }
-                fa.resize(rank * n, 0.0);
-                fd.resize(rank * n, 0.0);
                 add_product(scores, n, |c_rows, rows| {
                     add_atb_rows(fa, fd, (n, n), c_rows, rows);
                 });

@@ -114,7 +114,7 @@ fn score_terms_kept_by_low_rank_corrections_match_the_formula() {
             BOTH_SIDES.map(|side| (ScoreTerm::new(side, i), Vec::new(), Scratch::default()))
         })
         .collect();
-    // After corrections of every rank (k <= 5 padded with zeros, up to all units moved),
+    // After corrections of every rank (1 to 5, where nalgebra used to fall back, up to all units moved),
     // each term must equal the formula for the current permutations, to f32 rounding
     // (products and corrections are f32 GEMMs; weights are O(1/√fan-in), so terms are
     // O(1)).
@@ -223,5 +223,99 @@ fn activation_matching_recovers_planted_permutation() {
     let al = activation_matching(&a, &b, &data).expect("matches");
     for (got, p) in al.perms.iter().zip(&planted) {
         assert_eq!(got, &p.inverse());
+    }
+}
+
+/// Each permutation of a converged weight matching is the best one given the others: its score
+/// matrix, evaluated straight from the SPEC §2.3 formula, has no better assignment.
+fn assert_coordinatewise_optimal(a: &Mlp, b: &Mlp, al: &Alignment, what: &str) {
+    for (i, p) in al.perms.iter().enumerate() {
+        let n = p.len();
+        let mut c = term_by_formula(Side::Incoming, i, a, b, &al.perms);
+        for (x, y) in c
+            .iter_mut()
+            .zip(term_by_formula(Side::Outgoing, i, a, b, &al.perms))
+        {
+            *x += y;
+        }
+        let best = lap::solve_max(&c, n).expect("solves");
+        let (got, want) = (
+            lap::assignment_score(&c, n, p),
+            lap::assignment_score(&c, n, &best),
+        );
+        assert!(
+            got >= want - 1e-6 * (1.0 + want.abs()),
+            "{what}: permutation {i} scores {got}, the best given the others {want}"
+        );
+    }
+}
+
+/// Weight matching on the narrow models users train for microcontrollers: every hidden width
+/// 1..=40 at every depth 1..=4 (hidden layers), with narrow inputs and outputs too, against the
+/// plain references: the reported objective is the flat inner product with the permuted model,
+/// and each permutation is optimal given the others by the SPEC formula. Widths 2 to 11 once
+/// corrupted the heap through nalgebra's small-matrix fallback.
+#[test]
+fn narrow_models_match_like_the_reference_at_every_width_and_depth() {
+    for width in 1..=40 {
+        for depth in 1..=4 {
+            let what = format!("width {width} depth {depth}");
+            let mut rng = Rng::new((width * 10 + depth) as u64);
+            // Narrow inputs and outputs (the fallback fired for any dimension of 5 or less).
+            let widths: Vec<usize> = std::iter::once(1 + width % 7)
+                .chain(std::iter::repeat_n(width, depth))
+                .chain(std::iter::once(1 + width % 4))
+                .collect();
+            let a = random_mlp(&widths, &mut rng);
+            let planted = random_perms(&a, &mut rng);
+            let mut b = permute(&a, &planted);
+            // Half the cases unrelated models, half a noisy permuted copy.
+            if width % 2 == 0 {
+                b = random_mlp(&widths, &mut rng);
+            }
+            let al = weight_matching(&a, &b, width as u64).expect("matches");
+            assert!(al.converged, "{what}");
+            let reference = inner_product(&a, &permute(&b, &al.perms));
+            assert!(
+                (al.objective - reference).abs() <= 1e-9 * (1.0 + reference.abs()),
+                "{what}: objective {} vs reference {reference}",
+                al.objective
+            );
+            assert!(al.objective >= al.objective_identity - 1e-9, "{what}");
+            assert_coordinatewise_optimal(&a, &b, &al, &what);
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Unrelated narrow models: the objective is the reference's, every sweep's logged
+    /// objective is finite and non-decreasing, and the result is coordinate-wise optimal.
+    #[test]
+    fn narrow_unrelated_models_keep_the_objective_exact(
+        width in 1usize..=40,
+        depth in 1usize..=4,
+        inputs in 1usize..=12,
+        seed in proptest::prelude::any::<u64>(),
+    ) {
+        let mut rng = Rng::new(seed);
+        let widths: Vec<usize> = std::iter::once(inputs)
+            .chain(std::iter::repeat_n(width, depth))
+            .chain(std::iter::once(3))
+            .collect();
+        let (a, b) = (random_mlp(&widths, &mut rng), random_mlp(&widths, &mut rng));
+        let al = weight_matching(&a, &b, seed).expect("matches");
+        let reference = inner_product(&a, &permute(&b, &al.perms));
+        proptest::prop_assert!(
+            (al.objective - reference).abs() <= 1e-9 * (1.0 + reference.abs()),
+            "objective {} vs reference {reference}", al.objective
+        );
+        let mut prev = al.objective_identity;
+        for s in &al.sweeps {
+            proptest::prop_assert!(s.objective.is_finite() && s.objective >= prev - 1e-6);
+            prev = s.objective;
+        }
+        if al.converged {
+            assert_coordinatewise_optimal(&a, &b, &al, &format!("{widths:?}"));
+        }
     }
 }
