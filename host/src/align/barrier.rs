@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::data::Dataset;
 use crate::nn::Mlp;
@@ -127,48 +127,17 @@ pub fn measure(
 }
 
 /// Draws loss (left) and accuracy (right) against λ: naive in red, aligned in blue, train solid,
-/// test dashed. The format follows the extension (`.png` or `.svg`); the file is written to a
-/// temporary name and renamed.
+/// test dashed. The format follows the extension (`.png` or `.svg`); the image is rendered in
+/// memory and written atomically.
 pub fn plot(report: &BarrierReport, path: &Path) -> Result<()> {
-    use plotters::prelude::*;
-    crate::output::ensure_plot_font()?;
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let size = (1100u32, 450u32);
-    let draw = |root: DrawingArea<_, _>| -> Result<()> { draw_panels(report, root) };
-    match ext.as_deref() {
-        Some("svg") => {
-            let mut svg = String::new();
-            draw(SVGBackend::with_string(&mut svg, size).into_drawing_area())?;
-            crate::output::write_atomic(path, svg.as_bytes())
-        }
-        Some("png") => {
-            // The PNG encoder picks the format from the extension, so the temporary name keeps it.
-            let tmp = dir.join(format!(".{name}.tmp-{}.png", std::process::id()));
-            let r = (|| -> Result<()> {
-                let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-                draw_panels(report, root)?;
-                std::fs::rename(&tmp, path)
-                    .with_context(|| format!("renaming to {}", path.display()))
-            })();
-            if r.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            r
-        }
-        _ => bail!("{}: plot file must end in .png or .svg", path.display()),
-    }
+    let format = crate::output::plot::PlotFormat::of(path)?;
+    let bytes = crate::output::plot::render(
+        format,
+        (1100, 450),
+        |root| draw_panels(report, root),
+        |root| draw_panels(report, root),
+    )?;
+    crate::output::write_atomic(path, &bytes)
 }
 
 fn draw_panels<DB: plotters::prelude::DrawingBackend>(

@@ -7,6 +7,7 @@ use super::Config;
 
 use crate::align::analyze::{Analysis, analyze};
 use crate::nn::Mlp;
+use crate::output::{out, outln};
 
 /// Human-readable summary.
 pub fn render(r: &Analysis) -> String {
@@ -93,16 +94,16 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> Result<()> {
             "test": mids,
         }));
     }
-    print!("{}", render(&analysis));
+    out!("{}", render(&analysis))?;
     if let Some(m) = mids {
-        println!("\ntest split: loss / accuracy");
+        outln!("\ntest split: loss / accuracy")?;
         for (name, e) in [
             ("A", m.a),
             ("B", m.b),
             ("naive midpoint", m.naive_midpoint),
             ("aligned midpoint", m.aligned_midpoint),
         ] {
-            println!("  {name:<17} {:.4} / {:.2}%", e.loss, e.accuracy * 100.0);
+            outln!("  {name:<17} {:.4} / {:.2}%", e.loss, e.accuracy * 100.0)?;
         }
     }
     Ok(())

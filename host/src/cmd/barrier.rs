@@ -6,6 +6,7 @@ use anyhow::{Result, bail};
 use super::Config;
 
 use crate::align::barrier::{BarrierReport, measure, plot};
+use crate::output::{out, outln};
 
 /// Human-readable table of a report.
 pub fn render(report: &BarrierReport) -> String {
@@ -92,9 +93,9 @@ pub fn run(args: &BarrierArgs, config: &Config) -> Result<()> {
     if args.json {
         crate::output::print_json(&report)
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report))?;
         if let Some(p) = &args.plot {
-            println!("plot: {}", p.display());
+            outln!("plot: {}", p.display())?;
         }
         Ok(())
     }

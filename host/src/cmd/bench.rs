@@ -11,6 +11,7 @@ use crate::device::runner::run_on_device;
 use crate::device::{Board, kernel_counts};
 use crate::model::AlignedModel;
 use crate::model::simulate::simulate;
+use crate::output::out;
 use crate::recurrent::cost;
 
 /// `mote bench` arguments.
@@ -76,7 +77,7 @@ fn emit<T: serde::Serialize>(
     if json {
         crate::output::print_json(rows)
     } else {
-        print!("{}", render(rows));
+        out!("{}", render(rows))?;
         Ok(())
     }
 }

@@ -14,6 +14,7 @@ use crate::model::AlignedModel;
 use crate::model::quantize::{Scheme, quantize};
 use crate::model::simulate::simulate;
 use crate::nn::train::{TrainConfig, evaluate, train_mlp};
+use crate::output::{out, outln};
 
 /// Where the demo writes its files.
 pub fn out_dir() -> PathBuf {
@@ -26,9 +27,9 @@ pub fn run(config: &Config) -> Result<()> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut summary: Vec<(String, String)> = Vec::new();
 
-    println!("== 1. L-Mul error (SPEC §1.6), 2,000,000 operand pairs");
+    outln!("== 1. L-Mul error (SPEC §1.6), 2,000,000 operand pairs")?;
     let rows = crate::lmul_table::error_table(2_000_000, 1);
-    print!("{}", crate::lmul_table::render(&rows));
+    out!("{}", crate::lmul_table::render(&rows))?;
     for r in rows.iter().filter(|r| {
         r.method.starts_with("lmul k=3 ") || r.method.starts_with("fp8 e5m2 RNE operands, RNE")
     }) {
@@ -38,24 +39,24 @@ pub fn run(config: &Config) -> Result<()> {
         ));
     }
 
-    println!(
+    outln!(
         "\n== 2. L-Mul self-test on the microcontroller (QEMU), checked bit for bit on the host"
-    );
+    )?;
     for board in Board::ALL {
         let r = crate::device::selftest::run_on(&config.firmware, board)?;
-        println!(
+        outln!(
             "{:<12} {:<10} {:>7} cases  bit-identical",
             board.machine(),
             board.cpu(),
             r.cases
-        );
+        )?;
         summary.push((
             format!("L-Mul self-test, {}", board.cpu()),
             format!("{} cases bit-identical", r.cases),
         ));
     }
 
-    println!("\n== 3. Train two digits MLPs (64-64-64-10) with different seeds");
+    outln!("\n== 3. Train two digits MLPs (64-64-64-10) with different seeds")?;
     let (train, test) = config.catalog.load("digits")?;
     let cfg = |seed| TrainConfig {
         hidden: vec![64, 64],
@@ -68,31 +69,31 @@ pub fn run(config: &Config) -> Result<()> {
     let a = train_mlp(&cfg(1), &train)?;
     let b = train_mlp(&cfg(2), &train)?;
     let (ea, eb) = (evaluate(&a, &test)?, evaluate(&b, &test)?);
-    println!(
+    outln!(
         "model A (seed 1): test accuracy {:.2}%",
         100.0 * ea.accuracy
-    );
-    println!(
+    )?;
+    outln!(
         "model B (seed 2): test accuracy {:.2}%",
         100.0 * eb.accuracy
-    );
+    )?;
     a.save(&out.join("a.safetensors"))?;
     b.save(&out.join("b.safetensors"))?;
 
-    println!("\n== 4. Align B to A by weight matching (SPEC §2.3) and merge");
+    outln!("\n== 4. Align B to A by weight matching (SPEC §2.3) and merge")?;
     let al = weight_matching(&a, &b, 0)?;
     let b_aligned = permute(&b, &al.perms);
-    println!(
+    outln!(
         "{} sweeps; L2 distance {:.3} → {:.3}",
         al.sweeps.len(),
         l2_distance(&a, &b),
         l2_distance(&a, &b_aligned)
-    );
+    )?;
     let naive = merge::average(&[a.clone(), b.clone()])?;
     let merged = merge::average(&[a.clone(), b_aligned.clone()])?;
     let (en, em) = (evaluate(&naive, &test)?, evaluate(&merged, &test)?);
-    println!("naive average: test accuracy {:.2}%", 100.0 * en.accuracy);
-    println!("aligned merge: test accuracy {:.2}%", 100.0 * em.accuracy);
+    outln!("naive average: test accuracy {:.2}%", 100.0 * en.accuracy)?;
+    outln!("aligned merge: test accuracy {:.2}%", 100.0 * em.accuracy)?;
     merged.save(&out.join("merged.safetensors"))?;
     summary.push((
         "test accuracy A / B".into(),
@@ -107,12 +108,12 @@ pub fn run(config: &Config) -> Result<()> {
         format!("{:.2}%", 100.0 * em.accuracy),
     ));
 
-    println!("\n== 5. Linear mode connectivity (SPEC §2.5), 25 points");
+    outln!("\n== 5. Linear mode connectivity (SPEC §2.5), 25 points")?;
     let report = barrier::measure(&a, &b, Some(&b_aligned), &train, &test, 25)?;
-    print!("{}", super::barrier::render(&report));
+    out!("{}", super::barrier::render(&report))?;
     let plot = out.join("barrier.png");
     barrier::plot(&report, &plot)?;
-    println!("plot: {}", plot.display());
+    outln!("plot: {}", plot.display())?;
     summary.push((
         "train-loss barrier naive".into(),
         format!("{:.4}", report.naive.train.loss_barrier),
@@ -124,7 +125,7 @@ pub fn run(config: &Config) -> Result<()> {
         ));
     }
 
-    println!("\n== 6. Quantize the merged model, run it on the host simulator and in QEMU");
+    outln!("\n== 6. Quantize the merged model, run it on the host simulator and in QEMU")?;
     for scheme in Scheme::ALL {
         let bytes = quantize(&merged, scheme, Some(&train))?;
         let path = out.join(format!("merged-{}.mote", scheme.name()));
@@ -149,14 +150,14 @@ pub fn run(config: &Config) -> Result<()> {
                 dev.mismatches
             );
         }
-        println!(
+        outln!(
             "{:<10} {:>6} bytes  host {:.2}%  Cortex-M4F (QEMU) {:.2}%, all {} outputs bit-identical",
             scheme.name(),
             bytes.len(),
             100.0 * host.accuracy,
             100.0 * dev.accuracy,
             dev.samples
-        );
+        )?;
         summary.push((
             format!("merged model, {} ({} B)", scheme.name(), bytes.len()),
             format!(
@@ -167,15 +168,15 @@ pub fn run(config: &Config) -> Result<()> {
         ));
     }
 
-    println!("\n== Summary");
+    outln!("\n== Summary")?;
     let width = summary
         .iter()
         .map(|(k, _)| k.chars().count())
         .max()
         .unwrap_or(0);
     for (k, v) in &summary {
-        println!("{k:<width$}  {v}");
+        outln!("{k:<width$}  {v}")?;
     }
-    println!("\nfiles: {}", out.display());
+    outln!("\nfiles: {}", out.display())?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::dict::DataKind;
 use crate::dict::plot::{plot_stream, plot_synthetic};
 use crate::dict::stream::{StreamReport, default_stream_config, load_signal, stream};
 use crate::dict::synthetic::{SyntheticConfig, SyntheticReport, synthetic};
+use crate::output::out;
 
 /// Arguments of `mote dict`.
 #[derive(Clone, Debug, clap::Args)]
@@ -73,7 +74,7 @@ pub fn run(args: DictArgs, config: &Config) -> Result<()> {
         return if args.json {
             crate::output::print_json(&r)
         } else {
-            print!("{}", crate::dict::firmware::render(&r));
+            out!("{}", crate::dict::firmware::render(&r))?;
             Ok(())
         };
     }
@@ -99,7 +100,7 @@ pub fn run(args: DictArgs, config: &Config) -> Result<()> {
             if args.json {
                 crate::output::print_json(&r)
             } else {
-                print!("{}", render_synthetic(&r));
+                out!("{}", render_synthetic(&r))?;
                 Ok(())
             }
         }
@@ -120,7 +121,7 @@ pub fn run(args: DictArgs, config: &Config) -> Result<()> {
             if args.json {
                 crate::output::print_json(&r)
             } else {
-                print!("{}", render_stream(&r));
+                out!("{}", render_stream(&r))?;
                 Ok(())
             }
         }

@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::model::AlignedModel;
 use crate::model::inspect::{Inspection, inspect};
+use crate::output::out;
 
 /// `mote inspect` arguments.
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub fn run(args: &InspectArgs) -> Result<()> {
     if args.json {
         crate::output::print_json(&x)
     } else {
-        print!("{}", render(&x));
+        out!("{}", render(&x))?;
         Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use crate::lmul_table::{error_table, render};
+use crate::output::out;
 
 /// `mote lmul-error` arguments.
 #[derive(Debug, clap::Args)]
@@ -24,7 +25,7 @@ pub fn run(args: &LmulErrorArgs) -> Result<()> {
     if args.json {
         crate::output::print_json(&rows)
     } else {
-        print!("{}", render(&rows));
+        out!("{}", render(&rows))?;
         Ok(())
     }
 }

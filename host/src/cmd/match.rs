@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::Config;
 
 use crate::align::{Alignment, Method, align, l2_distance, permute};
+use crate::output::outln;
 
 /// `mote match` arguments.
 #[derive(Debug, clap::Args)]
@@ -45,6 +46,7 @@ struct MatchReport<'a> {
 
 /// Runs `mote match`.
 pub fn run(args: &MatchArgs, config: &Config) -> Result<()> {
+    crate::output::claim_stdout_for_output(&args.output, args.json)?;
     let models = crate::nn::load_same_arch(&[args.a.clone(), args.b.clone()])?;
     let (a, b) = (&models[0], &models[1]);
     let data = match &args.data {
@@ -75,23 +77,28 @@ pub fn run(args: &MatchArgs, config: &Config) -> Result<()> {
         }
         return crate::output::print_json(&v);
     }
-    println!(
+    outln!(
         "{} matching: objective {:.6} -> {:.6}",
-        al.method, al.objective_identity, al.objective
-    );
+        al.method,
+        al.objective_identity,
+        al.objective
+    )?;
     for s in &al.sweeps {
-        println!(
+        outln!(
             "  sweep {:>3}  order {:?}  objective {:.6}  units moved {}",
-            s.sweep, s.order, s.objective, s.changed_units
-        );
+            s.sweep,
+            s.order,
+            s.objective,
+            s.changed_units
+        )?;
     }
-    println!(
+    outln!(
         "L2 distance {:.4} -> {:.4}; {:.3} s; wrote {}",
         report.l2_distance_before,
         report.l2_distance_after,
         seconds,
         args.output.display()
-    );
+    )?;
     Ok(())
 }
 

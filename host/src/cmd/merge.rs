@@ -5,6 +5,7 @@ use anyhow::{Result, bail};
 use crate::align::merge::{average, merge_many, merge_with_rule};
 use crate::align::{permute, weight_matching};
 use crate::nn::Mlp;
+use crate::output::outln;
 use crate::plugin::MergeRule;
 
 /// `mote merge` arguments.
@@ -40,6 +41,7 @@ pub struct MergeArgs {
 
 /// Runs `mote merge`.
 pub fn run(args: &MergeArgs) -> Result<()> {
+    crate::output::claim_stdout_for_output(&args.output, false)?;
     use crate::align::Method;
     let models = crate::nn::load_same_arch(&args.models)?;
     let rule = MergeRule::from_spec(&args.rule, args.limits)?;
@@ -67,17 +69,17 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         Method::None => combine(&models)?,
         Method::Weight if models.len() == 2 => {
             let al = weight_matching(&models[0], &models[1], args.seed)?;
-            println!(
+            outln!(
                 "weight matching: {} sweeps, objective {:.6} -> {:.6}",
                 al.sweeps.len(),
                 al.objective_identity,
                 al.objective
-            );
+            )?;
             combine(&[models[0].clone(), permute(&models[1], &al.perms)])?
         }
         Method::Weight => {
             let r = merge_many(&models, args.seed)?;
-            println!(
+            outln!(
                 "merge-many: {} rounds ({})",
                 r.rounds,
                 if r.converged {
@@ -85,7 +87,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
                 } else {
                     "round limit reached"
                 }
-            );
+            )?;
             match &rule {
                 MergeRule::NativeAverage => r.merged,
                 MergeRule::Plugin(_) => {
@@ -103,6 +105,6 @@ pub fn run(args: &MergeArgs) -> Result<()> {
         }
     };
     merged.save(&args.output)?;
-    println!("wrote {}", args.output.display());
+    outln!("wrote {}", args.output.display())?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::output::{out, outln};
 use crate::plugin::merge::{MergeSummary, merge_models};
 use crate::plugin::models::{Model, to_safetensors};
 use crate::plugin::{MergeRule, PluginRule, SandboxLimits};
@@ -87,7 +88,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
             if json {
                 crate::output::print_json(&InfoJson::from(&rule))
             } else {
-                print!("{}", render_info(&rule));
+                out!("{}", render_info(&rule))?;
                 Ok(())
             }
         }
@@ -100,6 +101,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
             limits,
             json,
         } => {
+            crate::output::claim_stdout_for_output(&output, json)?;
             let rule = MergeRule::from_spec(&rule, limits)?;
             let models = models
                 .iter()
@@ -120,14 +122,14 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
             if json {
                 crate::output::print_json(&summary)
             } else {
-                println!(
+                outln!(
                     "merged {} models with {}: {} tensors, {} values -> {}",
                     models.len(),
                     summary.rule,
                     summary.tensors,
                     summary.values,
                     summary.output.display()
-                );
+                )?;
                 Ok(())
             }
         }
@@ -153,7 +155,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
             if json {
                 crate::output::print_json(&report)
             } else {
-                print!("{}", crate::plugin::cost::render(&report));
+                out!("{}", crate::plugin::cost::render(&report))?;
                 Ok(())
             }
         }

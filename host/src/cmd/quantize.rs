@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use super::Config;
 use crate::model::quantize::{Scheme, quantize};
 use crate::nn::Mlp;
+use crate::output::outln;
 
 /// `mote quantize` arguments.
 #[derive(Debug, clap::Args)]
@@ -26,6 +27,7 @@ pub struct QuantizeArgs {
 
 /// Runs `mote quantize`.
 pub fn run(args: &QuantizeArgs, config: &Config) -> Result<()> {
+    crate::output::claim_stdout_for_output(&args.output, false)?;
     let mlp = Mlp::load(&args.input)?;
     let calib = match &args.calib {
         Some(name) => Some(config.catalog.load(name)?.0),
@@ -34,11 +36,11 @@ pub fn run(args: &QuantizeArgs, config: &Config) -> Result<()> {
     let bytes = quantize(&mlp, args.scheme, calib.as_ref())
         .with_context(|| format!("quantizing {}", args.input.display()))?;
     crate::output::write_atomic(&args.output, &bytes)?;
-    println!(
+    outln!(
         "wrote {} ({} bytes, scheme {})",
         args.output.display(),
         bytes.len(),
         args.scheme.name()
-    );
+    )?;
     Ok(())
 }

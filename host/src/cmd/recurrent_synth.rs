@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use mote_core::model::CellType;
 
+use crate::output::outln;
 use crate::recurrent::synth::synth_model;
 use crate::recurrent::weights::WeightScheme;
 
@@ -31,7 +32,7 @@ pub fn run(args: &RecurrentSynthArgs) -> Result<()> {
                 .out_dir
                 .join(format!("{}-{}.mote", cell.name(), scheme.name()));
             crate::output::write_atomic(&path, &bytes)?;
-            println!("wrote {} ({} bytes)", path.display(), bytes.len());
+            outln!("wrote {} ({} bytes)", path.display(), bytes.len())?;
         }
     }
     Ok(())

@@ -11,6 +11,7 @@ use super::Config;
 use crate::data::basicmotions;
 use crate::device::Board;
 use crate::model::AlignedModel;
+use crate::output::outln;
 use crate::recurrent::classifier::{
     TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train,
 };
@@ -80,6 +81,18 @@ pub struct TrainOutput {
 
 /// Runs the command.
 pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
+    let stdout_outputs = [&args.out, &args.samples]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    anyhow::ensure!(
+        stdout_outputs <= 1,
+        "-o - and --samples - cannot both write to standard output"
+    );
+    for p in [&args.out, &args.samples].into_iter().flatten() {
+        crate::output::claim_stdout_for_output(p, args.json)?;
+    }
     let dir = match &args.data {
         Some(d) => d.clone(),
         None => config.catalog.data_dir()?.join("basicmotions"),
@@ -136,25 +149,31 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
     if args.json {
         return crate::output::print_json(&out);
     }
-    println!(
+    outln!(
         "BasicMotions, 1 Lightning-Attention-2 layer (d={}, {} heads × {}), {} epochs, seed {}",
-        cfg.d_model, cfg.heads, cfg.d_head, cfg.epochs, cfg.seed
-    );
-    println!(
+        cfg.d_model,
+        cfg.heads,
+        cfg.d_head,
+        cfg.epochs,
+        cfg.seed
+    )?;
+    outln!(
         "float (candle, parallel form): train loss {:.4}, train acc {:.3}, test acc {:.3}",
-        out.float.final_loss, out.float.train_accuracy, out.float.test_accuracy
-    );
+        out.float.final_loss,
+        out.float.train_accuracy,
+        out.float.test_accuracy
+    )?;
     for s in &out.simulator {
-        println!(
+        outln!(
             "simulator {} (model file, token by token): test acc {:.3}, {} bytes, state {} floats",
             s.scheme.name(),
             s.test_accuracy,
             s.model_bytes,
             s.state_floats
-        );
+        )?;
     }
     for d in &out.device {
-        println!(
+        outln!(
             "{} {}: {} windows / {} tokens bit-identical to the simulator, device test acc {:.3}, state {} floats",
             d.report.board.machine(),
             d.scheme.name(),
@@ -162,17 +181,17 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
             d.tokens,
             d.report.accuracy,
             d.state_floats
-        );
+        )?;
     }
     if let Some(p) = &args.out {
-        println!("wrote {} ({})", p.display(), args.scheme.name());
+        outln!("wrote {} ({})", p.display(), args.scheme.name())?;
     }
     if let Some(p) = &args.samples {
-        println!(
+        outln!(
             "wrote {} ({} test windows)",
             p.display(),
             test_ds.series.len()
-        );
+        )?;
     }
     Ok(())
 }

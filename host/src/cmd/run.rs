@@ -11,6 +11,7 @@ use crate::device::infer::SampleWorkload;
 use crate::device::runner::run_on_device;
 use crate::model::AlignedModel;
 use crate::model::simulate::simulate;
+use crate::output::outln;
 
 /// `mote run` arguments.
 #[derive(Debug, clap::Args)]
@@ -53,22 +54,22 @@ pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
     if args.json {
         return crate::output::print_json(&serde_json::json!({ "host": report, "device": dev }));
     }
-    println!(
+    outln!(
         "{}: {} samples of {} (test split), accuracy {:.2}% (host simulator)",
         args.model.display(),
         report.samples,
         args.data,
         100.0 * report.accuracy
-    );
+    )?;
     if let Some(d) = dev {
-        println!(
+        outln!(
             "{} ({}): accuracy {:.2}%, {} of {} outputs differ from the host",
             d.board.machine(),
             d.board.cpu(),
             100.0 * d.accuracy,
             d.mismatches,
             d.samples
-        );
+        )?;
         if d.mismatches > 0 {
             anyhow::bail!("device outputs differ from the host simulator");
         }

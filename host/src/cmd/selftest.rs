@@ -6,6 +6,7 @@ use anyhow::Result;
 use super::Config;
 use crate::device::Board;
 use crate::device::selftest::run_on;
+use crate::output::outln;
 
 /// `mote selftest` arguments.
 #[derive(Debug, clap::Args)]
@@ -29,13 +30,13 @@ pub fn run(args: &SelftestArgs, config: &Config) -> Result<()> {
     for b in boards {
         let r = run_on(&config.firmware, b)?;
         if !args.json {
-            println!(
+            outln!(
                 "{} ({}): {} L-Mul cases, {} log lines, all bit-identical to the host",
                 b.machine(),
                 b.cpu(),
                 r.cases,
                 r.lines_checked
-            );
+            )?;
         }
         reports.push(r);
     }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::Config;
 
 use crate::nn::train::{TrainConfig, evaluate, train_mlp};
+use crate::output::outln;
 
 /// Model families `mote train` can build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -47,6 +48,7 @@ pub struct TrainArgs {
 
 /// Runs `mote train`.
 pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
+    crate::output::claim_stdout_for_output(&args.output, args.json)?;
     let (train, test) = config.catalog.load(&args.data)?;
     let cfg = TrainConfig {
         hidden: args.hidden.clone(),
@@ -72,7 +74,7 @@ pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
             "output": args.output.display().to_string(),
         }));
     }
-    println!(
+    outln!(
         "{:?} in {seconds:.1} s; train loss {:.4} acc {:.2}%; test loss {:.4} acc {:.2}%; wrote {}",
         model.widths(),
         tr.loss,
@@ -80,6 +82,6 @@ pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
         te.loss,
         te.accuracy * 100.0,
         args.output.display()
-    );
+    )?;
     Ok(())
 }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+
+use crate::output::plot::PlotFormat;
 
 use super::stream::StreamReport;
 use super::synthetic::SyntheticReport;
@@ -18,13 +20,7 @@ fn plot_lines(
     ylabel: &str,
     series: &[Series<'_>],
 ) -> Result<()> {
-    use plotters::prelude::*;
-    crate::output::ensure_plot_font()?;
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let format = PlotFormat::of(path)?;
     let pts = series.iter().flat_map(|s| s.2.iter());
     let (mut x1, mut y0, mut y1) = (1.0f32, f32::INFINITY, 0.0f32);
     for &(x, y) in pts {
@@ -37,41 +33,16 @@ fn plot_lines(
     if !y0.is_finite() {
         bail!("nothing positive to plot on a log axis");
     }
-    let (w, h) = (900u32, 560u32);
     let ranges = (x1, y0, y1);
     let labels = (title, xlabel, ylabel);
-    // Render next to the target, then rename: a failed plot never leaves a partial file.
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}.{ext}", std::process::id()));
-    let result = match ext.as_str() {
-        "svg" => draw(
-            SVGBackend::new(&tmp, (w, h)).into_drawing_area(),
-            labels,
-            ranges,
-            series,
-        ),
-        "png" => draw(
-            BitMapBackend::new(&tmp, (w, h)).into_drawing_area(),
-            labels,
-            ranges,
-            series,
-        ),
-        _ => Err(anyhow::anyhow!(
-            "{}: plot format must be .png or .svg",
-            path.display()
-        )),
-    }
-    .and_then(|()| {
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Rendered in memory and written like any output: a failed plot leaves no partial file.
+    let bytes = crate::output::plot::render(
+        format,
+        (900, 560),
+        |root| draw(root, labels, ranges, series),
+        |root| draw(root, labels, ranges, series),
+    )?;
+    crate::output::write_atomic(path, &bytes)
 }
 
 /// Draws the chart of [`plot_lines`] on any plotters backend.
