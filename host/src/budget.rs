@@ -1,9 +1,11 @@
 //! Memory checked before it is asked for: a computation whose buffers would not fit gets an
 //! error naming what needs how much, instead of an allocation failure that aborts the process.
 //!
-//! The limit is what the kernel says is available (`MemAvailable` in `/proc/meminfo`, which
-//! counts reclaimable page cache) at the time of the check; where that cannot be read, only
-//! sizes that overflow the address space are refused.
+//! The limit is three quarters of what the kernel says is available (`MemAvailable` in
+//! `/proc/meminfo`, which counts reclaimable page cache) at the time of the check: the buffers
+//! counted are the large ones, and the rest of the process, the allocator and the machine's
+//! other work need the remainder. Where `MemAvailable` cannot be read, only sizes that overflow
+//! the address space are refused.
 
 use anyhow::{Result, bail};
 
@@ -66,10 +68,10 @@ fn check_against(what: &str, bytes: u64, available: Option<u64>) -> Result<()> {
         );
     }
     if let Some(avail) = available
-        && bytes > avail
+        && bytes > avail / 4 * 3
     {
         bail!(
-            "{what} would need {} of memory; {} is available",
+            "{what} would need {} of memory; {} is available (mote uses at most three quarters)",
             human(bytes),
             human(avail)
         );
@@ -90,9 +92,11 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "weight matching would need 40.0 GB of memory; 20.0 GB is available"
+            "weight matching would need 40.0 GB of memory; 20.0 GB is available (mote uses at \
+             most three quarters)"
         );
         assert!(check_against("x", 1 << 20, Some(1 << 30)).is_ok());
+        assert!(check_against("x", 800, Some(1000)).is_err());
         assert!(check_against("x", u64::MAX, None).is_err());
         assert!(product(&[usize::MAX, 2], "weights").is_err());
         assert_eq!(product(&[3, 4], "weights").expect("fits"), 12);

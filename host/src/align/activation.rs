@@ -28,6 +28,17 @@ fn hidden_activations(model: &Mlp, x: &Tensor) -> Result<Vec<Tensor>> {
 /// so the two methods can be compared on one scale.
 pub fn activation_matching(a: &Mlp, b: &Mlp, data: &Dataset) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
+    // Per hidden layer: the n × n correlation (f32, twice while it is summed, then as f64) and
+    // two batches of activations.
+    let floats = a.layers[..h].iter().try_fold(0usize, |acc, l| {
+        let n = l.out_dim;
+        let corr = n.checked_mul(n)?.checked_mul(4)?;
+        acc.checked_add(corr)?.checked_add(n.checked_mul(2000)?)
+    });
+    crate::budget::check(
+        "activation matching (an n × n correlation per hidden layer)",
+        crate::budget::bytes_of::<f32>(floats.unwrap_or(usize::MAX), "activation matching")?,
+    )?;
     let mut corr: Vec<Tensor> = a.layers[..h]
         .iter()
         .map(|l| {

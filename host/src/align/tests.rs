@@ -319,3 +319,17 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn matching_too_wide_for_memory_is_refused_before_allocating() {
+    // 1 → 200,000 → 1: tiny weights, but a 200,000² f32 score matrix (160 GB).
+    let mut rng = Rng::new(9);
+    let a = random_mlp(&[1, 200_000, 1], &mut rng);
+    let e = weight_matching(&a, &a, 0)
+        .expect_err("too large")
+        .to_string();
+    assert!(
+        e.contains("weight matching") && e.contains("160.0 GB") && e.contains("available"),
+        "{e}"
+    );
+}

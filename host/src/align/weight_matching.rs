@@ -29,6 +29,29 @@ pub struct Sweep {
     pub changed_units: usize,
 }
 
+/// Fails unless the buffers weight matching keeps for `model`'s shape fit in memory: per hidden
+/// layer of width `n`, an `n × n` f32 score matrix, the solver's O(n) state and two factor
+/// buffers of the size of the neighbouring weights (see `factor_len`).
+fn check_memory(model: &Mlp) -> Result<()> {
+    let h = model.layers.len().saturating_sub(1);
+    let mut floats: usize = 0;
+    for (i, l) in model.layers[..h].iter().enumerate() {
+        let n = l.out_dim;
+        let per_layer = crate::budget::product(&[n, n], "a score matrix")?
+            .checked_add(factor_len(model, i).checked_mul(2).unwrap_or(usize::MAX))
+            .and_then(|x| x.checked_add(n.checked_mul(16)?))
+            .unwrap_or(usize::MAX);
+        floats = floats.saturating_add(per_layer);
+    }
+    let widths: Vec<usize> = model.layers[..h].iter().map(|l| l.out_dim).collect();
+    crate::budget::check(
+        &format!(
+            "weight matching of models with hidden widths {widths:?} (an n × n f32 score matrix per hidden layer)"
+        ),
+        crate::budget::bytes_of::<f32>(floats, "weight matching")?,
+    )
+}
+
 /// A permutation's LAP answer and its gain over the permutation it replaces.
 type Solved = (Permutation, f64);
 
@@ -118,6 +141,7 @@ fn sweep_order(h: usize, rng: &mut Rng) -> Vec<usize> {
 ///   (kept row by row, [`AlignedRows`], so a sweep that moved few units costs little).
 pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
+    check_memory(a)?;
     let mut perms: Vec<Permutation> = a.layers[..h]
         .iter()
         .map(|l| Permutation::identity(l.out_dim))

@@ -263,6 +263,25 @@ pub fn synthetic(cfg: &SyntheticConfig) -> Result<SyntheticReport> {
     if cfg.batch == 0 || cfg.iters == 0 || cfg.trials == 0 {
         bail!("--batch, --iters and --trials must be at least 1");
     }
+    // One trial's buffers (the batch, the error curve) and the GPM baseline's samples, checked
+    // before any is allocated.
+    let n = cfg.n;
+    let floats = [
+        crate::budget::product(&[n, cfg.batch], "--n × --batch")?,
+        crate::budget::product(&[n, cfg.gpm_samples], "--n × --gpm-samples")?,
+        cfg.iters,
+        crate::budget::product(&[n, n, 8], "--n")?,
+    ]
+    .iter()
+    .try_fold(0usize, |acc, &x| acc.checked_add(x))
+    .ok_or_else(|| anyhow::anyhow!("the synthetic experiment's buffers overflow"))?;
+    crate::budget::check(
+        &format!(
+            "the synthetic experiment (--n {n}, --batch {}, --iters {}, --gpm-samples {})",
+            cfg.batch, cfg.iters, cfg.gpm_samples
+        ),
+        crate::budget::bytes_of::<f32>(floats, "the synthetic experiment")?,
+    )?;
     with_n!(cfg.n, synthetic_n(cfg))
 }
 
@@ -274,4 +293,28 @@ fn progress(len: u64, what: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(what.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_too_large_for_memory_are_refused_before_allocating() {
+        let cfg = SyntheticConfig {
+            n: 50,
+            theta: 0.3,
+            batch: 1_000_000_000,
+            iters: 10,
+            trials: 1,
+            seed: 1,
+            gpm_samples: 0,
+            gpm_iters: 1,
+        };
+        let e = synthetic(&cfg).expect_err("a 200 GB batch").to_string();
+        assert!(
+            e.contains("--batch 1000000000") && e.contains("200.0 GB"),
+            "{e}"
+        );
+    }
 }

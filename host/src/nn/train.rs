@@ -114,6 +114,26 @@ fn batch(data: &Dataset, idx: &[usize]) -> candle_core::Result<(Tensor, Tensor)>
     ))
 }
 
+/// Fails unless training a `widths` MLP on batches of `batch` fits in memory: each parameter is
+/// held about six times (the initial model, the variable, its gradient, Adam's two moments, the
+/// saved model) and each batch keeps every layer's activations and their gradients.
+fn check_memory(widths: &[usize], batch: usize) -> Result<()> {
+    let mut floats: usize = 0;
+    for w in widths.windows(2) {
+        let params = crate::budget::product(&[w[0], w[1]], "a weight matrix")?
+            .checked_add(w[1])
+            .and_then(|p| p.checked_mul(6));
+        let acts = w[1].checked_mul(batch).and_then(|a| a.checked_mul(4));
+        floats = floats
+            .saturating_add(params.unwrap_or(usize::MAX))
+            .saturating_add(acts.unwrap_or(usize::MAX));
+    }
+    crate::budget::check(
+        &format!("training an MLP with widths {widths:?} on batches of {batch}"),
+        crate::budget::bytes_of::<f32>(floats, "training")?,
+    )
+}
+
 /// Trains an MLP `[data.d, hidden..., data.classes]` on `data`.
 pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
     if data.n == 0 || cfg.batch_size == 0 || cfg.hidden.contains(&0) {
@@ -122,6 +142,7 @@ pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
     let mut widths = vec![data.d];
     widths.extend(&cfg.hidden);
     widths.push(data.classes);
+    check_memory(&widths, cfg.batch_size.min(data.n))?;
     let mut rng = Rng::new(cfg.seed);
     let init = init_mlp(&widths, &mut rng);
     let params: Vec<(Var, Var)> = to_tensors(&init)?
@@ -232,6 +253,24 @@ pub fn evaluate(model: &Mlp, data: &Dataset) -> Result<Eval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_too_large_for_memory_is_refused_before_allocating() {
+        let (train, _) = crate::data::Catalog::default()
+            .load("digits")
+            .expect("bundled");
+        let cfg = TrainConfig {
+            hidden: vec![10_000_000],
+            epochs: 1,
+            progress: false,
+            ..TrainConfig::default()
+        };
+        let e = train_mlp(&cfg, &train).expect_err("too large").to_string();
+        assert!(
+            e.contains("training an MLP with widths [64, 10000000, 10]"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn evaluate_matches_plain_forward() {
