@@ -38,7 +38,7 @@ fn check_memory(model: &Mlp) -> Result<()> {
     for (i, l) in model.layers[..h].iter().enumerate() {
         let n = l.out_dim;
         let per_layer = crate::budget::product(&[n, n], "a score matrix")?
-            .checked_add(factor_len(model, i).checked_mul(2).unwrap_or(usize::MAX))
+            .checked_add(factor_len(model, i).saturating_mul(2))
             .and_then(|x| x.checked_add(n.checked_mul(16)?))
             .unwrap_or(usize::MAX);
         floats = floats.saturating_add(per_layer);
