@@ -13,6 +13,8 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
+use indicatif::{ProgressBar, ProgressStyle};
+
 use crate::data::Dataset;
 use crate::nn::Mlp;
 use crate::nn::train::{Eval, evaluate};
@@ -74,10 +76,20 @@ pub fn barrier_of(lambdas: &[f64], ys: &[f64], sign: f64) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn split_curve(a: &Mlp, b: &Mlp, lambdas: &[f64], data: &Dataset) -> Result<SplitCurve> {
+fn split_curve(
+    a: &Mlp,
+    b: &Mlp,
+    lambdas: &[f64],
+    data: &Dataset,
+    bar: &ProgressBar,
+) -> Result<SplitCurve> {
     let points = lambdas
         .iter()
-        .map(|&l| evaluate(&a.lerp(b, l as f32), data))
+        .map(|&l| {
+            let e = evaluate(&a.lerp(b, l as f32), data);
+            bar.inc(1);
+            e
+        })
         .collect::<Result<Vec<_>>>()?;
     let loss: Vec<f64> = points.iter().map(|e| e.loss).collect();
     let acc: Vec<f64> = points.iter().map(|e| e.accuracy).collect();
@@ -97,14 +109,26 @@ pub fn curve(
     test: &Dataset,
     points: usize,
 ) -> Result<Curve> {
+    curve_with(label, a, b, (train, test), points, &ProgressBar::hidden())
+}
+
+fn curve_with(
+    label: &str,
+    a: &Mlp,
+    b: &Mlp,
+    (train, test): (&Dataset, &Dataset),
+    points: usize,
+    bar: &ProgressBar,
+) -> Result<Curve> {
     if points < 2 {
         bail!("--points must be at least 2 (got {points})");
     }
     let lambdas = linspace(points);
+    bar.set_message(label.to_string());
     Ok(Curve {
         label: label.to_string(),
-        train: split_curve(a, b, &lambdas, train)?,
-        test: split_curve(a, b, &lambdas, test)?,
+        train: split_curve(a, b, &lambdas, train, bar)?,
+        test: split_curve(a, b, &lambdas, test, bar)?,
         lambdas,
     })
 }
@@ -118,12 +142,23 @@ pub fn measure(
     test: &Dataset,
     points: usize,
 ) -> Result<BarrierReport> {
-    Ok(BarrierReport {
-        naive: curve("naive", a, b, train, test, points)?,
+    // Each point evaluates both splits: long paths (`--points 100000`) show their progress on
+    // standard error (drawn only on a terminal).
+    let curves = 1 + u64::from(b_aligned.is_some());
+    let bar = ProgressBar::new(curves * 2 * points as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} points  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let report = BarrierReport {
+        naive: curve_with("naive", a, b, (train, test), points, &bar)?,
         aligned: b_aligned
-            .map(|ba| curve("aligned", a, ba, train, test, points))
+            .map(|ba| curve_with("aligned", a, ba, (train, test), points, &bar))
             .transpose()?,
-    })
+    };
+    bar.finish_and_clear();
+    Ok(report)
 }
 
 /// Draws loss (left) and accuracy (right) against λ: naive in red, aligned in blue, train solid,

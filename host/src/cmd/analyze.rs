@@ -48,7 +48,7 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub data: Option<String>,
     /// Number of top singular vectors compared per layer.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub k: usize,
     /// Seed of weight matching.
     #[arg(long, default_value_t = 0)]

@@ -144,9 +144,11 @@ pub fn render_synthetic(r: &SyntheticReport) -> String {
     );
     s += "method        err@100    err@300    err@1000   err@final  iters→1e-2 (median)  trials≤1e-2  µs/update\n";
     for m in [&r.noncvx_sfw, &r.sfw] {
+        // A column past the last iteration stays empty rather than repeating the last value.
         let at = |t: usize| {
-            m.median_err
-                .get(t.min(c.iters) - 1)
+            (t <= c.iters)
+                .then(|| m.median_err.get(t - 1))
+                .flatten()
                 .map_or("-".into(), |e| format!("{e:.2e}"))
         };
         s += &format!(

@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 500)]
     pub batch_size: usize,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive_lr)]
     pub lr: f64,
     /// Output model (safetensors, PyTorch `nn.Sequential` names).
     #[arg(short, long)]
@@ -44,6 +44,15 @@ pub struct TrainArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A learning rate must be a positive finite number: a negative one trains uphill.
+fn positive_lr(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(lr) if lr.is_finite() && lr > 0.0 => Ok(lr),
+        Ok(lr) => Err(format!("{lr} is not a positive learning rate")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Runs `mote train`.

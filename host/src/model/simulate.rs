@@ -47,6 +47,14 @@ pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
             m.input_len()
         );
     }
+    if m.output_len() != data.classes {
+        bail!(
+            "the model has {} outputs but the data has {} classes: accuracy would compare \
+             unrelated indices",
+            m.output_len(),
+            data.classes
+        );
+    }
     let ram = m.ram();
     let mut af = vec![0.0f32; ram.arena_f32];
     let mut aq = vec![0i8; ram.arena_i8];
@@ -77,4 +85,25 @@ pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
         accuracy: correct as f64 / data.n.max(1) as f64,
         outputs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AlignedModel;
+    use crate::model::quantize::{Scheme, quantize};
+
+    #[test]
+    fn a_model_whose_outputs_are_not_the_classes_is_refused() {
+        let (_, test) = crate::data::Catalog::default()
+            .load("digits")
+            .expect("bundled");
+        let mlp = crate::nn::testing::random_mlp(&[64, 8, 64], &mut crate::rng::Rng::new(1));
+        let bytes = quantize(&mlp, Scheme::F32, None).expect("quantizes");
+        let file = AlignedModel::new(&bytes);
+        let e = simulate(&file.parse().expect("parses"), &test)
+            .expect_err("64 outputs, 10 classes")
+            .to_string();
+        assert!(e.contains("64 outputs") && e.contains("10 classes"), "{e}");
+    }
 }

@@ -136,8 +136,14 @@ fn check_memory(widths: &[usize], batch: usize) -> Result<()> {
 
 /// Trains an MLP `[data.d, hidden..., data.classes]` on `data`.
 pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
-    if data.n == 0 || cfg.batch_size == 0 || cfg.hidden.contains(&0) {
-        bail!("training needs samples, a batch size > 0 and non-zero hidden widths");
+    if data.n == 0 || cfg.batch_size == 0 || cfg.hidden.contains(&0) || cfg.epochs == 0 {
+        bail!("training needs samples, a batch size > 0, non-zero hidden widths and an epoch");
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+        bail!(
+            "the learning rate must be positive and finite (got {})",
+            cfg.lr
+        );
     }
     let mut widths = vec![data.d];
     widths.extend(&cfg.hidden);
@@ -180,6 +186,9 @@ pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
         .map(|(w, b)| (w.as_tensor().clone(), b.as_tensor().clone()))
         .collect();
     let mut order: Vec<usize> = (0..data.n).collect();
+    // The loss of the very first batch (before any step) and of the last epoch: a run whose last
+    // epoch is no better than where it started diverged or did not learn, and is not returned.
+    let (mut first_loss, mut last_epoch_loss) = (None, f64::NAN);
     for epoch in 1..=cfg.epochs {
         rng.shuffle(&mut order);
         let mut sum = 0.0;
@@ -192,9 +201,11 @@ pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
             if !l.is_finite() {
                 bail!("training diverged at epoch {epoch} (loss {l}); lower the learning rate");
             }
+            first_loss.get_or_insert(l);
             sum += l * idx.len() as f64;
             bar.inc(1);
         }
+        last_epoch_loss = sum / data.n as f64;
         bar.set_message(format!(
             "epoch {epoch}/{}  train loss {:.4}",
             cfg.epochs,
@@ -202,6 +213,15 @@ pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
         ));
     }
     bar.finish();
+    if let Some(first) = first_loss
+        && !(last_epoch_loss < first)
+    {
+        bail!(
+            "training diverged or did not learn: the last epoch's mean loss {last_epoch_loss:.4e} \
+             is not below the first batch's {first:.4e}; lower --lr (was {})",
+            cfg.lr
+        );
+    }
     let layers = params
         .iter()
         .map(|(w, b)| {
@@ -253,6 +273,32 @@ pub fn evaluate(model: &Mlp, data: &Dataset) -> Result<Eval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_rates_and_diverged_runs_are_refused() {
+        let (train, _) = crate::data::Catalog::default()
+            .load("digits")
+            .expect("bundled");
+        let cfg = |lr| TrainConfig {
+            hidden: vec![16],
+            epochs: 2,
+            batch_size: 64,
+            lr,
+            seed: 1,
+            progress: false,
+        };
+        for lr in [-0.01, 0.0, f64::NAN] {
+            let e = train_mlp(&cfg(lr), &train)
+                .expect_err("bad rate")
+                .to_string();
+            assert!(e.contains("learning rate"), "{e}");
+        }
+        let e = train_mlp(&cfg(1e10), &train)
+            .expect_err("diverges")
+            .to_string();
+        assert!(e.contains("diverged"), "{e}");
+        assert!(train_mlp(&cfg(3e-3), &train).is_ok());
+    }
 
     #[test]
     fn a_model_too_large_for_memory_is_refused_before_allocating() {

@@ -49,6 +49,15 @@ pub fn merge_models(
                 .and_then(|b| b.tensor(&t.name))
                 .map(|x| x.data.as_slice());
             let data = rule.merge_tensor(&t.name, &t.shape, &inputs, base_t, params)?;
+            // Whatever the rule (and the inputs it got), a weight that is not a number is never
+            // written: `mote merge` and `mote quantize` would refuse the file.
+            if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+                bail!(
+                    "merged tensor `{}` has non-finite value {} at flat index {k}; nothing written",
+                    t.name,
+                    data[k]
+                );
+            }
             Ok(Tensor {
                 name: t.name.clone(),
                 shape: t.shape.clone(),
@@ -61,6 +70,30 @@ pub fn merge_models(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merged_value_that_is_not_a_number_is_refused() {
+        let m = |p: &str, w: &[f32]| Model {
+            path: p.into(),
+            tensors: vec![Tensor {
+                name: "w".into(),
+                shape: vec![w.len()],
+                data: w.to_vec(),
+            }],
+        };
+        let e = merge_models(
+            &MergeRule::NativeAverage,
+            &[m("a", &[1.0, f32::NAN]), m("b", &[3.0, 4.0])],
+            None,
+            &[],
+        )
+        .expect_err("NaN weight")
+        .to_string();
+        assert!(
+            e.contains("`w`") && e.contains("non-finite") && e.contains("index 1"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn merge_models_is_all_or_nothing_and_names_files() {

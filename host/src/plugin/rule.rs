@@ -302,6 +302,7 @@ impl PluginRule {
                 e.plugin = path.display().to_string();
                 e
             })?;
+        check_info(&rule.info).map_err(load_err)?;
         Ok(rule)
     }
 
@@ -490,6 +491,56 @@ impl PluginRule {
 }
 
 /// Advances `engine`'s epoch every [`EPOCH_TICK`] until the returned sender is dropped.
+/// Longest rule name, version, parameter name or default a plugin may declare (bytes).
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest description a plugin may declare (bytes).
+pub const MAX_DESCRIPTION_BYTES: usize = 1024;
+/// Most parameters a plugin may declare.
+pub const MAX_PARAMS: usize = 32;
+
+/// Refuses a declaration whose strings are too long for messages and file metadata (they are
+/// copied into both), hold control characters, or that declares too many parameters.
+fn check_info(info: &RuleInfo) -> Result<(), String> {
+    let field = |what: &str, s: &str, max: usize| -> Result<(), String> {
+        if s.len() > max {
+            return Err(format!(
+                "its info declares a {what} of {} bytes (at most {max})",
+                s.len()
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(format!(
+                "its info declares a {what} with control characters"
+            ));
+        }
+        Ok(())
+    };
+    if info.name.is_empty() {
+        return Err("its info declares an empty name".into());
+    }
+    field("name", &info.name, MAX_NAME_BYTES)?;
+    field("version", &info.version, MAX_NAME_BYTES)?;
+    field("description", &info.description, MAX_DESCRIPTION_BYTES)?;
+    if info.params.len() > MAX_PARAMS {
+        return Err(format!(
+            "its info declares {} parameters (at most {MAX_PARAMS})",
+            info.params.len()
+        ));
+    }
+    for p in &info.params {
+        field("parameter name", &p.name, MAX_NAME_BYTES)?;
+        field(
+            "parameter description",
+            &p.description,
+            MAX_DESCRIPTION_BYTES,
+        )?;
+        if let Some(d) = &p.default {
+            field("parameter default", d, MAX_NAME_BYTES)?;
+        }
+    }
+    Ok(())
+}
+
 fn spawn_watchdog(engine: Engine) -> mpsc::Sender<()> {
     let (tx, rx) = mpsc::channel::<()>();
     std::thread::spawn(move || {
@@ -519,6 +570,55 @@ fn chain(e: &wasmtime::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_or_odd_declarations_are_refused() {
+        let ok = RuleInfo {
+            name: "slerp".into(),
+            version: "0.1.0".into(),
+            description: "spherical interpolation".into(),
+            min_models: 2,
+            max_models: 2,
+            needs_base: false,
+            params: vec![ParamSpec {
+                name: "t".into(),
+                description: "position".into(),
+                default: Some("0.5".into()),
+            }],
+        };
+        assert!(check_info(&ok).is_ok());
+        let long_name = RuleInfo {
+            name: "x".repeat(10_000_000),
+            ..ok.clone()
+        };
+        let e = check_info(&long_name).expect_err("10 MB name");
+        assert!(e.contains("name of 10000000 bytes (at most 64)"), "{e}");
+        let many = RuleInfo {
+            params: vec![ok.params[0].clone(); 100_000],
+            ..ok.clone()
+        };
+        assert!(
+            check_info(&many)
+                .expect_err("too many")
+                .contains("100000 parameters")
+        );
+        let control = RuleInfo {
+            name: "a\nb".into(),
+            ..ok.clone()
+        };
+        assert!(
+            check_info(&control)
+                .expect_err("newline")
+                .contains("control")
+        );
+        assert!(
+            check_info(&RuleInfo {
+                name: String::new(),
+                ..ok
+            })
+            .is_err()
+        );
+    }
 
     #[test]
     fn native_average_is_the_mean() {
