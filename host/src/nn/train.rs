@@ -214,7 +214,7 @@ pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
     }
     bar.finish();
     if let Some(first) = first_loss
-        && !(last_epoch_loss < first)
+        && (last_epoch_loss.is_nan() || last_epoch_loss >= first)
     {
         bail!(
             "training diverged or did not learn: the last epoch's mean loss {last_epoch_loss:.4e} \
