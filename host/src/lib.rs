@@ -17,6 +17,7 @@
 //! - [`cmd`]: one module per subcommand (arguments, run, rendering).
 //! - [`cli`]: the global flags and dispatch.
 //! - [`budget`]: memory checked before it is asked for.
+//! - [`input`]: input files read with a byte limit, sizes checked before reading.
 //! - [`install`]: where `mote` finds its data, firmware and plugin sources.
 //! - [`output`]: atomic file writes, JSON output, the plot font.
 //! - [`rng`]: the seeded generator behind every random choice.
@@ -29,6 +30,7 @@ pub mod cmd;
 pub mod data;
 pub mod device;
 pub mod dict;
+pub mod input;
 pub mod install;
 pub mod lmul_table;
 pub mod model;

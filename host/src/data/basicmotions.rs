@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use super::{DataError, ts};
 
@@ -31,10 +31,11 @@ pub struct SeriesSet {
     pub series: Vec<Series>,
 }
 
-/// Reads a `.ts` file (equal-length series, class labels, no missing values) as streams.
+/// Reads a `.ts` file (equal-length series, class labels, no missing values) as streams. The
+/// read is bounded ([`ts::MAX_BYTES`], the memory available) and stops at the first block that
+/// is not text.
 pub fn load(path: &Path) -> Result<SeriesSet> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = ts::read(path)?;
     Ok(parse(&text, path)?)
 }
 
@@ -102,6 +103,18 @@ mod tests {
             format!("{missing:#}").contains("no/such/BasicMotions_TRAIN.ts"),
             "{missing:#}"
         );
+    }
+
+    #[test]
+    fn binary_input_fails_after_one_block() {
+        let e = load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            format!("{e:#}"),
+            "/dev/zero: byte 0 is NUL: not a text file"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let e = load(dir.path()).unwrap_err();
+        assert!(format!("{e:#}").contains("is a directory"), "{e:#}");
     }
 
     #[test]

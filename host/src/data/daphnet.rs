@@ -46,10 +46,15 @@ pub fn parse_channel(text: &str, channel: &str, what: &str) -> Result<Vec<f32>> 
     Ok(out)
 }
 
-/// Loads one channel of a Daphnet CSV, in g.
+/// Largest Daphnet CSV read: 256 MiB (the bundled recording is 453 KB, the largest of the set
+/// about 10 MB).
+pub const MAX_BYTES: u64 = 256 << 20;
+
+/// Loads one channel of a Daphnet CSV, in g. The read is bounded ([`MAX_BYTES`], the memory
+/// available) and stops at the first block that is not text.
 pub fn load_channel(path: &Path, channel: &str) -> Result<Vec<f32>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let limit = crate::input::Limit::memory_and_cap(MAX_BYTES, "a Daphnet CSV file");
+    let text = crate::input::read_text(path, &limit)?;
     parse_channel(&text, channel, &path.display().to_string())
 }
 
@@ -63,6 +68,15 @@ mod tests {
         assert_eq!(parse_channel(t, "b", "t").unwrap(), [-0.02, 0.03]);
         assert!(parse_channel(t, "c", "t").is_err());
         assert!(parse_channel("timestamp,a\n0,x\n", "a", "t").is_err());
+    }
+
+    #[test]
+    fn binary_input_fails_after_one_block() {
+        let e = load_channel(Path::new("/dev/zero"), "ankle_vert").expect_err("zeros");
+        assert_eq!(e.to_string(), "/dev/zero: byte 0 is NUL: not a text file");
+        let e = load_channel(Path::new("/dev/urandom"), "ankle_vert").expect_err("noise");
+        assert!(e.to_string().starts_with("/dev/urandom: "), "{e}");
+        assert!(e.to_string().ends_with(": not a text file"), "{e}");
     }
 
     #[test]

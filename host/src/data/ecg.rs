@@ -3,7 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+
+use crate::input::Limit;
 
 /// Sampling rate (Hz).
 pub const SAMPLE_RATE_HZ: u32 = 360;
@@ -39,9 +41,18 @@ pub fn decode(bytes: &[u8], what: &str) -> Result<Vec<u16>> {
         .collect())
 }
 
-/// Loads the raw ADC samples.
+/// Largest record read: 64 MiB, a day of samples at 360 Hz (the bundled five minutes are
+/// 216 KB).
+pub const MAX_BYTES: u64 = 64 << 20;
+
+/// Loads the raw ADC samples (at most [`MAX_BYTES`] and the memory available: a device such as
+/// `/dev/zero` is cut off one byte past the limit).
 pub fn load_raw(path: &Path) -> Result<Vec<u16>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    load_raw_within(path, &Limit::memory_and_cap(MAX_BYTES, "an ECG record"))
+}
+
+fn load_raw_within(path: &Path, limit: &Limit) -> Result<Vec<u16>> {
+    let bytes = crate::input::read_limited(path, limit)?;
     decode(&bytes, &path.display().to_string())
 }
 
@@ -61,6 +72,31 @@ mod tests {
         assert_eq!(adc_to_mv(1224), 1.0);
         assert!(decode(&[1, 2, 3], "t").is_err());
         assert!(decode(&[], "t").is_err());
+    }
+
+    #[test]
+    fn reads_are_bounded() {
+        // /dev/zero is valid u16 data: only the limit stops it, one byte past it.
+        let e = load_raw(Path::new("/dev/zero")).expect_err("endless");
+        let e = format!("{e:#}");
+        assert!(
+            e.starts_with("/dev/zero: read more than the 67.1 MB allowed for an ECG record"),
+            "{e}"
+        );
+        assert!(e.contains("non-regular file"), "{e}");
+        // A regular file over the limit is refused by its size, before it is read.
+        let dir = tempfile::tempdir().expect("tmp");
+        let big = dir.path().join("big.u16le");
+        std::fs::write(&big, [0u8; 4096]).expect("write");
+        let e = load_raw_within(&big, &Limit::cap(1000, "a test record")).expect_err("big");
+        assert!(
+            format!("{e:#}").ends_with(
+                "big.u16le: 4.1 KB (4096 bytes) is more than the 1.0 KB allowed for a test record"
+            ),
+            "{e:#}"
+        );
+        let e = load_raw(dir.path()).expect_err("dir");
+        assert!(format!("{e:#}").contains("is a directory"), "{e:#}");
     }
 
     #[test]

@@ -5,11 +5,25 @@
 //! [`load_mnist_dir`] reads `train-images-idx3-ubyte(.gz)`, `train-labels-idx1-ubyte(.gz)`,
 //! `t10k-images-idx3-ubyte(.gz)` and `t10k-labels-idx1-ubyte(.gz)`: the official 60 000 / 10 000
 //! split, in file order. Pixels are divided by 255.
+//!
+//! Reading is bounded by the header: the magic, rank and dimensions are read (inflated) first,
+//! the declared payload is checked (overflow, [`MAX_VALUES`], the memory available), and then at
+//! most that many bytes plus one are read or inflated. A gzip bomb, `/dev/zero` or a file with
+//! more or less data than declared is refused naming the file and both figures.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{DataError, Dataset, malformed, read};
+use super::{DataError, Dataset, malformed};
+use crate::input::{self, read_full};
+
+/// Most values an IDX file may declare (4 GiB of unsigned bytes; the memory available is checked
+/// too): 60 000 MNIST images are 47 MB.
+pub const MAX_VALUES: u64 = 1 << 32;
+
+/// Bytes reserved up front for the payload of a stream (a gzip file), whose header is not yet
+/// confirmed by its size.
+const STREAM_RESERVE: usize = 16 << 20;
 
 /// A decoded unsigned-byte IDX array.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,63 +34,138 @@ pub struct IdxU8 {
     pub data: Vec<u8>,
 }
 
-/// Decodes IDX bytes (optionally gzip-compressed); `path` is used in error messages.
+/// The first two bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Decodes IDX bytes (optionally gzip-compressed); `path` is used in error messages. A gzip
+/// stream is inflated no further than its header declares (see [`read_file`]).
 pub fn parse(bytes: &[u8], path: &Path) -> Result<IdxU8, DataError> {
-    let raw;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| malformed(path, format!("corrupt gzip stream: {e}")))?;
-        raw = out;
-        &raw[..]
-    } else {
-        bytes
+    decode(bytes, path, Some(bytes.len() as u64))
+}
+
+/// Reads and decodes an IDX file (optionally gzip-compressed), streaming: the header first, then
+/// at most the payload it declares, one byte more being an error, so neither a gzip bomb nor
+/// `/dev/zero` is read further than that. An uncompressed regular file's size is checked against
+/// the header before the payload is read.
+pub fn read_file(path: &Path) -> Result<IdxU8, DataError> {
+    let file = input::open(path)?;
+    let len = file.size();
+    decode(file, path, len)
+}
+
+/// Decodes an IDX stream of `len` bytes if known, inflating it first if it starts with the gzip
+/// magic (then `len` says nothing about the payload).
+fn decode(mut r: impl Read, path: &Path, len: Option<u64>) -> Result<IdxU8, DataError> {
+    let mut magic = [0u8; 2];
+    let n = read_full(&mut r, &mut magic).map_err(|e| io_err(path, e))?;
+    let r = (&magic[..n]).chain(r);
+    if magic == GZIP_MAGIC {
+        return decode_raw(flate2::read::GzDecoder::new(r), path, None, true);
+    }
+    decode_raw(r, path, len, false)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> DataError {
+    DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Decodes uncompressed IDX from `r` (inflated when `gzip`: then read errors are corruption);
+/// `len` is the stream's size if known.
+fn decode_raw(
+    mut r: impl Read,
+    path: &Path,
+    len: Option<u64>,
+    gzip: bool,
+) -> Result<IdxU8, DataError> {
+    let read_err = |e: std::io::Error| {
+        if gzip {
+            malformed(path, format!("corrupt gzip stream: {e}"))
+        } else {
+            io_err(path, e)
+        }
     };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    let mut head = [0u8; 4];
+    let n = read_full(&mut r, &mut head).map_err(read_err)?;
+    if n < 4 || head[0] != 0 || head[1] != 0 {
         return Err(malformed(
             path,
             "not an IDX file (magic must start with 00 00)",
         ));
     }
-    if bytes[2] != 0x08 {
+    if head[2] != 0x08 {
         return Err(malformed(
             path,
-            format!("IDX type 0x{:02x}, expected 0x08 (unsigned byte)", bytes[2]),
+            format!("IDX type 0x{:02x}, expected 0x08 (unsigned byte)", head[2]),
         ));
     }
-    let rank = usize::from(bytes[3]);
-    let header = 4 + 4 * rank;
-    if rank == 0 || bytes.len() < header {
+    let rank = usize::from(head[3]);
+    let mut dim_bytes = vec![0u8; 4 * rank];
+    let n = read_full(&mut r, &mut dim_bytes).map_err(read_err)?;
+    if rank == 0 || n < dim_bytes.len() {
         return Err(malformed(
             path,
             format!("truncated IDX header (rank {rank})"),
         ));
     }
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| {
-            let o = 4 + 4 * i;
-            u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
-        })
+    let dims: Vec<usize> = dim_bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
     let count = dims
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| malformed(path, format!("IDX dimensions {dims:?} overflow")))?;
-    let body = &bytes[header..];
-    if body.len() != count {
+    let header = 4 + 4 * rank as u64;
+    if let Some(len) = len {
+        let body = len.saturating_sub(header);
+        if body != count as u64 {
+            return Err(malformed(
+                path,
+                format!("IDX dimensions {dims:?} need {count} bytes of data, file has {body}"),
+            ));
+        }
+    }
+    if count as u64 > MAX_VALUES {
         return Err(malformed(
             path,
             format!(
-                "IDX dimensions {dims:?} need {count} bytes of data, file has {}",
-                body.len()
+                "IDX dimensions {dims:?} declare {count} values, more than the {MAX_VALUES} \
+                 mote reads"
             ),
         ));
     }
-    Ok(IdxU8 {
-        dims,
-        data: body.to_vec(),
-    })
+    crate::budget::check(&format!("IDX dimensions {dims:?}"), count as u64)
+        .map_err(|e| malformed(path, e.to_string()))?;
+    // Reserved in full only when the file's size has confirmed the header; a stream grows as
+    // its data arrives.
+    let mut data = Vec::with_capacity(if len.is_some() {
+        count
+    } else {
+        count.min(STREAM_RESERVE)
+    });
+    r.take(count as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(read_err)?;
+    if data.len() != count {
+        let found = if data.len() > count {
+            format!("more than {count}")
+        } else {
+            data.len().to_string()
+        };
+        let what = if gzip {
+            "the decompressed file has"
+        } else {
+            "file has"
+        };
+        return Err(malformed(
+            path,
+            format!("IDX dimensions {dims:?} need {count} bytes of data, {what} {found}"),
+        ));
+    }
+    Ok(IdxU8 { dims, data })
 }
 
 /// Builds a data set from an images file (rank ≥ 2) and a labels file (rank 1).
@@ -116,6 +205,9 @@ pub fn dataset(
         ));
     }
     let n = images.dims[0];
+    crate::budget::bytes_of::<f32>(images.data.len(), "IDX features")
+        .and_then(|b| crate::budget::check("IDX features as f32", b))
+        .map_err(|e| malformed(images_path, e.to_string()))?;
     Ok(Dataset {
         features: images.data.iter().map(|&p| f32::from(p) / 255.0).collect(),
         labels: labels.data.clone(),
@@ -151,8 +243,8 @@ pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Dataset), DataError> {
     for split in ["train", "t10k"] {
         let ip = find(dir, &format!("{split}-images-idx3-ubyte"))?;
         let lp = find(dir, &format!("{split}-labels-idx1-ubyte"))?;
-        let images = parse(&read(&ip)?, &ip)?;
-        let labels = parse(&read(&lp)?, &lp)?;
+        let images = read_file(&ip)?;
+        let labels = read_file(&lp)?;
         sets.push(dataset(&images, &ip, &labels, &lp, 10)?);
     }
     let test = sets.pop().expect("two splits were pushed");
@@ -205,6 +297,99 @@ mod tests {
             e.to_string(),
             "l: label 10 at index 0 is not below 10 classes"
         );
+    }
+
+    fn gzip(chunks: impl IntoIterator<Item = Vec<u8>>) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for c in chunks {
+            enc.write_all(&c).expect("in-memory write");
+        }
+        enc.finish().expect("in-memory gzip")
+    }
+
+    #[test]
+    fn gzip_bomb_is_refused_without_inflating_it() {
+        // 10×28×28 declared, 100 MB of zeros after it: ~100 KB compressed.
+        let head = idx(&[10, 28, 28], &[]);
+        let bomb = gzip(std::iter::once(head).chain((0..100).map(|_| vec![0u8; 1 << 20])));
+        assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
+        let start = std::time::Instant::now();
+        let e = parse(&bomb, Path::new("bomb.gz"))
+            .expect_err("bomb")
+            .to_string();
+        assert_eq!(
+            e,
+            "bomb.gz: IDX dimensions [10, 28, 28] need 7840 bytes of data, the decompressed \
+             file has more than 7840"
+        );
+        // Inflating 100 MB would take far longer than reading 7841 bytes.
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        // Less data than declared, compressed or not.
+        let short = gzip([idx(&[2, 3], &[1, 2, 3])]);
+        let e = parse(&short, Path::new("s.gz"))
+            .expect_err("short")
+            .to_string();
+        assert_eq!(
+            e,
+            "s.gz: IDX dimensions [2, 3] need 6 bytes of data, the decompressed file has 3"
+        );
+        let e = parse(&idx(&[2], &[1, 2, 3]), Path::new("long"))
+            .expect_err("long")
+            .to_string();
+        assert_eq!(
+            e,
+            "long: IDX dimensions [2] need 2 bytes of data, file has 3"
+        );
+    }
+
+    #[test]
+    fn absurd_dimensions_are_refused_before_allocating() {
+        let p = Path::new("huge.idx");
+        let max = u32::MAX;
+        let e = parse(&idx(&[max, max, max], &[]), p)
+            .expect_err("overflow")
+            .to_string();
+        assert!(e.starts_with("huge.idx: IDX dimensions"), "{e}");
+        assert!(e.contains("overflow"), "{e}");
+        // Does not overflow u64, still far too large (checked before reading, compressed too).
+        let e = parse(&gzip([idx(&[max, max], &[])]), p)
+            .expect_err("too large")
+            .to_string();
+        assert!(e.contains("more than the 4294967296 mote reads"), "{e}");
+        // Within the caps, but the stream ends at once: nothing is reserved on the header's word.
+        let e = parse(&gzip([idx(&[1 << 20, 1 << 11], &[])]), p)
+            .expect_err("lying header")
+            .to_string();
+        assert!(
+            e.ends_with("need 2147483648 bytes of data, the decompressed file has 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn files_are_read_bounded() {
+        // /dev/zero: magic 00 00, then type 0x00: refused after four bytes.
+        let e = read_file(Path::new("/dev/zero"))
+            .expect_err("zeros")
+            .to_string();
+        assert_eq!(e, "/dev/zero: IDX type 0x00, expected 0x08 (unsigned byte)");
+        let e = read_file(Path::new("/dev/urandom")).expect_err("noise");
+        assert!(e.to_string().starts_with("/dev/urandom: "), "{e}");
+        let dir = tempfile::tempdir().expect("tmp");
+        // A regular file whose size contradicts its header: refused before the payload is read.
+        let lying = dir.path().join("lying-idx3-ubyte");
+        std::fs::write(&lying, idx(&[60000, 28, 28], &[0; 10])).expect("write");
+        let e = read_file(&lying).expect_err("lying").to_string();
+        assert!(
+            e.ends_with("IDX dimensions [60000, 28, 28] need 47040000 bytes of data, file has 10"),
+            "{e}"
+        );
+        // A gzip file, read as a stream.
+        let gz = dir.path().join("x.gz");
+        std::fs::write(&gz, gzip([idx(&[2, 2], &[1, 2, 3, 4])])).expect("write");
+        assert_eq!(read_file(&gz).expect("valid").data, [1, 2, 3, 4]);
+        let e = read_file(dir.path()).expect_err("dir").to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 
     #[test]

@@ -97,11 +97,23 @@ pub(crate) fn malformed(path: &Path, message: impl Into<String>) -> DataError {
     }
 }
 
-pub(crate) fn read(path: &Path) -> Result<Vec<u8>, DataError> {
-    std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+impl From<crate::input::InputError> for DataError {
+    fn from(e: crate::input::InputError) -> Self {
+        use crate::input::InputErrorKind;
+        match e.kind {
+            InputErrorKind::Invalid(message) => DataError::Malformed {
+                path: e.path,
+                message,
+            },
+            _ => {
+                let path = e.path.clone();
+                DataError::Io {
+                    path,
+                    source: e.into_io(),
+                }
+            }
+        }
+    }
 }
 
 /// Data set names accepted by [`Catalog::load`] (and by `--data`).

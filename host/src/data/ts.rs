@@ -19,6 +19,16 @@ const TEST: &str = include_str!(concat!(
     "/../data/basicmotions/BasicMotions_TEST.ts"
 ));
 
+/// Largest `.ts` file read (1 GiB; BasicMotions is 228 KB).
+pub const MAX_BYTES: u64 = 1 << 30;
+
+/// Reads the text of a `.ts` file: at most [`MAX_BYTES`] and the memory available, refused at the
+/// first NUL byte or invalid UTF-8 (so `/dev/zero` fails after one block).
+pub fn read(path: &Path) -> Result<String, DataError> {
+    let limit = crate::input::Limit::memory_and_cap(MAX_BYTES, "a .ts file");
+    Ok(crate::input::read_text(path, &limit)?)
+}
+
 /// A parsed `.ts` file: equal-length series, class labels as indices into `classes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TsFile {

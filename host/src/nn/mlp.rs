@@ -178,6 +178,24 @@ impl fmt::Display for ModelError {
 
 impl std::error::Error for ModelError {}
 
+impl From<crate::input::InputError> for ModelError {
+    fn from(e: crate::input::InputError) -> Self {
+        match e.kind {
+            crate::input::InputErrorKind::Invalid(message) => ModelError::Format {
+                path: e.path,
+                message,
+            },
+            _ => {
+                let path = e.path.clone();
+                ModelError::Io {
+                    path,
+                    source: e.into_io(),
+                }
+            }
+        }
+    }
+}
+
 /// Which half of a layer a tensor name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -239,12 +257,11 @@ fn to_f32(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, Mo
 }
 
 impl Mlp {
-    /// Reads and validates a safetensors file.
+    /// Reads and validates a safetensors file. Sizes come first ([`crate::input::safetensors`]):
+    /// the header length, the header, then only the tensor data its offsets declare once that
+    /// is checked against the file and the memory, so `/dev/zero` fails at once.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::input::safetensors(path).map_err(ModelError::from)?;
         Self::from_safetensors(&bytes, path)
     }
 

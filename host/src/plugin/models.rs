@@ -28,9 +28,16 @@ pub struct Model {
 }
 
 impl Model {
-    /// Reads an f32 safetensors file.
+    /// Reads an f32 safetensors file, sizes first ([`crate::input::safetensors`]: header
+    /// length, header, then only the data its offsets declare, checked against the file and
+    /// the memory).
     pub fn read(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = crate::input::safetensors(path).map_err(|e| match e.kind {
+            crate::input::InputErrorKind::Invalid(m) => {
+                anyhow::anyhow!("{}: not a valid safetensors file: {m}", path.display())
+            }
+            _ => anyhow::Error::new(e),
+        })?;
         Self::parse(path, &bytes)
     }
 

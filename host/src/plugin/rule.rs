@@ -256,7 +256,9 @@ impl PluginRule {
         let mut cfg = Config::new();
         cfg.consume_fuel(true).epoch_interruption(true);
         let engine = Engine::new(&cfg).map_err(|e| load_err(chain(&e)))?;
-        let bytes = std::fs::read(path).map_err(|e| load_err(format!("reading: {e}")))?;
+        let limit = crate::input::Limit::memory_and_cap(64 << 20, "a plugin component");
+        let bytes = crate::input::read_limited(path, &limit)
+            .map_err(|e| load_err(format!("reading: {}", e.message())))?;
         let component = Component::new(&engine, &bytes).map_err(|e| {
             load_err(format!(
                 "not a WebAssembly component (build with wasm-component-ld, see \

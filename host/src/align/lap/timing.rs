@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::{LapSolver, assignment_score};
 use crate::align::Permutation;
+use crate::input::Limit;
 
 /// Timings of [`bench_file`], in milliseconds.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -85,10 +86,28 @@ pub fn bench_file(path: &std::path::Path, repeats: usize) -> anyhow::Result<LapB
     })
 }
 
-/// A raw square score matrix (little-endian f64, row-major) and its side.
+/// Largest score matrix read: 1 GiB, a 11585×11585 matrix of f64 (data/lap/cost0.f64 is
+/// 512×512, 2 MB).
+pub const MAX_MATRIX_BYTES: u64 = 1 << 30;
+
+/// A raw square score matrix (little-endian f64, row-major) and its side. The read is bounded
+/// ([`MAX_MATRIX_BYTES`], and half the memory available: the bytes are decoded into a second
+/// buffer of the same size).
 pub(crate) fn read_square_f64(path: &std::path::Path) -> anyhow::Result<(Vec<f64>, usize)> {
-    use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    let mut memory = Limit::memory();
+    memory.bytes /= 2;
+    memory.reason = format!("half {} (the decoded copy needs as much)", memory.reason);
+    read_square_f64_within(
+        path,
+        &memory.min(Limit::cap(MAX_MATRIX_BYTES, "a LAP score matrix")),
+    )
+}
+
+fn read_square_f64_within(
+    path: &std::path::Path,
+    limit: &Limit,
+) -> anyhow::Result<(Vec<f64>, usize)> {
+    let bytes = crate::input::read_limited(path, limit)?;
     let len = bytes.len() / 8;
     let n = (len as f64).sqrt().round() as usize;
     if bytes.len() % 8 != 0 || n * n != len || n == 0 {
@@ -103,4 +122,34 @@ pub(crate) fn read_square_f64(path: &std::path::Path) -> anyhow::Result<(Vec<f64
         .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
         .collect();
     Ok((scores, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn reads_are_bounded() {
+        // /dev/zero holds valid f64 zeros: only the limit stops it, one byte past it.
+        let e = read_square_f64_within(Path::new("/dev/zero"), &Limit::cap(1 << 20, "a test"))
+            .expect_err("endless");
+        let e = format!("{e:#}");
+        assert!(
+            e.starts_with("/dev/zero: read more than the 1.0 MB allowed for a test"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().expect("tmp");
+        let big = dir.path().join("big.f64");
+        std::fs::write(&big, [0u8; 8 * 16]).expect("write");
+        let e = read_square_f64_within(&big, &Limit::cap(64, "a test")).expect_err("big");
+        assert!(
+            format!("{e:#}")
+                .ends_with("big.f64: 128 B (128 bytes) is more than the 64 B allowed for a test"),
+            "{e:#}"
+        );
+        assert_eq!(read_square_f64(&big).expect("4x4").1, 4);
+        let e = read_square_f64(dir.path()).expect_err("dir");
+        assert!(format!("{e:#}").contains("is a directory"), "{e:#}");
+    }
 }
