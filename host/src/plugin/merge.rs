@@ -71,16 +71,20 @@ pub fn merge_models(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_merged_value_that_is_not_a_number_is_refused() {
-        let m = |p: &str, w: &[f32]| Model {
-            path: p.into(),
+    /// A one-tensor model `w` read from `path`.
+    fn m(path: &str, w: &[f32]) -> Model {
+        Model {
+            path: path.into(),
             tensors: vec![Tensor {
                 name: "w".into(),
                 shape: vec![w.len()],
                 data: w.to_vec(),
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn a_merged_value_that_is_not_a_number_is_refused() {
         let e = merge_models(
             &MergeRule::NativeAverage,
             &[m("a", &[1.0, f32::NAN]), m("b", &[3.0, 4.0])],
@@ -97,14 +101,6 @@ mod tests {
 
     #[test]
     fn merge_models_is_all_or_nothing_and_names_files() {
-        let m = |p: &str, w: &[f32]| Model {
-            path: p.into(),
-            tensors: vec![Tensor {
-                name: "w".into(),
-                shape: vec![w.len()],
-                data: w.to_vec(),
-            }],
-        };
         let out = merge_models(
             &MergeRule::NativeAverage,
             &[m("a", &[1.0, 2.0]), m("b", &[3.0, 4.0])],
