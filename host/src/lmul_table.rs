@@ -85,15 +85,6 @@ pub fn error_table(samples: u64, seed: u64) -> Vec<ErrorRow> {
     rows
 }
 
-/// Renders the table as aligned text.
-pub fn render(rows: &[ErrorRow]) -> String {
-    let mut s = format!("{:<40} {:>10} {:>10}\n", "method", "mean rel", "max rel");
-    for r in rows {
-        s += &format!("{:<40} {:>10.5} {:>10.5}\n", r.method, r.mean, r.max);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

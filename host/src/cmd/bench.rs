@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Config;
+use crate::device::Board;
 use crate::device::infer::SampleWorkload;
+use crate::device::kernel_counts::{self, KERNELS, KernelCount};
 use crate::device::runner::run_on_device;
-use crate::device::{Board, kernel_counts};
 use crate::model::AlignedModel;
 use crate::model::simulate::simulate;
 use crate::output::out;
-use crate::recurrent::cost;
+use crate::recurrent::cost::{self, PrefillRate, TokenCost};
 
 /// `mote bench` arguments.
 #[derive(Debug, clap::Args)]
@@ -87,7 +88,7 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
     let json = args.json;
     match &args.what {
         BenchCommand::Kernels => emit(json, &kernel_counts::kernels(&config.firmware)?, |r| {
-            kernel_counts::render(r)
+            render_kernels(r)
         }),
         BenchCommand::Model {
             model,
@@ -127,9 +128,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
                     .collect()
             })
         }
-        BenchCommand::Recurrent => emit(json, &cost::tokens(&config.firmware)?, |r| {
-            cost::render_tokens(r)
-        }),
+        BenchCommand::Recurrent => {
+            emit(json, &cost::tokens(&config.firmware)?, |r| render_tokens(r))
+        }
         BenchCommand::Lap { matrix, repeats } => {
             let report = crate::align::lap::timing::bench_file(matrix, *repeats)?;
             emit(json, &report, |r| r.to_string())
@@ -139,7 +140,76 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             chunk,
             repeats,
         } => emit(json, &cost::prefill(*tokens, *chunk, *repeats)?, |r| {
-            cost::render_prefill(r, *tokens)
+            render_prefill(r, *tokens)
         }),
     }
+}
+
+/// Renders the table as Markdown.
+pub fn render_kernels(rows: &[KernelCount]) -> String {
+    let mut s = String::from(
+        "| kernel (256×256 matvec) | Cortex-M4F (mps2-an386) | Cortex-M3 (mps2-an385) |\n|---|---|---|\n",
+    );
+    for k in KERNELS {
+        let cell = |b: Board| {
+            rows.iter()
+                .find(|r| r.board == b && r.kernel == k)
+                .map(|r| format!("{} ({:.1}/MAC)", r.instructions, r.per_mac))
+                .unwrap_or_default()
+        };
+        s += &format!(
+            "| {k} | {} | {} |\n",
+            cell(Board::Mps2An386),
+            cell(Board::Mps2An385)
+        );
+    }
+    s
+}
+
+/// Renders [`tokens`] as Markdown.
+pub fn render_tokens(rows: &[TokenCost]) -> String {
+    let mut s = String::from(
+        "| cell (d=32, 2 heads × 16) | instr @1 | @100 | @1,000 | @10,000 | state RAM @1 | @10,000 |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s += &format!(
+            "| {} | {} | {} | {} | {} | {} B | {} B |\n",
+            r.cell,
+            r.instructions[0],
+            r.instructions[1],
+            r.instructions[2],
+            r.instructions[3],
+            r.state_bytes[0],
+            r.state_bytes[3]
+        );
+    }
+    s
+}
+
+/// Renders [`prefill`] as Markdown.
+pub fn render_prefill(rows: &[PrefillRate], tokens: usize) -> String {
+    let mut s = format!(
+        "| prefill, {tokens} tokens (d=64, 4 heads × 16) | 1 thread | 2 threads |\n|---|---|---|\n"
+    );
+    for cell in ["la2", "gated-delta"] {
+        for form in ["recurrent", "parallel", "chunked", "chunk-parallel"] {
+            let find = |t: usize| {
+                rows.iter()
+                    .find(|r| r.cell == cell && r.form == form && r.threads == t)
+            };
+            let rate = |t: usize| find(t).map(|r| format!("{:.0} tok/s", r.tokens_per_s));
+            let chunk = find(1).map_or(0, |r| r.chunk);
+            let label = if chunk > 0 {
+                format!("{cell} {form} (B={chunk})")
+            } else {
+                format!("{cell} {form}")
+            };
+            s += &format!(
+                "| {label} | {} | {} |\n",
+                rate(1).unwrap_or_default(),
+                rate(2).unwrap_or_default()
+            );
+        }
+    }
+    s
 }

@@ -29,7 +29,7 @@ pub fn run(config: &Config) -> Result<()> {
 
     outln!("== 1. L-Mul error (SPEC §1.6), 2,000,000 operand pairs")?;
     let rows = crate::lmul_table::error_table(2_000_000, 1);
-    out!("{}", crate::lmul_table::render(&rows))?;
+    out!("{}", super::lmul_error::render(&rows))?;
     for r in rows.iter().filter(|r| {
         r.method.starts_with("lmul k=3 ") || r.method.starts_with("fp8 e5m2 RNE operands, RNE")
     }) {

@@ -8,6 +8,7 @@ use anyhow::{Result, bail};
 use super::Config;
 
 use crate::dict::DataKind;
+use crate::dict::firmware::FirmwareReport;
 use crate::dict::plot::{plot_stream, plot_synthetic};
 use crate::dict::stream::{StreamReport, default_stream_config, load_signal, stream};
 use crate::dict::synthetic::{SyntheticConfig, SyntheticReport, synthetic};
@@ -74,7 +75,7 @@ pub fn run(args: DictArgs, config: &Config) -> Result<()> {
         return if args.json {
             crate::output::print_json(&r)
         } else {
-            out!("{}", crate::dict::firmware::render(&r))?;
+            out!("{}", render_firmware(&r))?;
             Ok(())
         };
     }
@@ -218,5 +219,40 @@ pub fn render_stream(r: &StreamReport) -> String {
         s += &format!(" {}: {:.4}", cp.iteration, cp.rmse);
     }
     s.push('\n');
+    s
+}
+
+/// Human-readable summary.
+pub fn render_firmware(r: &FirmwareReport) -> String {
+    let mut s = format!(
+        "{} ({}): streamed ECG n = {}, batch {}, hop {}: {} values bit-identical to the host\n",
+        r.board.machine(),
+        r.board.cpu(),
+        r.config.n,
+        r.config.batch,
+        r.config.hop,
+        r.values_compared
+    );
+    s += "ECG test RMSE (top-k, mV) by update:";
+    for c in &r.checkpoints {
+        s += &format!(" {}: {:.4}", c.iteration, c.rmse);
+    }
+    s += &format!(
+        "\nfinal dictionary digest {:#010x}, |AAᵀ−I|max {:.1e}\nsynthetic err (n = 16) by update:",
+        r.digest, r.orthogonality_defect
+    );
+    for (t, e) in &r.synthetic_err {
+        s += &format!(" {t}: {e:.2e}");
+    }
+    s += "\ninstructions per update (batch 10):\n";
+    for i in &r.insns_per_update {
+        s += &format!(
+            "  n = {:<3} mean {:>10.0}  min {:>9}  max {:>9}  ({} updates)\n",
+            i.n, i.mean, i.min, i.max, i.updates
+        );
+    }
+    if let Some(t) = r.total_insns {
+        s += &format!("whole run: {t} instructions\n");
+    }
     s
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::lmul_table::{error_table, render};
+use crate::lmul_table::{ErrorRow, error_table};
 use crate::output::out;
 
 /// `mote lmul-error` arguments.
@@ -28,4 +28,13 @@ pub fn run(args: &LmulErrorArgs) -> Result<()> {
         out!("{}", render(&rows))?;
         Ok(())
     }
+}
+
+/// Renders the table as aligned text.
+pub fn render(rows: &[ErrorRow]) -> String {
+    let mut s = format!("{:<40} {:>10} {:>10}\n", "method", "mean rel", "max rel");
+    for r in rows {
+        s += &format!("{:<40} {:>10.5} {:>10.5}\n", r.method, r.mean, r.max);
+    }
+    s
 }

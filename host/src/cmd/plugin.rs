@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::output::{out, outln};
+use crate::plugin::cost::BenchReport;
 use crate::plugin::merge::{MergeSummary, merge_models};
 use crate::plugin::models::{Model, to_safetensors};
 use crate::plugin::{MergeRule, PluginRule, SandboxLimits};
@@ -155,7 +156,7 @@ pub fn run(cmd: PluginCommand) -> Result<()> {
             if json {
                 crate::output::print_json(&report)
             } else {
-                out!("{}", crate::plugin::cost::render(&report))?;
+                out!("{}", render_bench(&report))?;
                 Ok(())
             }
         }
@@ -235,6 +236,37 @@ pub fn render_info(rule: &PluginRule) -> String {
                 p.name, p.description
             ));
         }
+    }
+    s
+}
+
+/// Text table of a report.
+pub fn render_bench(r: &BenchReport) -> String {
+    let mut s = format!(
+        "models: {} ({} x {} values, {:.2} MB input per merge), {} repeats\n\
+         {:<28} {:>9} {:>10} {:>10} {:>9} {:>12}\n",
+        r.models,
+        r.n_models,
+        r.values_per_model,
+        r.input_mb,
+        r.repeats,
+        "rule",
+        "load ms",
+        "median ms",
+        "best ms",
+        "MB/s",
+        "max|Δ| avg"
+    );
+    for row in &r.rows {
+        s.push_str(&format!(
+            "{:<28} {:>9} {:>10.2} {:>10.2} {:>9.1} {:>12.3e}\n",
+            row.rule,
+            row.load_ms.map_or("-".into(), |l| format!("{l:.1}")),
+            row.median_ms,
+            row.best_ms,
+            row.mb_per_s,
+            row.max_abs_diff_vs_average
+        ));
     }
     s
 }

@@ -47,24 +47,3 @@ pub fn kernels(fw: &Firmware) -> Result<Vec<KernelCount>> {
     }
     Ok(out)
 }
-
-/// Renders the table as Markdown.
-pub fn render(rows: &[KernelCount]) -> String {
-    let mut s = String::from(
-        "| kernel (256×256 matvec) | Cortex-M4F (mps2-an386) | Cortex-M3 (mps2-an385) |\n|---|---|---|\n",
-    );
-    for k in KERNELS {
-        let cell = |b: Board| {
-            rows.iter()
-                .find(|r| r.board == b && r.kernel == k)
-                .map(|r| format!("{} ({:.1}/MAC)", r.instructions, r.per_mac))
-                .unwrap_or_default()
-        };
-        s += &format!(
-            "| {k} | {} | {} |\n",
-            cell(Board::Mps2An386),
-            cell(Board::Mps2An385)
-        );
-    }
-    s
-}

@@ -277,38 +277,3 @@ pub fn run_on(fw: &Firmware, catalog: &Catalog, board: Board) -> Result<Firmware
         total_insns,
     })
 }
-
-/// Human-readable summary.
-pub fn render(r: &FirmwareReport) -> String {
-    let mut s = format!(
-        "{} ({}): streamed ECG n = {}, batch {}, hop {}: {} values bit-identical to the host\n",
-        r.board.machine(),
-        r.board.cpu(),
-        r.config.n,
-        r.config.batch,
-        r.config.hop,
-        r.values_compared
-    );
-    s += "ECG test RMSE (top-k, mV) by update:";
-    for c in &r.checkpoints {
-        s += &format!(" {}: {:.4}", c.iteration, c.rmse);
-    }
-    s += &format!(
-        "\nfinal dictionary digest {:#010x}, |AAᵀ−I|max {:.1e}\nsynthetic err (n = 16) by update:",
-        r.digest, r.orthogonality_defect
-    );
-    for (t, e) in &r.synthetic_err {
-        s += &format!(" {t}: {e:.2e}");
-    }
-    s += "\ninstructions per update (batch 10):\n";
-    for i in &r.insns_per_update {
-        s += &format!(
-            "  n = {:<3} mean {:>10.0}  min {:>9}  max {:>9}  ({} updates)\n",
-            i.n, i.mean, i.min, i.max, i.updates
-        );
-    }
-    if let Some(t) = r.total_insns {
-        s += &format!("whole run: {t} instructions\n");
-    }
-    s
-}

@@ -185,37 +185,6 @@ fn row(
     }
 }
 
-/// Text table of a report.
-pub fn render(r: &BenchReport) -> String {
-    let mut s = format!(
-        "models: {} ({} x {} values, {:.2} MB input per merge), {} repeats\n\
-         {:<28} {:>9} {:>10} {:>10} {:>9} {:>12}\n",
-        r.models,
-        r.n_models,
-        r.values_per_model,
-        r.input_mb,
-        r.repeats,
-        "rule",
-        "load ms",
-        "median ms",
-        "best ms",
-        "MB/s",
-        "max|Δ| avg"
-    );
-    for row in &r.rows {
-        s.push_str(&format!(
-            "{:<28} {:>9} {:>10.2} {:>10.2} {:>9.1} {:>12.3e}\n",
-            row.rule,
-            row.load_ms.map_or("-".into(), |l| format!("{l:.1}")),
-            row.median_ms,
-            row.best_ms,
-            row.mb_per_s,
-            row.max_abs_diff_vs_average
-        ));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,26 +69,6 @@ pub fn tokens(fw: &Firmware) -> Result<Vec<TokenCost>> {
     Ok(out)
 }
 
-/// Renders [`tokens`] as Markdown.
-pub fn render_tokens(rows: &[TokenCost]) -> String {
-    let mut s = String::from(
-        "| cell (d=32, 2 heads × 16) | instr @1 | @100 | @1,000 | @10,000 | state RAM @1 | @10,000 |\n|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        s += &format!(
-            "| {} | {} | {} | {} | {} | {} B | {} B |\n",
-            r.cell,
-            r.instructions[0],
-            r.instructions[1],
-            r.instructions[2],
-            r.instructions[3],
-            r.state_bytes[0],
-            r.state_bytes[3]
-        );
-    }
-    s
-}
-
 /// Throughput of one form on one thread count.
 #[derive(Clone, Debug, Serialize)]
 pub struct PrefillRate {
@@ -205,32 +185,4 @@ impl<C: mote_core::recurrent::Cell + Prefill> PrefillCell for C {
     fn prefill(&self, xs: &[f32], form: Form) -> Result<Vec<f32>> {
         Prefill::prefill(self, xs, form)
     }
-}
-
-/// Renders [`prefill`] as Markdown.
-pub fn render_prefill(rows: &[PrefillRate], tokens: usize) -> String {
-    let mut s = format!(
-        "| prefill, {tokens} tokens (d=64, 4 heads × 16) | 1 thread | 2 threads |\n|---|---|---|\n"
-    );
-    for cell in ["la2", "gated-delta"] {
-        for form in ["recurrent", "parallel", "chunked", "chunk-parallel"] {
-            let find = |t: usize| {
-                rows.iter()
-                    .find(|r| r.cell == cell && r.form == form && r.threads == t)
-            };
-            let rate = |t: usize| find(t).map(|r| format!("{:.0} tok/s", r.tokens_per_s));
-            let chunk = find(1).map_or(0, |r| r.chunk);
-            let label = if chunk > 0 {
-                format!("{cell} {form} (B={chunk})")
-            } else {
-                format!("{cell} {form}")
-            };
-            s += &format!(
-                "| {label} | {} | {} |\n",
-                rate(1).unwrap_or_default(),
-                rate(2).unwrap_or_default()
-            );
-        }
-    }
-    s
 }
