@@ -102,7 +102,8 @@ pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
             ));
         };
         let parts: Vec<&str> = line.split(':').collect();
-        if parts.len() != d + 1 {
+        // `split` yields at least one part; `d + 1` could overflow for a huge @dimensions.
+        if parts.len() - 1 != d {
             return Err(malformed(
                 path,
                 format!(
@@ -112,7 +113,9 @@ pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
                 ),
             ));
         }
-        let mut values = Vec::with_capacity(d * l);
+        // The header's word is not trusted for the allocation: a case of `d × l` values needs at
+        // least that many bytes of this line.
+        let mut values = Vec::with_capacity(d.saturating_mul(l).min(line.len()));
         for (ch, part) in parts[..d].iter().enumerate() {
             let before = values.len();
             for v in part.split(',') {
@@ -269,5 +272,32 @@ mod tests {
             "m.ts: line 5, channel 0: `x` is not a finite number"
         );
         assert!(parse("@data\n1:a\n", p).is_err());
+    }
+
+    #[test]
+    fn huge_header_sizes_are_not_trusted() {
+        // Found by `cargo fuzz run ts`: @seriesLength near usize::MAX reserved 4·d·l bytes
+        // (capacity overflow panic), a @dimensions of usize::MAX overflowed `d + 1`.
+        let p = Path::new("h.ts");
+        let e = parse(
+            "@dimensions 1\n@seriesLength 9114642732933738950\n@classLabel true A\n@data\n1:A\n",
+            p,
+        )
+        .expect_err("huge length")
+        .to_string();
+        assert_eq!(
+            e,
+            "h.ts: line 5, channel 0: 1 values, expected 9114642732933738950"
+        );
+        let e = parse(
+            "@dimensions 18446744073709551615\n@seriesLength 1\n@classLabel true A\n@data\n1:A\n",
+            p,
+        )
+        .expect_err("huge dimensions")
+        .to_string();
+        assert_eq!(
+            e,
+            "h.ts: line 5: 2 ':'-separated fields, expected 18446744073709551615 channels + label"
+        );
     }
 }
