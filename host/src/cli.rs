@@ -144,7 +144,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plugin { command } => cmd::plugin::run(command),
         Command::Train(args) => cmd::train::run(&args, &config),
         Command::Match(args) => cmd::r#match::run(&args, &config),
-        Command::Merge(args) => cmd::merge::run(&args),
+        Command::Merge(args) => cmd::merge::run(&args, &config),
         Command::Barrier(args) => cmd::barrier::run(&args, &config),
         Command::Analyze(args) => cmd::analyze::run(&args, &config),
         Command::RecurrentTrain(args) => cmd::recurrent_train::run(&args, &config),

@@ -80,5 +80,6 @@ pub fn activation_matching(a: &Mlp, b: &Mlp, data: &Dataset) -> Result<Alignment
         perms,
         sweeps: Vec::new(),
         converged: true,
+        epochs: Vec::new(),
     })
 }

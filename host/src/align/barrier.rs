@@ -100,6 +100,15 @@ fn split_curve(
     })
 }
 
+/// The curve on one split only, with `points` evenly spaced λ: the barrier between two models
+/// that were never matched to each other (SPEC §2.8 item 6) is measured on the test split.
+pub fn split_barrier(a: &Mlp, b: &Mlp, data: &Dataset, points: usize) -> Result<SplitCurve> {
+    if points < 2 {
+        bail!("a barrier needs at least 2 points (got {points})");
+    }
+    split_curve(a, b, &linspace(points), data, &ProgressBar::hidden())
+}
+
 /// Evaluates the path from `a` to `b` at `points` values of λ on both splits.
 pub fn curve(
     label: &str,

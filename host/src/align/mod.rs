@@ -16,20 +16,24 @@
 //! - [`weight_matching`](mod@weight_matching): coordinate descent and its schedule, over the kept
 //!   score matrices of `score` (GEMMs in `gemm`) and the kept objective of `objective`.
 //! - [`activation`]: activation matching.
+//! - [`ste`]: the straight-through estimator (SPEC §2.4, "Algorithm 2").
 //! - [`merge`]: averaging after alignment, merge-many (SPEC §2.7), plugin merge rules.
 //! - [`barrier`]: the linear path between two models and its LMC barrier (SPEC §2.5).
 //! - [`analyze`]: distances, singular values and singular-vector alignment (SPEC §2.8).
+//! - [`many`]: N models aligned to a common reference and measured (SPEC §2.8).
 
 mod activation;
 pub mod analyze;
 pub mod barrier;
 mod gemm;
 pub mod lap;
+pub mod many;
 pub mod merge;
 mod objective;
 pub mod permutation;
 pub mod permute;
 mod score;
+pub mod ste;
 #[cfg(test)]
 mod tests;
 mod weight_matching;
@@ -42,12 +46,12 @@ use crate::nn::Mlp;
 pub use activation::activation_matching;
 pub use permutation::Permutation;
 pub use permute::{aligned_inner_product, inner_product, l2_distance, permute};
-pub use weight_matching::{MAX_SWEEPS, MIN_GAIN, Sweep, weight_matching};
+pub use weight_matching::{MAX_SWEEPS, MIN_GAIN, Sweep, weight_matching, weight_matching_from};
 
 /// The result of an alignment: the permutations and how they were found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Alignment {
-    /// `"weight"` or `"activation"`.
+    /// `"weight"`, `"activation"` or `"ste"`.
     pub method: &'static str,
     /// One permutation per hidden layer.
     pub perms: Vec<Permutation>,
@@ -57,8 +61,12 @@ pub struct Alignment {
     pub objective: f64,
     /// Per-sweep log (weight matching only).
     pub sweeps: Vec<Sweep>,
-    /// True if the last sweep made no progress (weight matching); false if 100 sweeps ran out.
+    /// True if the last sweep made no progress (weight matching; for the straight-through
+    /// estimator: every batch's weight matching); false if 100 sweeps ran out.
     pub converged: bool,
+    /// Per-epoch log (straight-through estimator only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub epochs: Vec<ste::SteEpoch>,
 }
 
 /// How to align model B to model A.
@@ -71,32 +79,55 @@ pub enum Method {
     Weight,
     /// Activation matching, SPEC §2.4 (needs `--data`).
     Activation,
+    /// The straight-through estimator, SPEC §2.4 "Algorithm 2" (needs `--data`; trains).
+    Ste,
 }
 
-/// Aligns `b` to `a` with `method`; `None` for [`Method::None`]. Activation matching uses the
-/// training split of `data`.
+/// Settings of an alignment: the seed of every random choice and, for the straight-through
+/// estimator, its training settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlignOptions {
+    /// Seed of the sweep orders (weight matching) and batch orders (STE).
+    pub seed: u64,
+    /// Straight-through estimator settings.
+    pub ste: ste::SteConfig,
+}
+
+/// Aligns `b` to `a` with `method`; `None` for [`Method::None`]. Activation matching and the
+/// straight-through estimator use the training split `data`.
 pub fn align(
     a: &Mlp,
     b: &Mlp,
     method: Method,
     data: Option<&Dataset>,
-    seed: u64,
+    opts: &AlignOptions,
 ) -> Result<Option<Alignment>> {
+    let needs_data = |what: &str| -> Result<&Dataset> {
+        let data = data.ok_or_else(|| anyhow::anyhow!("{what} needs data: pass --data NAME"))?;
+        if data.d != a.in_dim() || data.classes != a.out_dim() {
+            anyhow::bail!(
+                "the models map {} inputs to {} classes but the data has {} features and {} classes",
+                a.in_dim(),
+                a.out_dim(),
+                data.d,
+                data.classes
+            );
+        }
+        Ok(data)
+    };
     match method {
         Method::None => Ok(None),
-        Method::Weight => weight_matching(a, b, seed).map(Some),
+        Method::Weight => weight_matching(a, b, opts.seed).map(Some),
         Method::Activation => {
-            let data = data.ok_or_else(|| {
-                anyhow::anyhow!("activation matching needs data: pass --data NAME")
-            })?;
-            if data.d != a.in_dim() {
-                anyhow::bail!(
-                    "the models take {} inputs but the data has {} features",
-                    a.in_dim(),
-                    data.d
-                );
-            }
-            activation_matching(a, b, data).map(Some)
+            activation_matching(a, b, needs_data("activation matching")?).map(Some)
         }
+        Method::Ste => ste::ste_matching(
+            a,
+            b,
+            needs_data("the straight-through estimator")?,
+            &opts.ste,
+            opts.seed,
+        )
+        .map(Some),
     }
 }

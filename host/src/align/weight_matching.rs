@@ -140,15 +140,38 @@ fn sweep_order(h: usize, rng: &mut Rng) -> Vec<usize> {
 ///   touches the buffers the next run will need, and computes the previous sweep's objective
 ///   (kept row by row, [`AlignedRows`], so a sweep that moved few units costs little).
 pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
+    weight_matching_from(a, b, None, seed)
+}
+
+/// Weight matching started from the permutations `init` (identity if `None`): the warm start of
+/// the straight-through estimator, which re-matches a slowly moving model every batch.
+pub fn weight_matching_from(
+    a: &Mlp,
+    b: &Mlp,
+    init: Option<&[Permutation]>,
+    seed: u64,
+) -> Result<Alignment> {
     let h = a.layers.len().saturating_sub(1);
     check_memory(a)?;
-    let mut perms: Vec<Permutation> = a.layers[..h]
-        .iter()
-        .map(|l| Permutation::identity(l.out_dim))
-        .collect();
+    let mut perms: Vec<Permutation> = match init {
+        Some(p) => {
+            let fits = p.len() == h && p.iter().zip(&a.layers).all(|(p, l)| p.len() == l.out_dim);
+            if !fits {
+                anyhow::bail!("the starting permutations do not fit the model's hidden widths");
+            }
+            p.to_vec()
+        }
+        None => a.layers[..h]
+            .iter()
+            .map(|l| Permutation::identity(l.out_dim))
+            .collect(),
+    };
     // The objective row by row, brought up to date once per sweep.
     let mut objective_rows = AlignedRows::new(a, b, &perms);
-    let objective_identity = objective_rows.total();
+    let objective_identity = match init {
+        Some(_) => super::inner_product(a, b),
+        None => objective_rows.total(),
+    };
     let mut rng = Rng::new(seed);
     let mut slots: Vec<Slot> = perms
         .iter()
@@ -285,5 +308,6 @@ pub fn weight_matching(a: &Mlp, b: &Mlp, seed: u64) -> Result<Alignment> {
         objective,
         sweeps,
         converged,
+        epochs: Vec::new(),
     })
 }

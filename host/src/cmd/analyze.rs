@@ -5,8 +5,9 @@ use anyhow::Result;
 
 use super::Config;
 
-use crate::align::analyze::{Analysis, analyze};
-use crate::nn::Mlp;
+use crate::align::Method;
+use crate::align::analyze::Analysis;
+use crate::align::many::analyze_many;
 use crate::output::{out, outln};
 
 /// Human-readable summary.
@@ -40,71 +41,132 @@ pub fn render(r: &Analysis) -> String {
 /// `mote analyze` arguments.
 #[derive(Debug, clap::Args)]
 pub struct AnalyzeArgs {
-    /// Model A (reference).
-    pub a: std::path::PathBuf,
-    /// Model B (aligned to A by weight matching).
-    pub b: std::path::PathBuf,
-    /// Also evaluate A, B and the midpoints before/after alignment on this data set's test split.
+    /// Models (two or more, same architecture): the first is the common reference, every other
+    /// one is aligned to it (never to each other).
+    #[arg(required = true, num_args = 2..)]
+    pub models: Vec<std::path::PathBuf>,
+    /// Alignment method (`activation` and `ste` need `--data`).
+    #[arg(long, value_enum, default_value_t = Method::Weight)]
+    pub method: Method,
+    /// Data set: its train split for activation matching and STE, its test split to evaluate
+    /// the models, their merges, the barriers and the truncation check.
     #[arg(long)]
     pub data: Option<String>,
     /// Number of top singular vectors compared per layer.
     #[arg(long, default_value_t = 10, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub k: usize,
-    /// Seed of weight matching.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed and straight-through estimator settings.
+    #[command(flatten)]
+    pub align: super::align_args::AlignArgs,
+    /// Plot of the top-k singular-vector alignment against k (.png or .svg).
+    #[arg(long)]
+    pub plot: Option<std::path::PathBuf>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
 }
 
-/// Test-split evaluation for `mote analyze --data`.
-#[derive(Debug, serde::Serialize)]
-struct Midpoints {
-    a: crate::nn::train::Eval,
-    b: crate::nn::train::Eval,
-    naive_midpoint: crate::nn::train::Eval,
-    aligned_midpoint: crate::nn::train::Eval,
-}
-
 /// Runs `mote analyze`.
 pub fn run(args: &AnalyzeArgs, config: &Config) -> Result<()> {
-    let models = crate::nn::load_same_arch(&[args.a.clone(), args.b.clone()])?;
-    let (a, b) = (&models[0], &models[1]);
-    let al = crate::align::weight_matching(a, b, args.seed)?;
-    let aligned = crate::align::permute(b, &al.perms);
-    let analysis = analyze(a, b, &aligned, args.k)?;
-    let mids = match &args.data {
-        Some(name) => {
-            let (_, test) = config.catalog.load(name)?;
-            let ev = |m: &Mlp| crate::nn::train::evaluate(m, &test);
-            Some(Midpoints {
-                a: ev(a)?,
-                b: ev(b)?,
-                naive_midpoint: ev(&a.lerp(b, 0.5))?,
-                aligned_midpoint: ev(&a.lerp(&aligned, 0.5))?,
-            })
-        }
+    let models = crate::nn::load_same_arch(&args.models)?;
+    let data = match &args.data {
+        Some(name) => Some(config.catalog.load(name)?),
         None => None,
     };
-    if args.json {
-        return crate::output::print_json(&serde_json::json!({
-            "analysis": analysis,
-            "weight_matching_sweeps": al.sweeps.len(),
-            "test": mids,
-        }));
+    if let Some((train, _)) = &data
+        && (train.d != models[0].in_dim() || train.classes != models[0].out_dim())
+    {
+        anyhow::bail!(
+            "{}: the model maps {} inputs to {} classes, but `{}` has {} features and {} classes",
+            args.models[0].display(),
+            models[0].in_dim(),
+            models[0].out_dim(),
+            args.data.as_deref().unwrap_or_default(),
+            train.d,
+            train.classes
+        );
     }
-    out!("{}", render(&analysis))?;
-    if let Some(m) = mids {
+    let r = analyze_many(
+        &models,
+        args.method,
+        data.as_ref().map(|d| &d.0),
+        data.as_ref().map(|d| &d.1),
+        &args.align.options(true),
+        args.k,
+    )?;
+    if let Some(p) = &args.plot {
+        crate::align::many::plot(&r, p)?;
+    }
+    if args.json {
+        return crate::output::print_json(&r);
+    }
+    outln!(
+        "{} models aligned to {} by {} matching in {:.2} s",
+        r.models - 1,
+        args.models[0].display(),
+        serde_json::to_value(r.method)?.as_str().unwrap_or("?"),
+        r.align_seconds
+    )?;
+    for e in &r.aligned {
+        outln!(
+            "\n{} against the reference:",
+            args.models[e.model - 1].display()
+        )?;
+        out!("{}", render(&e.analysis))?;
+    }
+    outln!("\nmean top-k alignment |cos| (singular vectors, all layers), before → after")?;
+    for t in r
+        .topk
+        .iter()
+        .filter(|t| t.k == 1 || t.k % 5 == 0 || t.k == r.topk.len())
+    {
+        outln!("  k = {:>3}   {:.3} → {:.3}", t.k, t.before, t.after)?;
+    }
+    if let Some(t) = &r.test {
         outln!("\ntest split: loss / accuracy")?;
-        for (name, e) in [
-            ("A", m.a),
-            ("B", m.b),
-            ("naive midpoint", m.naive_midpoint),
-            ("aligned midpoint", m.aligned_midpoint),
-        ] {
-            outln!("  {name:<17} {:.4} / {:.2}%", e.loss, e.accuracy * 100.0)?;
+        for (path, e) in args.models.iter().zip(&t.models) {
+            outln!(
+                "  {:<30} {:.4} / {:.2}%",
+                path.display(),
+                e.loss,
+                e.accuracy * 100.0
+            )?;
         }
+        for (name, e) in [
+            ("naive merge", t.naive_merge),
+            ("aligned merge", t.aligned_merge),
+        ] {
+            outln!("  {name:<30} {:.4} / {:.2}%", e.loss, e.accuracy * 100.0)?;
+        }
+        outln!("test loss barriers (11 points):")?;
+        for p in t
+            .barrier_to_reference
+            .iter()
+            .chain(&t.barrier_between_aligned)
+        {
+            outln!(
+                "  models {} and {}: {:.4} (accuracy {:.2} points)",
+                p.pair[0],
+                p.pair[1],
+                p.loss_barrier,
+                p.accuracy_barrier * 100.0
+            )?;
+        }
+        if let Some(m) = t.mean_barrier_between_aligned {
+            outln!("  mean between aligned non-reference models: {m:.4}")?;
+        }
+        outln!("truncation check (top fraction of each layer's singular components kept):")?;
+        for c in &t.truncation {
+            outln!(
+                "  {:>5.0}%   reference {:.2}%   aligned merge {:.2}%",
+                c.fraction * 100.0,
+                c.reference.accuracy * 100.0,
+                c.aligned_merge.accuracy * 100.0
+            )?;
+        }
+    }
+    if let Some(p) = &args.plot {
+        outln!("plot: {}", p.display())?;
     }
     Ok(())
 }

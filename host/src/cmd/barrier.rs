@@ -57,9 +57,9 @@ pub struct BarrierArgs {
     /// Plot file (.png or .svg).
     #[arg(long)]
     pub plot: Option<std::path::PathBuf>,
-    /// Seed of weight matching.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed and straight-through estimator settings.
+    #[command(flatten)]
+    pub align_args: super::align_args::AlignArgs,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -84,8 +84,14 @@ pub fn run(args: &BarrierArgs, config: &Config) -> Result<()> {
             train.classes
         );
     }
-    let aligned = crate::align::align(a, b, args.align, Some(&train), args.seed)?
-        .map(|al| crate::align::permute(b, &al.perms));
+    let aligned = crate::align::align(
+        a,
+        b,
+        args.align,
+        Some(&train),
+        &args.align_args.options(true),
+    )?
+    .map(|al| crate::align::permute(b, &al.perms));
     let report = measure(a, b, aligned.as_ref(), &train, &test, args.points)?;
     if let Some(p) = &args.plot {
         plot(&report, p)?;

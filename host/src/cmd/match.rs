@@ -20,13 +20,14 @@ pub struct MatchArgs {
     /// Matching method.
     #[arg(long, value_enum, default_value_t = Method::Weight)]
     pub method: Method,
-    /// Seed of the random update order of weight matching.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Data set for activation matching (train split).
+    /// Seed and straight-through estimator settings.
+    #[command(flatten)]
+    pub align: super::align_args::AlignArgs,
+    /// Data set for activation matching and the straight-through estimator (train split).
     #[arg(long)]
     pub data: Option<String>,
-    /// Machine-readable output (includes the objective of every sweep).
+    /// Machine-readable output (includes the objective of every weight-matching sweep, or the
+    /// straight-through estimator's per-epoch log).
     #[arg(long)]
     pub json: bool,
 }
@@ -54,9 +55,10 @@ pub fn run(args: &MatchArgs, config: &Config) -> Result<()> {
         None => None,
     };
     let start = std::time::Instant::now();
-    let al = align(a, b, args.method, data.as_ref(), args.seed)?.ok_or_else(|| {
-        anyhow::anyhow!("--method none aligns nothing; choose weight or activation")
-    })?;
+    let al =
+        align(a, b, args.method, data.as_ref(), &args.align.options(true))?.ok_or_else(|| {
+            anyhow::anyhow!("--method none aligns nothing; choose weight or activation")
+        })?;
     let seconds = start.elapsed().as_secs_f64();
     let aligned = permute(b, &al.perms);
     aligned.save(&args.output)?;
@@ -83,6 +85,17 @@ pub fn run(args: &MatchArgs, config: &Config) -> Result<()> {
         al.objective_identity,
         al.objective
     )?;
+    for e in &al.epochs {
+        outln!(
+            "  epoch {:>3}  mean batch loss {:.4}  best {:.4}  units moved {}  sweeps {}  {:.1} s",
+            e.epoch,
+            e.mean_batch_loss,
+            e.best_batch_loss,
+            e.units_moved,
+            e.sweeps,
+            e.seconds
+        )?;
+    }
     for s in &al.sweeps {
         outln!(
             "  sweep {:>3}  order {:?}  objective {:.6}  units moved {}",
@@ -135,7 +148,12 @@ mod tests {
                 b: dir.join(b),
                 output: out.clone(),
                 method: Method::Weight,
-                seed: 0,
+                align: crate::cmd::align_args::AlignArgs {
+                    seed: 0,
+                    ste_epochs: 1,
+                    ste_batch: 100,
+                    ste_lr: 1e-2,
+                },
                 data: None,
                 json: true,
             };

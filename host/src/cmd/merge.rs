@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::align::merge::{average, merge_many, merge_with_rule};
+use crate::align::merge::{align_to_reference, average, merge_many, merge_with_rule};
 use crate::align::{permute, weight_matching};
 use crate::nn::Mlp;
 use crate::output::outln;
@@ -14,12 +14,16 @@ pub struct MergeArgs {
     /// Models to merge (two or more, same architecture); the first is the reference frame.
     #[arg(required = true, num_args = 2..)]
     pub models: Vec<std::path::PathBuf>,
-    /// Alignment before averaging: `weight` (merge-many for 3+ models) or `none`.
+    /// Alignment before averaging: `weight` (merge-many, SPEC §2.7, for 3+ models),
+    /// `activation` or `ste` (every model aligned to the first, which needs `--data`), or `none`.
     #[arg(long, value_enum, default_value_t = crate::align::Method::Weight)]
     pub align: crate::align::Method,
-    /// Seed of the random orders.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed and straight-through estimator settings.
+    #[command(flatten)]
+    pub align_args: super::align_args::AlignArgs,
+    /// Data set for `--align activation` and `--align ste` (train split).
+    #[arg(long)]
+    pub data: Option<String>,
     /// Output model.
     #[arg(short, long)]
     pub output: std::path::PathBuf,
@@ -40,7 +44,7 @@ pub struct MergeArgs {
 }
 
 /// Runs `mote merge`.
-pub fn run(args: &MergeArgs) -> Result<()> {
+pub fn run(args: &MergeArgs, config: &super::Config) -> Result<()> {
     crate::output::claim_stdout_for_output(&args.output, false)?;
     use crate::align::Method;
     let models = crate::nn::load_same_arch(&args.models)?;
@@ -65,10 +69,17 @@ pub fn run(args: &MergeArgs) -> Result<()> {
             MergeRule::Plugin(_) => merge_with_rule(&rule, aligned, base.as_ref(), &args.params),
         }
     };
+    let data = match &args.data {
+        Some(name) => Some(config.catalog.load(name)?.0),
+        None => None,
+    };
+    if data.is_some() && matches!(args.align, Method::None | Method::Weight) {
+        bail!("--data is for --align activation or ste; weight matching and none need no data");
+    }
     let merged = match args.align {
         Method::None => combine(&models)?,
         Method::Weight if models.len() == 2 => {
-            let al = weight_matching(&models[0], &models[1], args.seed)?;
+            let al = weight_matching(&models[0], &models[1], args.align_args.seed)?;
             outln!(
                 "weight matching: {} sweeps, objective {:.6} -> {:.6}",
                 al.sweeps.len(),
@@ -78,7 +89,7 @@ pub fn run(args: &MergeArgs) -> Result<()> {
             combine(&[models[0].clone(), permute(&models[1], &al.perms)])?
         }
         Method::Weight => {
-            let r = merge_many(&models, args.seed)?;
+            let r = merge_many(&models, args.align_args.seed)?;
             outln!(
                 "merge-many: {} rounds ({})",
                 r.rounds,
@@ -100,8 +111,23 @@ pub fn run(args: &MergeArgs) -> Result<()> {
                 }
             }
         }
-        Method::Activation => {
-            bail!("merge supports --align weight or none (activation matching needs data)")
+        Method::Activation | Method::Ste => {
+            let opts = args.align_args.options(true);
+            let aligned = align_to_reference(&models, args.align, data.as_ref(), &opts)?;
+            for ((_, al), path) in aligned.iter().zip(&args.models).skip(1) {
+                if let Some(al) = al {
+                    outln!(
+                        "{} matching of {} to {}: objective {:.6} -> {:.6}",
+                        al.method,
+                        path.display(),
+                        args.models[0].display(),
+                        al.objective_identity,
+                        al.objective
+                    )?;
+                }
+            }
+            let aligned: Vec<Mlp> = aligned.into_iter().map(|(m, _)| m).collect();
+            combine(&aligned)?
         }
     };
     merged.save(&args.output)?;

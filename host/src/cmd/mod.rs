@@ -2,6 +2,7 @@
 //! call live in the concern folders (`align`, `nn`, `model`, `device`, `dict`, `recurrent`,
 //! `plugin`, `data`); nothing there imports from here.
 
+pub mod align_args;
 pub mod analyze;
 pub mod barrier;
 pub mod bench;
