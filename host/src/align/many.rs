@@ -75,6 +75,22 @@ pub struct Truncation {
     pub aligned_merge: Eval,
 }
 
+/// The merge of the first `models` inputs (for 2..N), so one run answers "how does merging
+/// degrade with the number of models".
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ByCount {
+    /// Number of models merged (the first ones, reference included).
+    pub models: usize,
+    /// Seconds of the alignments this merge needed.
+    pub align_seconds: f64,
+    /// Mean of those models as they are.
+    pub naive_merge: Eval,
+    /// Mean of those models aligned.
+    pub aligned_merge: Eval,
+    /// Mean test-loss barrier between their aligned non-reference models (`None` for 2).
+    pub mean_barrier_between_aligned: Option<f64>,
+}
+
 /// What the test split says.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct TestReport {
@@ -92,6 +108,8 @@ pub struct TestReport {
     pub mean_barrier_between_aligned: Option<f64>,
     /// The truncation check.
     pub truncation: Vec<Truncation>,
+    /// Merges of the first 2, 3, ..., N models.
+    pub by_count: Vec<ByCount>,
 }
 
 /// The whole study.
@@ -152,7 +170,10 @@ pub fn analyze_many(
     }
     let topk = topk_curve(&aligned, k);
     let test = match test {
-        Some(data) => Some(test_report(models, &aligned_models, data)?),
+        Some(data) => {
+            let seconds: Vec<f64> = aligned.iter().map(|e| e.seconds).collect();
+            Some(test_report(models, &aligned_models, &seconds, data)?)
+        }
         None => None,
     };
     Ok(ManyAnalysis {
@@ -189,7 +210,13 @@ fn topk_curve(aligned: &[AlignedEntry], k: usize) -> Vec<TopK> {
         .collect()
 }
 
-fn test_report(models: &[Mlp], aligned: &[Mlp], data: &Dataset) -> Result<TestReport> {
+/// `seconds[i]`: how long aligning model `i + 2` took.
+fn test_report(
+    models: &[Mlp],
+    aligned: &[Mlp],
+    seconds: &[f64],
+    data: &Dataset,
+) -> Result<TestReport> {
     let pair = |i: usize, j: usize| -> Result<PairBarrier> {
         let c = split_barrier(&aligned[i], &aligned[j], data, BARRIER_POINTS)?;
         Ok(PairBarrier {
@@ -207,13 +234,27 @@ fn test_report(models: &[Mlp], aligned: &[Mlp], data: &Dataset) -> Result<TestRe
             barrier_between_aligned.push(pair(i, j)?);
         }
     }
-    let mean_barrier_between_aligned = (!barrier_between_aligned.is_empty()).then(|| {
-        barrier_between_aligned
+    // Mean barrier between the aligned non-reference models among the first `n`.
+    let mean_between = |n: usize| -> Option<f64> {
+        let within: Vec<f64> = barrier_between_aligned
             .iter()
+            .filter(|p| p.pair[1] <= n)
             .map(|p| p.loss_barrier)
-            .sum::<f64>()
-            / barrier_between_aligned.len() as f64
-    });
+            .collect();
+        (!within.is_empty()).then(|| within.iter().sum::<f64>() / within.len() as f64)
+    };
+    let mean_barrier_between_aligned = mean_between(aligned.len());
+    let by_count = (2..=aligned.len())
+        .map(|n| {
+            Ok(ByCount {
+                models: n,
+                align_seconds: seconds[..n - 1].iter().sum(),
+                naive_merge: evaluate(&average(&models[..n])?, data)?,
+                aligned_merge: evaluate(&average(&aligned[..n])?, data)?,
+                mean_barrier_between_aligned: mean_between(n),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let svds: Vec<Vec<LayerSvd>> = aligned
         .iter()
         .map(|m| m.layers.iter().map(LayerSvd::of).collect::<Result<_>>())
@@ -244,6 +285,7 @@ fn test_report(models: &[Mlp], aligned: &[Mlp], data: &Dataset) -> Result<TestRe
         barrier_between_aligned,
         mean_barrier_between_aligned,
         truncation,
+        by_count,
     })
 }
 
@@ -473,6 +515,9 @@ mod tests {
             assert_eq!(full.fraction, 1.0);
             assert!((full.reference.loss - ref_eval.loss).abs() < 1e-9);
             assert_eq!(t.truncation.len(), TRUNCATION_FRACTIONS.len());
+            assert_eq!(t.by_count.len(), 2);
+            assert!(t.by_count[0].mean_barrier_between_aligned.is_none());
+            assert_eq!(t.by_count[1].aligned_merge, t.aligned_merge);
         }
     }
 }

@@ -155,6 +155,20 @@ pub fn run(args: &AnalyzeArgs, config: &Config) -> Result<()> {
         if let Some(m) = t.mean_barrier_between_aligned {
             outln!("  mean between aligned non-reference models: {m:.4}")?;
         }
+        outln!("merges of the first n models (test loss / accuracy), alignment time:")?;
+        for c in &t.by_count {
+            outln!(
+                "  n = {}   naive {:.4} / {:.2}%   aligned {:.4} / {:.2}%   barrier between aligned {}   {:.2} s",
+                c.models,
+                c.naive_merge.loss,
+                c.naive_merge.accuracy * 100.0,
+                c.aligned_merge.loss,
+                c.aligned_merge.accuracy * 100.0,
+                c.mean_barrier_between_aligned
+                    .map_or("—".to_string(), |b| format!("{b:.4}")),
+                c.align_seconds
+            )?;
+        }
         outln!("truncation check (top fraction of each layer's singular components kept):")?;
         for c in &t.truncation {
             outln!(
