@@ -163,4 +163,34 @@ mod tests {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn data_hungry_methods_without_data_are_refused() {
+        let dir = std::env::temp_dir().join(format!("mote-match-ste-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let a = random_mlp(&[64, 8, 10], &mut Rng::new(2));
+        let pa = dir.join("a.safetensors");
+        a.save(&pa).expect("writes");
+        let out = dir.join("out.safetensors");
+        for method in [Method::Activation, Method::Ste] {
+            let args = MatchArgs {
+                a: pa.clone(),
+                b: pa.clone(),
+                output: out.clone(),
+                method,
+                align: crate::cmd::align_args::AlignArgs {
+                    seed: 0,
+                    ste_epochs: 1,
+                    ste_batch: 100,
+                    ste_lr: 1e-2,
+                },
+                data: None,
+                json: true,
+            };
+            let e = format!("{:#}", run(&args, &Config::default()).expect_err("no data"));
+            assert!(e.contains("needs data: pass --data"), "{e}");
+            assert!(!out.exists());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
