@@ -20,6 +20,7 @@
 //! - [`merge`]: averaging after alignment, merge-many (SPEC §2.7), plugin merge rules.
 //! - [`barrier`]: the linear path between two models and its LMC barrier (SPEC §2.5).
 //! - [`analyze`]: distances, singular values and singular-vector alignment (SPEC §2.8).
+//! - [`pleas`]: PLeaS, partial matching and layer-wise least squares into any width (SPEC §3).
 //! - [`many`]: N models aligned to a common reference and measured (SPEC §2.8).
 
 mod activation;
@@ -32,6 +33,7 @@ pub mod merge;
 mod objective;
 pub mod permutation;
 pub mod permute;
+pub mod pleas;
 mod score;
 pub mod ste;
 #[cfg(test)]
