@@ -113,13 +113,13 @@ pub enum Command {
     },
     /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
     Train(TrainArgs),
-    /// Align model B to model A (weight or activation matching) and save the permuted B.
+    /// Align model B to model A (weight matching, activation matching or STE) and save the permuted B.
     Match(MatchArgs),
-    /// Average two or more models after aligning them (merge-many for three or more).
+    /// Merge models: average after alignment (merge-many for three or more), or PLeaS into any width.
     Merge(MergeArgs),
     /// Loss and accuracy along the linear path A -> B, naive and aligned, and the LMC barrier.
     Barrier(BarrierArgs),
-    /// Distances, singular values and singular-vector alignment before/after weight matching.
+    /// N models aligned to the first: distances, singular values, singular-vector alignment, merges, barriers.
     Analyze(AnalyzeArgs),
     /// Train the recurrent BasicMotions classifier, report float and simulated accuracy per
     /// weight scheme, write it as a `.mote` file, optionally check it bit for bit under QEMU.

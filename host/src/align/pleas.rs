@@ -55,8 +55,8 @@ pub enum PleasMatch {
 /// Settings of a PLeaS merge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PleasConfig {
-    /// Per hidden group, how many matched pairs are merged (`k`, between 0 and the width).
-    pub merged: Vec<usize>,
+    /// How wide the merged model is.
+    pub size: PleasSize,
     /// How units are matched.
     pub matching: PleasMatch,
     /// Run the least-squares step (off: the block initialisation only).
@@ -65,6 +65,76 @@ pub struct PleasConfig {
     pub ridge: f64,
     /// Seed of weight matching.
     pub seed: u64,
+}
+
+/// How wide the merged model is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PleasSize {
+    /// Per hidden group, how many matched pairs are merged (`k`, between 0 and the width `d`;
+    /// the merged width is `2d − k`).
+    Merged(Vec<usize>),
+    /// A compute budget `B ∈ [1, 2]`: FLOPs(merged) / FLOPs(one model) (SPEC §3.2), spent by
+    /// [`widths_for_budget`].
+    Budget(f64),
+}
+
+/// Multiply-adds of one forward pass of a merged model (the zero A-only ↔ B-only blocks not
+/// counted, SPEC §3.2), plus one add per bias. `splits[g] = (k, d)` per hidden group.
+pub fn merged_flops(widths: &[usize], splits: &[(usize, usize)]) -> f64 {
+    // Per axis: (merged, A-only, B-only); the input and output axes are shared.
+    let axis = |i: usize| -> (f64, f64, f64) {
+        if i == 0 || i + 1 == widths.len() {
+            (widths[i] as f64, 0.0, 0.0)
+        } else {
+            let (k, d) = splits[i - 1];
+            (k as f64, (d - k) as f64, (d - k) as f64)
+        }
+    };
+    (1..widths.len())
+        .map(|i| {
+            let (cm, ca, cb) = axis(i - 1);
+            let (rm, ra, rb) = axis(i);
+            let rows = rm + ra + rb;
+            rows * (cm + ca + cb) - ra * cb - rb * ca + rows
+        })
+        .sum()
+}
+
+/// Spends a FLOPs budget `B` (SPEC §3.2) on un-merging matched pairs. The paper maximises
+/// `Σ_g w_g r_g` under the budget with Gurobi and fixed per-layer weights; mote instead orders
+/// every matched pair of every group by how badly it matched — its similarity standardised within
+/// its group, `(s − mean_g) / std_g`, a measured per-unit sensitivity — and un-merges the worst
+/// pairs first, one at a time, while the FLOPs ratio stays within `B`: a greedy solution of the
+/// same problem with per-unit weights (exact when every pair costs the same, as in a uniform MLP).
+/// Returns `k` per group.
+pub fn widths_for_budget(widths: &[usize], sims: &[Vec<f64>], budget: f64) -> Result<Vec<usize>> {
+    if !(1.0..=2.0).contains(&budget) {
+        bail!(
+            "a PLeaS budget is FLOPs(merged) / FLOPs(one model), between 1 (every pair merged)              and 2 (none); got {budget}"
+        );
+    }
+    let mut ranked: Vec<(f64, usize, usize)> = Vec::new();
+    for (g, s) in sims.iter().enumerate() {
+        let n = s.len().max(1) as f64;
+        let mean = s.iter().sum::<f64>() / n;
+        let sd = (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+        ranked.extend(
+            s.iter()
+                .enumerate()
+                .map(|(i, &x)| ((x - mean) / sd.max(f64::MIN_POSITIVE), g, i)),
+        );
+    }
+    ranked.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+    let mut splits: Vec<(usize, usize)> = sims.iter().map(|s| (s.len(), s.len())).collect();
+    let single = merged_flops(widths, &splits);
+    for &(_, g, _) in &ranked {
+        splits[g].0 -= 1;
+        if merged_flops(widths, &splits) / single > budget + 1e-12 {
+            splits[g].0 += 1;
+            // A pair of a narrower group may still fit; keep looking.
+        }
+    }
+    Ok(splits.into_iter().map(|(k, _)| k).collect())
 }
 
 /// How one hidden group was split.
@@ -123,6 +193,8 @@ pub struct Pleas {
     pub model: Mlp,
     /// How each hidden group was split.
     pub groups: Vec<GroupSplit>,
+    /// FLOPs(merged) / FLOPs(one model), SPEC §3.2.
+    pub flops_ratio: f64,
 }
 
 /// Merges `a` and `b` (same architecture) with PLeaS. `data` (unlabelled use only: its features)
@@ -136,22 +208,33 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
             b.widths()
         );
     }
-    if cfg.merged.len() != h {
-        bail!(
-            "PLeaS needs one merged-unit count per hidden layer ({h}), got {}",
-            cfg.merged.len()
-        );
-    }
-    for (g, (&k, l)) in cfg.merged.iter().zip(&a.layers).enumerate() {
-        if k > l.out_dim {
-            bail!(
-                "hidden layer {g} has {} units; {k} merged pairs is more than it has (the merged \
-                 width 2d − k must lie between {} and {})",
-                l.out_dim,
-                l.out_dim,
-                2 * l.out_dim
-            );
+    match &cfg.size {
+        PleasSize::Merged(merged) => {
+            if merged.len() != h {
+                bail!(
+                    "PLeaS needs one width per hidden layer ({h}), got {}",
+                    merged.len()
+                );
+            }
+            for (g, (&k, l)) in merged.iter().zip(&a.layers).enumerate() {
+                if k > l.out_dim {
+                    bail!(
+                        "hidden layer {g} has {} units; {k} merged pairs is more than it has \
+                         (the merged width 2d − k must lie between {} and {})",
+                        l.out_dim,
+                        l.out_dim,
+                        2 * l.out_dim
+                    );
+                }
+            }
         }
+        PleasSize::Budget(b) if !(1.0..=2.0).contains(b) => {
+            bail!(
+                "a PLeaS budget is FLOPs(merged) / FLOPs(one model), between 1 (every pair \
+                 merged) and 2 (none); got {b}"
+            )
+        }
+        PleasSize::Budget(_) => {}
     }
     if !(cfg.ridge.is_finite() && cfg.ridge >= 0.0) {
         bail!(
@@ -187,10 +270,14 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
             (al.perms, sims)
         }
     };
+    let merged = match &cfg.size {
+        PleasSize::Merged(k) => k.clone(),
+        PleasSize::Budget(budget) => widths_for_budget(&a.widths(), &sims, *budget)?,
+    };
     let groups: Vec<GroupSplit> = perms
         .iter()
         .zip(&sims)
-        .zip(&cfg.merged)
+        .zip(&merged)
         .map(|((p, s), &k)| GroupSplit::new(p, s, k))
         .collect();
     let axis = |g: isize| -> GroupSplit {
@@ -212,9 +299,19 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
         }
         layers.push(d);
     }
+    let splits: Vec<(usize, usize)> = groups
+        .iter()
+        .map(|g| (g.merged_a.len(), g.merged_a.len() + g.a_only.len()))
+        .collect();
+    let flops_ratio = merged_flops(&a.widths(), &splits)
+        / merged_flops(
+            &a.widths(),
+            &splits.iter().map(|&(_, d)| (d, d)).collect::<Vec<_>>(),
+        );
     Ok(Pleas {
         model: Mlp { layers },
         groups,
+        flops_ratio,
     })
 }
 
@@ -506,11 +603,64 @@ mod tests {
 
     fn cfg(merged: Vec<usize>, matching: PleasMatch, least_squares: bool) -> PleasConfig {
         PleasConfig {
-            merged,
+            size: PleasSize::Merged(merged),
             matching,
             least_squares,
             ridge: 1e-6,
             seed: 0,
+        }
+    }
+
+    #[test]
+    fn flops_model_and_budget_hand_worked() {
+        // 4 -> 3 -> 2: one model 3·4 + 3 + 2·3 + 2 = 23.
+        assert_eq!(merged_flops(&[4, 3, 2], &[(3, 3)]), 23.0);
+        // Nothing merged (k = 0): hidden 6 = [A 3 | B 3]; 6·4 + 6 + 2·6 + 2 = 44 (< 2×: the
+        // output and input axes are shared).
+        assert_eq!(merged_flops(&[4, 3, 2], &[(0, 3)]), 44.0);
+        // 4 -> 3 -> 3 -> 2, nothing merged: the middle layer loses its two cross blocks.
+        let none = merged_flops(&[4, 3, 3, 2], &[(0, 3), (0, 3)]);
+        assert_eq!(none, (6 * 4 + 6 + (36 - 9 - 9) + 6 + 2 * 6 + 2) as f64);
+        // Budget 1 merges everything; budget 2 merges nothing; in between, the worst-matched
+        // pair (similarity −5) goes first.
+        let sims = vec![vec![1.0, -5.0, 0.5], vec![0.2, 0.1, 0.3]];
+        assert_eq!(
+            widths_for_budget(&[4, 3, 3, 2], &sims, 1.0).expect("ok"),
+            [3, 3]
+        );
+        assert_eq!(
+            widths_for_budget(&[4, 3, 3, 2], &sims, 2.0).expect("ok"),
+            [0, 0]
+        );
+        let one = merged_flops(&[4, 3, 3, 2], &[(2, 3), (3, 3)])
+            / merged_flops(&[4, 3, 3, 2], &[(3, 3), (3, 3)]);
+        assert_eq!(
+            widths_for_budget(&[4, 3, 3, 2], &sims, one).expect("ok"),
+            [2, 3]
+        );
+        assert!(widths_for_budget(&[4, 3, 2], &sims[..1], 2.5).is_err());
+        assert!(widths_for_budget(&[4, 3, 2], &sims[..1], 0.5).is_err());
+    }
+
+    #[test]
+    fn a_budget_is_met_and_least_squares_runs_at_it() {
+        let train = digits();
+        let (a, b) = (
+            trained(11, &[16, 16], &train),
+            trained(12, &[16, 16], &train),
+        );
+        for budget in [1.0, 1.3, 1.7, 2.0] {
+            let c = PleasConfig {
+                size: PleasSize::Budget(budget),
+                ..cfg(vec![], PleasMatch::Activation, true)
+            };
+            let r = pleas(&a, &b, Some(&train), &c).expect("merges");
+            assert!(
+                r.flops_ratio <= budget + 1e-9,
+                "{budget}: {}",
+                r.flops_ratio
+            );
+            assert!(r.flops_ratio > budget - 0.1, "{budget}: {}", r.flops_ratio);
         }
     }
 
@@ -667,7 +817,7 @@ mod accuracy {
         };
         let merge = |least_squares| {
             let cfg = PleasConfig {
-                merged: vec![32, 32],
+                size: PleasSize::Merged(vec![32, 32]),
                 matching: PleasMatch::Weight,
                 least_squares,
                 ridge: 1e-6,

@@ -41,13 +41,136 @@ pub struct MergeArgs {
     /// Sandbox limits of each plugin call.
     #[command(flatten)]
     pub limits: crate::plugin::SandboxLimits,
+    /// `average`: align, then average (or a plugin rule). `pleas`: PLeaS (SPEC §3), two models
+    /// into a chosen width by partial matching and layer-wise least squares; it needs only
+    /// unlabelled inputs from `--data` (the labels are never read).
+    #[arg(long, value_enum, default_value_t = MergeMethod::Average)]
+    pub method: MergeMethod,
+    /// PLeaS: compute budget FLOPs(merged) / FLOPs(one model), from 1 (all units merged) to 2.
+    #[arg(long, conflicts_with = "widths")]
+    pub budget: Option<f64>,
+    /// PLeaS: merged hidden widths, one per hidden layer, each between d and 2d.
+    #[arg(long, value_delimiter = ',', conflicts_with = "budget")]
+    pub widths: Option<Vec<usize>>,
+    /// PLeaS: how units are matched (`activation` needs `--data`; `weight` is data-free).
+    #[arg(long = "match", value_enum, default_value_t = crate::align::pleas::PleasMatch::Activation)]
+    pub matching: crate::align::pleas::PleasMatch,
+    /// PLeaS: ridge of the least squares, relative to the mean eigenvalue of XᵀX.
+    #[arg(long, default_value_t = 1e-6)]
+    pub ridge: f64,
+    /// PLeaS: skip the least squares (the block initialisation only).
+    #[arg(long)]
+    pub no_least_squares: bool,
+    /// Machine-readable report (PLeaS).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `mote merge` combines the models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MergeMethod {
+    /// Align, then average or apply `--rule`.
+    Average,
+    /// PLeaS: partial matching and least squares (SPEC §3).
+    Pleas,
+}
+
+/// What `mote merge --method pleas --json` prints.
+#[derive(Debug, serde::Serialize)]
+struct PleasReport {
+    output: String,
+    widths: Vec<usize>,
+    merged_pairs: Vec<usize>,
+    flops_ratio: f64,
+    least_squares: bool,
+    matching: crate::align::pleas::PleasMatch,
+    seconds: f64,
+}
+
+/// `mote merge --method pleas`.
+fn run_pleas(args: &MergeArgs, models: &[Mlp], config: &super::Config) -> Result<()> {
+    use crate::align::pleas::{PleasConfig, PleasSize, pleas};
+    if models.len() != 2 {
+        bail!("PLeaS merges exactly two models (got {})", models.len());
+    }
+    if args.rule != "average" || !args.params.is_empty() || args.base.is_some() {
+        bail!("--rule, --param and --base are for --method average");
+    }
+    let hidden: Vec<usize> = models[0].widths()[1..models[0].layers.len()].to_vec();
+    let size = match (&args.widths, args.budget) {
+        (Some(w), None) => {
+            if w.len() != hidden.len() {
+                bail!(
+                    "--widths needs one width per hidden layer ({}), got {}",
+                    hidden.len(),
+                    w.len()
+                );
+            }
+            let mut merged = Vec::with_capacity(w.len());
+            for (g, (&w, &d)) in w.iter().zip(&hidden).enumerate() {
+                if !(d..=2 * d).contains(&w) {
+                    bail!(
+                        "--widths: hidden layer {g} has {d} units, so its merged width must lie \
+                         between {d} and {} (got {w})",
+                        2 * d
+                    );
+                }
+                merged.push(2 * d - w);
+            }
+            PleasSize::Merged(merged)
+        }
+        (None, Some(b)) => PleasSize::Budget(b),
+        _ => bail!("PLeaS needs --budget B or --widths W1,W2,..."),
+    };
+    let data = match &args.data {
+        Some(name) => Some(config.catalog.load(name)?.0),
+        None => None,
+    };
+    let cfg = PleasConfig {
+        size,
+        matching: args.matching,
+        least_squares: !args.no_least_squares,
+        ridge: args.ridge,
+        seed: args.align_args.seed,
+    };
+    let start = std::time::Instant::now();
+    let r = pleas(&models[0], &models[1], data.as_ref(), &cfg)?;
+    let seconds = start.elapsed().as_secs_f64();
+    r.model.save(&args.output)?;
+    let report = PleasReport {
+        output: args.output.display().to_string(),
+        widths: r.model.widths(),
+        merged_pairs: r.groups.iter().map(|g| g.merged_a.len()).collect(),
+        flops_ratio: r.flops_ratio,
+        least_squares: cfg.least_squares,
+        matching: cfg.matching,
+        seconds,
+    };
+    if args.json {
+        return crate::output::print_json(&report);
+    }
+    outln!(
+        "PLeaS: widths {:?} ({:?} pairs merged), FLOPs {:.3}x one model, {:.2} s; wrote {}",
+        report.widths,
+        report.merged_pairs,
+        report.flops_ratio,
+        seconds,
+        report.output
+    )?;
+    Ok(())
 }
 
 /// Runs `mote merge`.
 pub fn run(args: &MergeArgs, config: &super::Config) -> Result<()> {
-    crate::output::claim_stdout_for_output(&args.output, false)?;
+    crate::output::claim_stdout_for_output(&args.output, args.json)?;
     use crate::align::Method;
     let models = crate::nn::load_same_arch(&args.models)?;
+    if args.method == MergeMethod::Pleas {
+        return run_pleas(args, &models, config);
+    }
+    if args.json || args.budget.is_some() || args.widths.is_some() || args.no_least_squares {
+        bail!("--json, --budget, --widths and --no-least-squares are for --method pleas");
+    }
     let rule = MergeRule::from_spec(&args.rule, args.limits)?;
     let base = match &args.base {
         Some(path) => {
@@ -133,4 +256,74 @@ pub fn run(args: &MergeArgs, config: &super::Config) -> Result<()> {
     merged.save(&args.output)?;
     outln!("wrote {}", args.output.display())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::testing::random_mlp;
+    use crate::rng::Rng;
+
+    fn args(models: Vec<std::path::PathBuf>, output: std::path::PathBuf) -> MergeArgs {
+        MergeArgs {
+            models,
+            align: crate::align::Method::Weight,
+            align_args: crate::cmd::align_args::AlignArgs {
+                seed: 0,
+                ste_epochs: 1,
+                ste_batch: 100,
+                ste_lr: 1e-2,
+            },
+            data: None,
+            output,
+            rule: "average".into(),
+            params: Vec::new(),
+            base: None,
+            limits: crate::plugin::SandboxLimits::default(),
+            method: MergeMethod::Pleas,
+            budget: None,
+            widths: None,
+            matching: crate::align::pleas::PleasMatch::Weight,
+            ridge: 1e-6,
+            no_least_squares: true,
+            json: true,
+        }
+    }
+
+    #[test]
+    fn pleas_refuses_bad_sizes_and_writes_nothing_then_merges() {
+        let dir = std::env::temp_dir().join(format!("mote-merge-pleas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut rng = Rng::new(3);
+        let (pa, pb) = (dir.join("a.safetensors"), dir.join("b.safetensors"));
+        random_mlp(&[6, 8, 5, 3], &mut rng)
+            .save(&pa)
+            .expect("writes");
+        random_mlp(&[6, 8, 5, 3], &mut rng)
+            .save(&pb)
+            .expect("writes");
+        let out = dir.join("m.safetensors");
+        let config = crate::cmd::Config::default();
+        for (widths, budget, want) in [
+            (Some(vec![17, 5]), None, "between 8 and 16 (got 17)"),
+            (Some(vec![8]), None, "one width per hidden layer (2)"),
+            (None, Some(2.5), "between 1 (every pair merged) and 2"),
+            (None, None, "needs --budget B or --widths"),
+        ] {
+            let mut a = args(vec![pa.clone(), pb.clone()], out.clone());
+            a.widths = widths;
+            a.budget = budget;
+            let e = format!("{:#}", run(&a, &config).expect_err(want));
+            assert!(e.contains(want), "{e}");
+            assert!(!out.exists(), "nothing written on error");
+        }
+        let mut a = args(vec![pa.clone(), pb.clone()], out.clone());
+        a.widths = Some(vec![12, 5]);
+        // Data-free (weight matching, no least squares): the widths asked for.
+        let mut ok = a;
+        ok.json = false;
+        run(&ok, &config).expect("merges");
+        assert_eq!(Mlp::load(&out).expect("reads").widths(), vec![6, 12, 5, 3]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
