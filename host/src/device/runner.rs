@@ -62,6 +62,30 @@ pub struct DeviceReport {
     pub instructions_per_inference: Option<u64>,
 }
 
+/// Prefix of the temporary directories of device runs: `mote-device-<pid>-<random>`.
+const RUN_DIR_PREFIX: &str = "mote-device-";
+
+/// Removes the device-run directories in `tmp` whose process no longer exists (left by a kill).
+/// Best effort: a directory that cannot be read or removed is left alone.
+fn sweep_dead_run_dirs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(RUN_DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// Builds `workload`'s firmware with `model` and the workload's samples embedded, runs it on
 /// `board`, and compares each logged result with the host's. With `count`, also counts the
 /// instructions of each result (TCG plugin).
@@ -73,8 +97,13 @@ pub fn run_on_device(
     count: bool,
 ) -> Result<DeviceReport> {
     let bin = workload.bin();
-    // Removed with its contents when dropped, whatever happens below.
-    let dir = tempfile::tempdir().context("creating a temporary directory")?;
+    // Removed with its contents when dropped, whatever happens below; a SIGKILL skips the drop,
+    // so the directory is named by our PID and the next run removes those of dead processes.
+    sweep_dead_run_dirs(&std::env::temp_dir());
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("{RUN_DIR_PREFIX}{}-", std::process::id()))
+        .tempdir()
+        .context("creating a temporary directory")?;
     let model_path = dir.path().join("model.mote");
     let samples_path = dir.path().join("samples.bin");
     std::fs::write(&model_path, model)
@@ -119,4 +148,26 @@ pub fn run_on_device(
         first_mismatch,
         instructions_per_inference,
     })
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn directories_of_dead_runs_are_swept_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        // PID 0x7ffffffe is above Linux's pid_max limit: never alive.
+        let dead = tmp.path().join(format!("{RUN_DIR_PREFIX}2147483646-abc"));
+        let live = tmp
+            .path()
+            .join(format!("{RUN_DIR_PREFIX}{}-def", std::process::id()));
+        let other = tmp.path().join("mote-device-notapid");
+        for d in [&dead, &live, &other] {
+            std::fs::create_dir_all(d.join("sub")).expect("dir");
+            std::fs::write(d.join("sub/model.mote"), b"x").expect("file");
+        }
+        sweep_dead_run_dirs(tmp.path());
+        assert!(!dead.exists() && live.exists() && other.exists());
+    }
 }
