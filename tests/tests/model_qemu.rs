@@ -34,6 +34,16 @@ fn trained() -> &'static (Mlp, Dataset, Dataset) {
 
 fn device_equals_host(scheme: Scheme, board: Board) {
     let (mlp, train, test) = trained();
+    model_on_device_equals_host(mlp, train, test, scheme, board);
+}
+
+fn model_on_device_equals_host(
+    mlp: &Mlp,
+    train: &Dataset,
+    test: &Dataset,
+    scheme: Scheme,
+    board: Board,
+) {
     let bytes = quantize(mlp, scheme, Some(train)).expect("quantizes");
     let file = AlignedModel::new(&bytes);
     let host = simulate(&file.parse().expect("parses"), test).expect("simulates");
@@ -67,6 +77,40 @@ fn int8_model_bit_identical_on_m4f_and_m3() {
 fn lmul_e4m3_model_bit_identical_on_m4f_and_m3() {
     device_equals_host(Scheme::LmulE4m3, Board::Mps2An386);
     device_equals_host(Scheme::LmulE4m3, Board::Lm3s6965evb);
+}
+
+#[test]
+fn pleas_merged_model_bit_identical_on_m4f_and_m3() {
+    // PLeaS to uneven widths, one group wider than the inputs (48 of 2·32) and one narrower
+    // (20 of 32): the merged model is an ordinary MLP file, run bit for bit like every other.
+    use mote_host::align::pleas::{PleasConfig, PleasMatch, PleasSize, pleas};
+    let (_, train, test) = trained();
+    let t = |seed| {
+        let cfg = TrainConfig {
+            hidden: vec![32, 32],
+            epochs: 10,
+            batch_size: 32,
+            lr: 3e-3,
+            seed,
+            progress: false,
+        };
+        train_mlp(&cfg, train).expect("trains")
+    };
+    let (a, b) = (t(31), t(32));
+    let cfg = PleasConfig {
+        size: PleasSize::Widths(vec![48, 20]),
+        matching: PleasMatch::Activation,
+        least_squares: true,
+        ridge: 1e-6,
+        seed: 0,
+    };
+    let merged = pleas(&a, &b, Some(train), &cfg).expect("merges").model;
+    assert_eq!(merged.widths(), vec![64, 48, 20, 10]);
+    for scheme in [Scheme::F32, Scheme::Int8] {
+        for board in [Board::Mps2An386, Board::Lm3s6965evb] {
+            model_on_device_equals_host(&merged, train, test, scheme, board);
+        }
+    }
 }
 
 #[test]

@@ -21,6 +21,7 @@
 //! - [`barrier`]: the linear path between two models and its LMC barrier (SPEC §2.5).
 //! - [`analyze`]: distances, singular values and singular-vector alignment (SPEC §2.8).
 //! - [`pleas`]: PLeaS, partial matching and layer-wise least squares into any width (SPEC §3).
+//! - [`pleas_study`]: the skewed-halves PLeaS study of `mote bench pleas`.
 //! - [`many`]: N models aligned to a common reference and measured (SPEC §2.8).
 
 mod activation;
@@ -34,6 +35,7 @@ mod objective;
 pub mod permutation;
 pub mod permute;
 pub mod pleas;
+pub mod pleas_study;
 mod score;
 pub mod ste;
 #[cfg(test)]

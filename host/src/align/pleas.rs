@@ -50,6 +50,9 @@ pub enum PleasMatch {
     Activation,
     /// Weight matching (data-free matching; SPEC §3.4).
     Weight,
+    /// No permutation: A's unit `i` with B's unit `i`. With least squares this is the
+    /// RegMean-like baseline of SPEC §3.3 ("LS without permutation").
+    None,
 }
 
 /// Settings of a PLeaS merge.
@@ -70,24 +73,55 @@ pub struct PleasConfig {
 /// How wide the merged model is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PleasSize {
-    /// Per hidden group, how many matched pairs are merged (`k`, between 0 and the width `d`;
-    /// the merged width is `2d − k`).
-    Merged(Vec<usize>),
-    /// A compute budget `B ∈ [1, 2]`: FLOPs(merged) / FLOPs(one model) (SPEC §3.2), spent by
+    /// The merged width of each hidden group, from 1 to `2d`. From `d` to `2d` the paper's
+    /// range: `k = 2d − w` matched pairs merged, the rest of A and of B kept. Below `d` (beyond
+    /// the paper, for a microcontroller): every pair merged and only the `w` most important
+    /// merged units kept, the layers around them refit by the least squares.
+    Widths(Vec<usize>),
+    /// A compute budget `B ∈ (0, 2]`: FLOPs(merged) / FLOPs(one model) (SPEC §3.2), spent by
     /// [`widths_for_budget`].
     Budget(f64),
 }
 
+/// How one hidden group is made up: `merged` units and `only` units of A plus as many of B
+/// (width `merged + 2·only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Merged units.
+    pub merged: usize,
+    /// Units kept from A (and as many from B).
+    pub only: usize,
+}
+
+impl Split {
+    /// The split of a hidden group of `d` units merged to width `w` (`1 ≤ w ≤ 2d`).
+    pub fn for_width(w: usize, d: usize) -> Self {
+        if w >= d {
+            Self {
+                merged: 2 * d - w,
+                only: w - d,
+            }
+        } else {
+            Self { merged: w, only: 0 }
+        }
+    }
+
+    fn width(self) -> usize {
+        self.merged + 2 * self.only
+    }
+}
+
 /// Multiply-adds of one forward pass of a merged model (the zero A-only ↔ B-only blocks not
-/// counted, SPEC §3.2), plus one add per bias. `splits[g] = (k, d)` per hidden group.
-pub fn merged_flops(widths: &[usize], splits: &[(usize, usize)]) -> f64 {
+/// counted, SPEC §3.2), plus one add per bias; `widths` are one model's, `splits` one per hidden
+/// group.
+pub fn merged_flops(widths: &[usize], splits: &[Split]) -> f64 {
     // Per axis: (merged, A-only, B-only); the input and output axes are shared.
     let axis = |i: usize| -> (f64, f64, f64) {
         if i == 0 || i + 1 == widths.len() {
             (widths[i] as f64, 0.0, 0.0)
         } else {
-            let (k, d) = splits[i - 1];
-            (k as f64, (d - k) as f64, (d - k) as f64)
+            let s = splits[i - 1];
+            (s.merged as f64, s.only as f64, s.only as f64)
         }
     };
     (1..widths.len())
@@ -100,21 +134,11 @@ pub fn merged_flops(widths: &[usize], splits: &[(usize, usize)]) -> f64 {
         .sum()
 }
 
-/// Spends a FLOPs budget `B` (SPEC §3.2) on un-merging matched pairs. The paper maximises
-/// `Σ_g w_g r_g` under the budget with Gurobi and fixed per-layer weights; mote instead orders
-/// every matched pair of every group by how badly it matched — its similarity standardised within
-/// its group, `(s − mean_g) / std_g`, a measured per-unit sensitivity — and un-merges the worst
-/// pairs first, one at a time, while the FLOPs ratio stays within `B`: a greedy solution of the
-/// same problem with per-unit weights (exact when every pair costs the same, as in a uniform MLP).
-/// Returns `k` per group.
-pub fn widths_for_budget(widths: &[usize], sims: &[Vec<f64>], budget: f64) -> Result<Vec<usize>> {
-    if !(1.0..=2.0).contains(&budget) {
-        bail!(
-            "a PLeaS budget is FLOPs(merged) / FLOPs(one model), between 1 (every pair merged)              and 2 (none); got {budget}"
-        );
-    }
+/// Per-unit scores standardised within their group, `(s − mean_g) / std_g`, as
+/// `(score, group, unit)` sorted ascending (ties by group, then unit).
+fn standardised_ascending(scores: &[Vec<f64>]) -> Vec<(f64, usize, usize)> {
     let mut ranked: Vec<(f64, usize, usize)> = Vec::new();
-    for (g, s) in sims.iter().enumerate() {
+    for (g, s) in scores.iter().enumerate() {
         let n = s.len().max(1) as f64;
         let mean = s.iter().sum::<f64>() / n;
         let sd = (s.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -125,16 +149,70 @@ pub fn widths_for_budget(widths: &[usize], sims: &[Vec<f64>], budget: f64) -> Re
         );
     }
     ranked.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
-    let mut splits: Vec<(usize, usize)> = sims.iter().map(|s| (s.len(), s.len())).collect();
+    ranked
+}
+
+/// Spends a FLOPs budget `B` (SPEC §3.2) and returns the merged width of each hidden group.
+///
+/// `B ≥ 1`: the paper maximises `Σ_g w_g r_g` under the budget with Gurobi and fixed per-layer
+/// weights; mote instead orders every matched pair of every group by how badly it matched — its
+/// similarity standardised within its group, a measured per-unit sensitivity — and un-merges the
+/// worst pairs first, one at a time, while the FLOPs ratio stays within `B`: a greedy solution
+/// of the same problem with per-unit weights (exact when every pair costs the same, as in a
+/// uniform MLP).
+///
+/// `B < 1` (beyond the paper): every pair merged, then the merged units of least importance
+/// (standardised within their group, so every layer shrinks by about the same share) dropped
+/// one at a time until the ratio is within `B`; a group keeps at least one unit.
+pub fn widths_for_budget(
+    widths: &[usize],
+    similarity: &[Vec<f64>],
+    importance: &[Vec<f64>],
+    budget: f64,
+) -> Result<Vec<usize>> {
+    if !(budget.is_finite() && budget > 0.0 && budget <= 2.0) {
+        bail!(
+            "a PLeaS budget is FLOPs(merged) / FLOPs(one model): above 0, 1 with every pair \
+             merged, up to 2 with none merged; got {budget}"
+        );
+    }
+    let mut splits: Vec<Split> = similarity
+        .iter()
+        .map(|s| Split {
+            merged: s.len(),
+            only: 0,
+        })
+        .collect();
     let single = merged_flops(widths, &splits);
-    for &(_, g, _) in &ranked {
-        splits[g].0 -= 1;
-        if merged_flops(widths, &splits) / single > budget + 1e-12 {
-            splits[g].0 += 1;
-            // A pair of a narrower group may still fit; keep looking.
+    let ratio = |s: &[Split]| merged_flops(widths, s) / single;
+    if budget >= 1.0 {
+        for (_, g, _) in standardised_ascending(similarity) {
+            splits[g].merged -= 1;
+            splits[g].only += 1;
+            if ratio(&splits) > budget + 1e-12 {
+                splits[g].merged += 1;
+                splits[g].only -= 1;
+                // A pair of a narrower group may still fit; keep looking.
+            }
+        }
+    } else {
+        for (_, g, _) in standardised_ascending(importance) {
+            if ratio(&splits) <= budget + 1e-12 {
+                break;
+            }
+            if splits[g].merged > 1 {
+                splits[g].merged -= 1;
+            }
+        }
+        let r = ratio(&splits);
+        if r > budget + 1e-12 {
+            bail!(
+                "a budget of {budget} is below what one unit per hidden layer costs \
+                 ({r:.4} of one model)"
+            );
         }
     }
-    Ok(splits.into_iter().map(|(k, _)| k).collect())
+    Ok(splits.into_iter().map(Split::width).collect())
 }
 
 /// How one hidden group was split.
@@ -151,22 +229,31 @@ pub struct GroupSplit {
 }
 
 impl GroupSplit {
-    /// Width of the merged group, `2d − k`.
+    /// Width of the merged group.
     pub fn width(&self) -> usize {
         self.merged_a.len() + self.a_only.len() + self.b_only.len()
     }
 
-    /// Splits by the permutation `perm` (A's unit `i` ↔ B's `perm[i]`) and the similarity of
-    /// each matched pair: the `k` most similar pairs are merged (ties by A's index).
-    fn new(perm: &Permutation, similarity: &[f64], k: usize) -> Self {
+    /// Splits by the permutation `perm` (A's unit `i` ↔ B's `perm[i]`) into `width` units: from
+    /// `d` up, the `2d − width` most similar pairs are merged and the others kept from A and B;
+    /// below `d`, the `width` most important pairs are merged and the others dropped (ties by
+    /// A's index).
+    fn new(perm: &Permutation, similarity: &[f64], importance: &[f64], width: usize) -> Self {
         let d = perm.len();
-        let mut by_sim: Vec<usize> = (0..d).collect();
-        by_sim.sort_by(|&i, &j| similarity[j].total_cmp(&similarity[i]).then(i.cmp(&j)));
+        let split = Split::for_width(width, d);
+        let by = if split.only == 0 && split.merged < d {
+            importance
+        } else {
+            similarity
+        };
+        let mut order: Vec<usize> = (0..d).collect();
+        order.sort_by(|&i, &j| by[j].total_cmp(&by[i]).then(i.cmp(&j)));
         let mut merged = vec![false; d];
-        for &i in &by_sim[..k.min(d)] {
+        for &i in &order[..split.merged.min(d)] {
             merged[i] = true;
         }
         let (m, o): (Vec<usize>, Vec<usize>) = (0..d).partition(|&i| merged[i]);
+        let o = if split.only == 0 { Vec::new() } else { o };
         Self {
             merged_b: m.iter().map(|&i| perm.map()[i]).collect(),
             b_only: o.iter().map(|&i| perm.map()[i]).collect(),
@@ -186,6 +273,17 @@ impl GroupSplit {
     }
 }
 
+/// Where the time of a merge went, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct PleasTiming {
+    /// Forward passes of A and B over the data (every layer's inputs and outputs kept).
+    pub activations: f64,
+    /// Cost matrices and assignment solves (or weight matching).
+    pub matching: f64,
+    /// Block initialisation and the layer-wise least squares.
+    pub least_squares: f64,
+}
+
 /// The result of a PLeaS merge.
 #[derive(Debug, Clone)]
 pub struct Pleas {
@@ -195,6 +293,8 @@ pub struct Pleas {
     pub groups: Vec<GroupSplit>,
     /// FLOPs(merged) / FLOPs(one model), SPEC §3.2.
     pub flops_ratio: f64,
+    /// Where the time went.
+    pub timing: PleasTiming,
 }
 
 /// Merges `a` and `b` (same architecture) with PLeaS. `data` (unlabelled use only: its features)
@@ -209,29 +309,28 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
         );
     }
     match &cfg.size {
-        PleasSize::Merged(merged) => {
-            if merged.len() != h {
+        PleasSize::Widths(widths) => {
+            if widths.len() != h {
                 bail!(
                     "PLeaS needs one width per hidden layer ({h}), got {}",
-                    merged.len()
+                    widths.len()
                 );
             }
-            for (g, (&k, l)) in merged.iter().zip(&a.layers).enumerate() {
-                if k > l.out_dim {
+            for (g, (&w, l)) in widths.iter().zip(&a.layers).enumerate() {
+                if !(1..=2 * l.out_dim).contains(&w) {
                     bail!(
-                        "hidden layer {g} has {} units; {k} merged pairs is more than it has \
-                         (the merged width 2d − k must lie between {} and {})",
-                        l.out_dim,
+                        "hidden layer {g} has {} units, so its merged width must lie between 1 \
+                         and {} (got {w})",
                         l.out_dim,
                         2 * l.out_dim
                     );
                 }
             }
         }
-        PleasSize::Budget(b) if !(1.0..=2.0).contains(b) => {
+        PleasSize::Budget(b) if !(b.is_finite() && *b > 0.0 && *b <= 2.0) => {
             bail!(
-                "a PLeaS budget is FLOPs(merged) / FLOPs(one model), between 1 (every pair \
-                 merged) and 2 (none); got {b}"
+                "a PLeaS budget is FLOPs(merged) / FLOPs(one model): above 0, 1 with every pair \
+                 merged, up to 2 with none merged; got {b}"
             )
         }
         PleasSize::Budget(_) => {}
@@ -255,10 +354,14 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
         }
         None => None,
     };
+    let mut timing = PleasTiming::default();
+    let clock = std::time::Instant::now();
     let acts = match data {
         Some(d) => Some((Activations::of(a, d)?, Activations::of(b, d)?)),
         None => None,
     };
+    timing.activations = clock.elapsed().as_secs_f64();
+    let clock = std::time::Instant::now();
     let (perms, sims) = match cfg.matching {
         PleasMatch::Activation => {
             let (aa, ab) = acts.as_ref().context("activation matching needs data")?;
@@ -269,16 +372,27 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
             let sims = weight_similarity(a, &permute(b, &al.perms), &al.perms);
             (al.perms, sims)
         }
+        PleasMatch::None => {
+            let perms: Vec<Permutation> = a.layers[..h]
+                .iter()
+                .map(|l| Permutation::identity(l.out_dim))
+                .collect();
+            let sims = match &acts {
+                Some((aa, ab)) => pair_distances(aa, ab, &perms),
+                None => weight_similarity(a, b, &perms),
+            };
+            (perms, sims)
+        }
     };
-    let merged = match &cfg.size {
-        PleasSize::Merged(k) => k.clone(),
-        PleasSize::Budget(budget) => widths_for_budget(&a.widths(), &sims, *budget)?,
+    let importance = unit_importance(a, b, &perms, acts.as_ref());
+    timing.matching = clock.elapsed().as_secs_f64();
+    let clock = std::time::Instant::now();
+    let widths = match &cfg.size {
+        PleasSize::Widths(w) => w.clone(),
+        PleasSize::Budget(budget) => widths_for_budget(&a.widths(), &sims, &importance, *budget)?,
     };
-    let groups: Vec<GroupSplit> = perms
-        .iter()
-        .zip(&sims)
-        .zip(&merged)
-        .map(|((p, s), &k)| GroupSplit::new(p, s, k))
+    let groups: Vec<GroupSplit> = (0..h)
+        .map(|g| GroupSplit::new(&perms[g], &sims[g], &importance[g], widths[g]))
         .collect();
     let axis = |g: isize| -> GroupSplit {
         if g < 0 {
@@ -299,20 +413,73 @@ pub fn pleas(a: &Mlp, b: &Mlp, data: Option<&Dataset>, cfg: &PleasConfig) -> Res
         }
         layers.push(d);
     }
-    let splits: Vec<(usize, usize)> = groups
+    timing.least_squares = clock.elapsed().as_secs_f64();
+    let splits: Vec<Split> = groups
         .iter()
-        .map(|g| (g.merged_a.len(), g.merged_a.len() + g.a_only.len()))
+        .map(|g| Split {
+            merged: g.merged_a.len(),
+            only: g.a_only.len(),
+        })
         .collect();
-    let flops_ratio = merged_flops(&a.widths(), &splits)
-        / merged_flops(
-            &a.widths(),
-            &splits.iter().map(|&(_, d)| (d, d)).collect::<Vec<_>>(),
-        );
+    let one: Vec<Split> = a.layers[..h]
+        .iter()
+        .map(|l| Split {
+            merged: l.out_dim,
+            only: 0,
+        })
+        .collect();
+    let flops_ratio = merged_flops(&a.widths(), &splits) / merged_flops(&a.widths(), &one);
     Ok(Pleas {
         model: Mlp { layers },
         groups,
         flops_ratio,
+        timing,
     })
+}
+
+/// How much each matched pair (A's unit `i`, B's `perm[i]`) carries, to choose which merged units
+/// a model narrower than its inputs keeps: the norm of the merged unit's activation over the data
+/// times the mean norm of the two units' outgoing weights (with no data, the mean norm of their
+/// incoming weights and bias instead of the activation).
+fn unit_importance(
+    a: &Mlp,
+    b: &Mlp,
+    perms: &[Permutation],
+    acts: Option<&(Activations, Activations)>,
+) -> Vec<Vec<f64>> {
+    let col_norm = |d: &Dense, c: usize| -> f64 {
+        (0..d.out_dim)
+            .map(|r| f64::from(d.weight[r * d.in_dim + c]).powi(2))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let row_norm = |d: &Dense, r: usize| -> f64 {
+        (d.row(r).iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() + f64::from(d.bias[r]).powi(2))
+            .sqrt()
+    };
+    perms
+        .iter()
+        .enumerate()
+        .map(|(g, p)| {
+            (0..p.len())
+                .map(|i| {
+                    let j = p.map()[i];
+                    let out = 0.5 * (col_norm(&a.layers[g + 1], i) + col_norm(&b.layers[g + 1], j));
+                    let signal = match acts {
+                        Some((aa, ab)) => {
+                            let (za, zb) = (&aa.inputs[g + 1], &ab.inputs[g + 1]);
+                            (0..za.nrows())
+                                .map(|n| (0.5 * (za[(n, i)] + zb[(n, j)])).powi(2))
+                                .sum::<f64>()
+                                .sqrt()
+                        }
+                        None => 0.5 * (row_norm(&a.layers[g], i) + row_norm(&b.layers[g], j)),
+                    };
+                    signal * out
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The block initialisation of one layer (SPEC §3.1 step 4).
@@ -441,6 +608,21 @@ fn activation_perms(
         perms.push(p);
     }
     Ok((perms, sims))
+}
+
+/// Per hidden group, each pair's negative Euclidean distance of activation vectors (post-ReLU)
+/// under `perms`.
+fn pair_distances(aa: &Activations, ab: &Activations, perms: &[Permutation]) -> Vec<Vec<f64>> {
+    perms
+        .iter()
+        .enumerate()
+        .map(|(g, p)| {
+            let (za, zb) = (&aa.inputs[g + 1], &ab.inputs[g + 1]);
+            (0..p.len())
+                .map(|i| -(za.column(i) - zb.column(p.map()[i])).norm())
+                .collect()
+        })
+        .collect()
 }
 
 /// Per hidden group, each matched pair's term of the weight-matching objective: incoming weights
@@ -601,9 +783,9 @@ mod tests {
             .0
     }
 
-    fn cfg(merged: Vec<usize>, matching: PleasMatch, least_squares: bool) -> PleasConfig {
+    fn cfg(widths: Vec<usize>, matching: PleasMatch, least_squares: bool) -> PleasConfig {
         PleasConfig {
-            size: PleasSize::Merged(merged),
+            size: PleasSize::Widths(widths),
             matching,
             least_squares,
             ridge: 1e-6,
@@ -611,35 +793,48 @@ mod tests {
         }
     }
 
+    fn sp(merged: usize, only: usize) -> Split {
+        Split { merged, only }
+    }
+
     #[test]
     fn flops_model_and_budget_hand_worked() {
         // 4 -> 3 -> 2: one model 3·4 + 3 + 2·3 + 2 = 23.
-        assert_eq!(merged_flops(&[4, 3, 2], &[(3, 3)]), 23.0);
-        // Nothing merged (k = 0): hidden 6 = [A 3 | B 3]; 6·4 + 6 + 2·6 + 2 = 44 (< 2×: the
-        // output and input axes are shared).
-        assert_eq!(merged_flops(&[4, 3, 2], &[(0, 3)]), 44.0);
+        assert_eq!(merged_flops(&[4, 3, 2], &[sp(3, 0)]), 23.0);
+        // Nothing merged: hidden 6 = [A 3 | B 3]; 6·4 + 6 + 2·6 + 2 = 44 (< 2×: the output and
+        // input axes are shared).
+        assert_eq!(merged_flops(&[4, 3, 2], &[sp(0, 3)]), 44.0);
         // 4 -> 3 -> 3 -> 2, nothing merged: the middle layer loses its two cross blocks.
-        let none = merged_flops(&[4, 3, 3, 2], &[(0, 3), (0, 3)]);
+        let none = merged_flops(&[4, 3, 3, 2], &[sp(0, 3), sp(0, 3)]);
         assert_eq!(none, (6 * 4 + 6 + (36 - 9 - 9) + 6 + 2 * 6 + 2) as f64);
+        // Narrower than one model: 4 -> 1 -> 2 is 4 + 1 + 2 + 2 = 9.
+        assert_eq!(merged_flops(&[4, 3, 2], &[sp(1, 0)]), 9.0);
         // Budget 1 merges everything; budget 2 merges nothing; in between, the worst-matched
         // pair (similarity −5) goes first.
         let sims = vec![vec![1.0, -5.0, 0.5], vec![0.2, 0.1, 0.3]];
-        assert_eq!(
-            widths_for_budget(&[4, 3, 3, 2], &sims, 1.0).expect("ok"),
-            [3, 3]
-        );
-        assert_eq!(
-            widths_for_budget(&[4, 3, 3, 2], &sims, 2.0).expect("ok"),
-            [0, 0]
-        );
-        let one = merged_flops(&[4, 3, 3, 2], &[(2, 3), (3, 3)])
-            / merged_flops(&[4, 3, 3, 2], &[(3, 3), (3, 3)]);
-        assert_eq!(
-            widths_for_budget(&[4, 3, 3, 2], &sims, one).expect("ok"),
-            [2, 3]
-        );
-        assert!(widths_for_budget(&[4, 3, 2], &sims[..1], 2.5).is_err());
-        assert!(widths_for_budget(&[4, 3, 2], &sims[..1], 0.5).is_err());
+        let imp = vec![vec![1.0, 2.0, 3.0], vec![5.0, 1.0, 4.0]];
+        let w = |b| widths_for_budget(&[4, 3, 3, 2], &sims, &imp, b).expect("ok");
+        assert_eq!(w(1.0), [3, 3]);
+        assert_eq!(w(2.0), [6, 6]);
+        let one = merged_flops(&[4, 3, 3, 2], &[sp(2, 1), sp(3, 0)])
+            / merged_flops(&[4, 3, 3, 2], &[sp(3, 0), sp(3, 0)]);
+        assert_eq!(w(one), [4, 3]);
+        // Below 1: the least important unit (standardised: group 1's unit 1, then group 0's
+        // unit 0) is dropped first. One model costs 3·4+3 + 9+3 + 6+2 = 35.
+        let drop1 = merged_flops(&[4, 3, 3, 2], &[sp(3, 0), sp(2, 0)]) / 35.0;
+        assert_eq!(w(drop1), [3, 2]);
+        let drop2 = merged_flops(&[4, 3, 3, 2], &[sp(2, 0), sp(2, 0)]) / 35.0;
+        assert_eq!(w(drop2), [2, 2]);
+        // One unit per layer is the floor.
+        let floor = merged_flops(&[4, 3, 3, 2], &[sp(1, 0), sp(1, 0)]) / 35.0;
+        assert_eq!(w(floor), [1, 1]);
+        let e = widths_for_budget(&[4, 3, 3, 2], &sims, &imp, floor * 0.9)
+            .expect_err("below the floor")
+            .to_string();
+        assert!(e.contains("one unit per hidden layer"), "{e}");
+        for bad in [2.5, 0.0, -1.0, f64::NAN] {
+            assert!(widths_for_budget(&[4, 3, 2], &sims[..1], &imp[..1], bad).is_err());
+        }
     }
 
     #[test]
@@ -682,7 +877,8 @@ mod tests {
         let train = digits();
         let (a, b) = (trained(3, &[9, 7], &train), trained(4, &[9, 7], &train));
         for matching in [PleasMatch::Weight, PleasMatch::Activation] {
-            let r = pleas(&a, &b, Some(&train), &cfg(vec![0, 0], matching, false)).expect("merges");
+            let r =
+                pleas(&a, &b, Some(&train), &cfg(vec![18, 14], matching, false)).expect("merges");
             assert_eq!(r.model.widths(), vec![64, 18, 14, 10]);
             let n = 50;
             let x = &train.features[..n * 64];
@@ -697,6 +893,71 @@ mod tests {
     }
 
     #[test]
+    fn no_permutation_without_least_squares_is_the_plain_average() {
+        let train = digits();
+        let (a, b) = (trained(1, &[12, 10], &train), trained(2, &[12, 10], &train));
+        let r = pleas(&a, &b, None, &cfg(vec![12, 10], PleasMatch::None, false)).expect("merges");
+        let want = average(&[a.clone(), b.clone()]).expect("averages");
+        assert_eq!(r.model.flat_params(), want.flat_params());
+    }
+
+    #[test]
+    fn narrower_than_one_model_keeps_the_important_units_and_refits() {
+        let (train, test) = crate::data::Catalog::default()
+            .load("digits")
+            .expect("bundled");
+        let (a, b) = (
+            trained(21, &[24, 24], &train),
+            trained(22, &[24, 24], &train),
+        );
+        let merge = |least_squares| {
+            pleas(
+                &a,
+                &b,
+                Some(&train),
+                &cfg(vec![8, 6], PleasMatch::Activation, least_squares),
+            )
+            .expect("merges")
+        };
+        let (plain, fitted) = (merge(false), merge(true));
+        assert_eq!(fitted.model.widths(), vec![64, 8, 6, 10]);
+        for g in &fitted.groups {
+            assert!(g.a_only.is_empty() && g.b_only.is_empty());
+        }
+        // The kept pairs are the most important ones (importance computed independently here:
+        // activation norm of the merged unit times the mean outgoing-weight norm).
+        let (aa, ab) = (
+            Activations::of(&a, &train).expect("acts"),
+            Activations::of(&b, &train).expect("acts"),
+        );
+        let (perms, _) = activation_perms(&aa, &ab).expect("matches");
+        let imp = unit_importance(&a, &b, &perms, Some(&(aa, ab)));
+        let mut order: Vec<usize> = (0..24).collect();
+        order.sort_by(|&i, &j| imp[0][j].total_cmp(&imp[0][i]));
+        let mut top: Vec<usize> = order[..8].to_vec();
+        top.sort_unstable();
+        assert_eq!(fitted.groups[0].merged_a, top);
+        // A ratio below 1: 64·8+8 + 8·6+6 + 6·10+10 over 64·24+24 + 24·24+24 + 24·10+10.
+        let want = (64.0 * 8.0 + 8.0 + 48.0 + 6.0 + 70.0) / (1560.0 + 600.0 + 250.0);
+        assert!(
+            (fitted.flops_ratio - want).abs() < 1e-12,
+            "{}",
+            fitted.flops_ratio
+        );
+        // Least squares recovers much of what dropping two thirds of the units lost.
+        let ev = |m: &Mlp| {
+            crate::nn::train::evaluate(m, &test)
+                .expect("evaluates")
+                .accuracy
+        };
+        let (p, f) = (ev(&plain.model), ev(&fitted.model));
+        assert!(
+            f > p + 0.05 && f > 0.6,
+            "least squares {f} vs dropped only {p}"
+        );
+    }
+
+    #[test]
     fn cross_blocks_stay_zero_after_least_squares() {
         let train = digits();
         let (a, b) = (trained(5, &[10, 8], &train), trained(6, &[10, 8], &train));
@@ -704,7 +965,7 @@ mod tests {
             &a,
             &b,
             Some(&train),
-            &cfg(vec![6, 3], PleasMatch::Activation, true),
+            &cfg(vec![14, 13], PleasMatch::Activation, true),
         )
         .expect("merges");
         assert_eq!(r.model.widths(), vec![64, 14, 13, 10]);
@@ -757,7 +1018,7 @@ mod tests {
             &a,
             &other,
             Some(&train),
-            &cfg(vec![4], PleasMatch::Weight, true),
+            &cfg(vec![12], PleasMatch::Weight, true),
         )
         .expect_err("architectures")
         .to_string();
@@ -766,19 +1027,19 @@ mod tests {
             &a,
             &b,
             Some(&train),
-            &cfg(vec![9], PleasMatch::Weight, true),
+            &cfg(vec![17], PleasMatch::Weight, true),
         )
-        .expect_err("too many")
+        .expect_err("too wide")
         .to_string();
-        assert!(e.contains("between 8 and 16"), "{e}");
-        let e = pleas(&a, &b, None, &cfg(vec![4], PleasMatch::Weight, true))
+        assert!(e.contains("between 1 and 16 (got 17)"), "{e}");
+        let e = pleas(&a, &b, None, &cfg(vec![12], PleasMatch::Weight, true))
             .expect_err("no data")
             .to_string();
         assert!(e.contains("need data"), "{e}");
         let few = train.take(20);
         let e = format!(
             "{:#}",
-            pleas(&a, &b, Some(&few), &cfg(vec![4], PleasMatch::Weight, true))
+            pleas(&a, &b, Some(&few), &cfg(vec![12], PleasMatch::Weight, true))
                 .expect_err("rank-deficient")
         );
         assert!(e.contains("layer 0") && e.contains("rank-deficient"), "{e}");
@@ -817,7 +1078,7 @@ mod accuracy {
         };
         let merge = |least_squares| {
             let cfg = PleasConfig {
-                size: PleasSize::Merged(vec![32, 32]),
+                size: PleasSize::Widths(vec![32, 32]),
                 matching: PleasMatch::Weight,
                 least_squares,
                 ridge: 1e-6,

@@ -67,6 +67,48 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         repeats: usize,
     },
+    /// PLeaS study (SPEC §3): two MLPs trained on skewed halves of a data set, merged by every
+    /// method at a range of budgets, evaluated on the full test set; table, `--plot`, `--json`.
+    Pleas(PleasStudyArgs),
+}
+
+/// `mote bench pleas` arguments.
+#[derive(Debug, clap::Args)]
+pub struct PleasStudyArgs {
+    /// Data set (its images must be square: the data-free variant resamples the bundled digits
+    /// to their side).
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: String,
+    /// Hidden widths of the two models.
+    #[arg(long, value_delimiter = ',', default_value = "512,512,512")]
+    pub hidden: Vec<usize>,
+    /// Training epochs of the two models and of the union-trained baselines.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    /// Share of each class's training samples sent to the model that favours it (classes of
+    /// the lower half of the labels favour A).
+    #[arg(long, default_value_t = 0.9)]
+    pub skew: f64,
+    /// Unlabelled training inputs for the merges' matching and least squares, and for
+    /// distillation.
+    #[arg(long, default_value_t = 10_000)]
+    pub samples: usize,
+    /// PLeaS budgets, FLOPs(merged) / FLOPs(one model), each in (0, 2].
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.25,0.5,1.0,1.2,1.5,2.0"
+    )]
+    pub budgets: Vec<f64>,
+    /// Distillation epochs over the unlabelled inputs (the baselines below 1x).
+    #[arg(long, default_value_t = 20)]
+    pub distill_epochs: usize,
+    /// Seed of the split, sampling, training and matching.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Plot of accuracy against budget (.png or .svg).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 /// Prints `rows` as JSON, or as the text `render` makes of them.
@@ -142,7 +184,78 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
         } => emit(json, &cost::prefill(*tokens, *chunk, *repeats)?, |r| {
             render_prefill(r, *tokens)
         }),
+        BenchCommand::Pleas(a) => run_pleas_study(a, json, config),
     }
+}
+
+/// `mote bench pleas`.
+fn run_pleas_study(a: &PleasStudyArgs, json: bool, config: &Config) -> Result<()> {
+    use crate::align::pleas_study::{StudyConfig, plot, resampled_images, run_study};
+    if let Some(p) = &a.plot {
+        crate::output::plot::PlotFormat::of(p)?;
+    }
+    let (train, test) = config.catalog.load(&a.data)?;
+    let side = (train.d as f64).sqrt().round() as usize;
+    if side * side != train.d {
+        anyhow::bail!(
+            "{}: the data-free variant resamples square images, but a sample has {} features",
+            a.data,
+            train.d
+        );
+    }
+    let (digits_train, digits_test) = config.catalog.load("digits")?;
+    let digits = crate::data::Dataset {
+        features: [digits_train.features, digits_test.features].concat(),
+        labels: [digits_train.labels, digits_test.labels].concat(),
+        n: digits_train.n + digits_test.n,
+        ..digits_train
+    };
+    let generic = resampled_images(&digits, 8, side)?;
+    let cfg = StudyConfig {
+        hidden: a.hidden.clone(),
+        epochs: a.epochs,
+        skew: a.skew,
+        samples: a.samples,
+        budgets: a.budgets.clone(),
+        distill_epochs: a.distill_epochs,
+        seed: a.seed,
+        progress: !json,
+    };
+    let study = run_study(&train, &test, &generic, &cfg)?;
+    if let Some(p) = &a.plot {
+        plot(&study, p)?;
+    }
+    emit(json, &study, render_pleas_study)
+}
+
+/// Renders the PLeaS study as Markdown.
+pub fn render_pleas_study(s: &crate::align::pleas_study::Study) -> String {
+    let mut out = format!(
+        "split: {} (A {} samples, B {}); merges see {} unlabelled training inputs\n\n\
+         | model | FLOPs / one model | hidden widths | test accuracy | data | seconds |\n\
+         |---|---|---|---|---|---|\n",
+        s.split, s.half_sizes.0, s.half_sizes.1, s.config.samples
+    );
+    for r in &s.rows {
+        let data = serde_json::to_value(r.data)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out += &format!(
+            "| {} | {:.3} | {:?} | {:.2}% | {data} | {:.1} |\n",
+            r.method,
+            r.flops_ratio,
+            r.widths,
+            100.0 * r.accuracy,
+            r.seconds
+        );
+    }
+    let t = s.timing_at_1x;
+    out += &format!(
+        "\nPLeaS nearest 1x: activations {:.1} s, matching {:.1} s, least squares {:.1} s\n",
+        t.activations, t.matching, t.least_squares
+    );
+    out
 }
 
 /// Renders the table as Markdown.

@@ -46,13 +46,17 @@ pub struct MergeArgs {
     /// unlabelled inputs from `--data` (the labels are never read).
     #[arg(long, value_enum, default_value_t = MergeMethod::Average)]
     pub method: MergeMethod,
-    /// PLeaS: compute budget FLOPs(merged) / FLOPs(one model), from 1 (all units merged) to 2.
+    /// PLeaS: compute budget FLOPs(merged) / FLOPs(one model): 1 merges every matched pair, 2
+    /// none (the two models side by side); below 1 the merged model is narrower than either
+    /// input (the least important merged units dropped, the layers refit by least squares).
     #[arg(long, conflicts_with = "widths")]
     pub budget: Option<f64>,
-    /// PLeaS: merged hidden widths, one per hidden layer, each between d and 2d.
+    /// PLeaS: merged hidden widths, one per hidden layer, each between 1 and 2d (d..2d as in the
+    /// paper; below d narrower than either input).
     #[arg(long, value_delimiter = ',', conflicts_with = "budget")]
     pub widths: Option<Vec<usize>>,
-    /// PLeaS: how units are matched (`activation` needs `--data`; `weight` is data-free).
+    /// PLeaS: how units are matched (`activation` needs `--data`; `weight` is data-free; `none`
+    /// matches unit i with unit i, with least squares the RegMean-like baseline).
     #[arg(long = "match", value_enum, default_value_t = crate::align::pleas::PleasMatch::Activation)]
     pub matching: crate::align::pleas::PleasMatch,
     /// PLeaS: ridge of the least squares, relative to the mean eigenvalue of XᵀX.
@@ -85,6 +89,7 @@ struct PleasReport {
     least_squares: bool,
     matching: crate::align::pleas::PleasMatch,
     seconds: f64,
+    timing: crate::align::pleas::PleasTiming,
 }
 
 /// `mote merge --method pleas`.
@@ -96,29 +101,8 @@ fn run_pleas(args: &MergeArgs, models: &[Mlp], config: &super::Config) -> Result
     if args.rule != "average" || !args.params.is_empty() || args.base.is_some() {
         bail!("--rule, --param and --base are for --method average");
     }
-    let hidden: Vec<usize> = models[0].widths()[1..models[0].layers.len()].to_vec();
     let size = match (&args.widths, args.budget) {
-        (Some(w), None) => {
-            if w.len() != hidden.len() {
-                bail!(
-                    "--widths needs one width per hidden layer ({}), got {}",
-                    hidden.len(),
-                    w.len()
-                );
-            }
-            let mut merged = Vec::with_capacity(w.len());
-            for (g, (&w, &d)) in w.iter().zip(&hidden).enumerate() {
-                if !(d..=2 * d).contains(&w) {
-                    bail!(
-                        "--widths: hidden layer {g} has {d} units, so its merged width must lie \
-                         between {d} and {} (got {w})",
-                        2 * d
-                    );
-                }
-                merged.push(2 * d - w);
-            }
-            PleasSize::Merged(merged)
-        }
+        (Some(w), None) => PleasSize::Widths(w.clone()),
         (None, Some(b)) => PleasSize::Budget(b),
         _ => bail!("PLeaS needs --budget B or --widths W1,W2,..."),
     };
@@ -145,16 +129,21 @@ fn run_pleas(args: &MergeArgs, models: &[Mlp], config: &super::Config) -> Result
         least_squares: cfg.least_squares,
         matching: cfg.matching,
         seconds,
+        timing: r.timing,
     };
     if args.json {
         return crate::output::print_json(&report);
     }
     outln!(
-        "PLeaS: widths {:?} ({:?} pairs merged), FLOPs {:.3}x one model, {:.2} s; wrote {}",
+        "PLeaS: widths {:?} ({:?} pairs merged), FLOPs {:.3}x one model, {:.2} s \
+         (activations {:.2} s, matching {:.2} s, least squares {:.2} s); wrote {}",
         report.widths,
         report.merged_pairs,
         report.flops_ratio,
         seconds,
+        r.timing.activations,
+        r.timing.matching,
+        r.timing.least_squares,
         report.output
     )?;
     Ok(())
@@ -305,9 +294,10 @@ mod tests {
         let out = dir.join("m.safetensors");
         let config = crate::cmd::Config::default();
         for (widths, budget, want) in [
-            (Some(vec![17, 5]), None, "between 8 and 16 (got 17)"),
+            (Some(vec![17, 5]), None, "between 1 and 16 (got 17)"),
             (Some(vec![8]), None, "one width per hidden layer (2)"),
-            (None, Some(2.5), "between 1 (every pair merged) and 2"),
+            (None, Some(2.5), "up to 2 with none merged; got 2.5"),
+            (None, Some(0.0), "above 0"),
             (None, None, "needs --budget B or --widths"),
         ] {
             let mut a = args(vec![pa.clone(), pb.clone()], out.clone());

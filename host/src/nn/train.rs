@@ -136,6 +136,62 @@ fn check_memory(widths: &[usize], batch: usize) -> Result<()> {
 
 /// Trains an MLP `[data.d, hidden..., data.classes]` on `data`.
 pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
+    fit(cfg, data, None)
+}
+
+/// Trains an MLP `[inputs.d, hidden..., classes]` by distillation: on the features of `inputs`
+/// only (their labels are never read), with the cross-entropy against the teachers' ensemble,
+/// the mean of their softmax probabilities, as soft targets.
+pub fn distill_mlp(cfg: &TrainConfig, inputs: &Dataset, teachers: &[&Mlp]) -> Result<Mlp> {
+    let Some(first) = teachers.first() else {
+        bail!("distillation needs at least one teacher");
+    };
+    for t in teachers {
+        if t.in_dim() != inputs.d || t.out_dim() != first.out_dim() {
+            bail!(
+                "the teachers must map the data's {} features to one set of classes; one maps \
+                 {} inputs to {} classes, another {} to {}",
+                inputs.d,
+                t.in_dim(),
+                t.out_dim(),
+                first.in_dim(),
+                first.out_dim()
+            );
+        }
+    }
+    let classes = first.out_dim();
+    crate::budget::check(
+        &format!("the soft targets of {} samples", inputs.n),
+        crate::budget::bytes_of::<f32>(inputs.n.saturating_mul(classes), "distillation targets")?,
+    )?;
+    let mut soft = vec![0f32; inputs.n * classes];
+    for start in (0..inputs.n).step_by(10_000) {
+        let n = (inputs.n - start).min(10_000);
+        let x = &inputs.features[start * inputs.d..(start + n) * inputs.d];
+        for t in teachers {
+            let logits = t.forward(x, n);
+            for (row, out) in logits
+                .chunks(classes)
+                .zip(soft[start * classes..(start + n) * classes].chunks_mut(classes))
+            {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = row.iter().map(|&z| (z - max).exp()).sum();
+                for (o, &z) in out.iter_mut().zip(row) {
+                    *o += (z - max).exp() / sum / teachers.len() as f32;
+                }
+            }
+        }
+    }
+    let student = Dataset {
+        classes,
+        ..inputs.clone()
+    };
+    fit(cfg, &student, Some(&soft))
+}
+
+/// Minibatch Adam on the cross-entropy against the labels, or against `soft` targets
+/// (`n × classes` probabilities) when given.
+fn fit(cfg: &TrainConfig, data: &Dataset, soft: Option<&[f32]>) -> Result<Mlp> {
     if data.n == 0 || cfg.batch_size == 0 || cfg.hidden.contains(&0) || cfg.epochs == 0 {
         bail!("training needs samples, a batch size > 0, non-zero hidden widths and an epoch");
     }
@@ -197,7 +253,18 @@ pub fn train_mlp(cfg: &TrainConfig, data: &Dataset) -> Result<Mlp> {
         for idx in order.chunks(cfg.batch_size) {
             let (x, y) = batch(data, idx)?;
             let logits = forward(&live, &x)?;
-            let loss = candle_nn::loss::cross_entropy(&logits, &y)?;
+            let loss = match soft {
+                None => candle_nn::loss::cross_entropy(&logits, &y)?,
+                Some(p) => {
+                    let mut t = Vec::with_capacity(idx.len() * data.classes);
+                    for &i in idx {
+                        t.extend_from_slice(&p[i * data.classes..(i + 1) * data.classes]);
+                    }
+                    let t = Tensor::from_vec(t, (idx.len(), data.classes), &Device::Cpu)?;
+                    let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+                    (t * logp)?.sum(1)?.mean_all()?.neg()?
+                }
+            };
             opt.backward_step(&loss)?;
             let l = f64::from(loss.to_scalar::<f32>()?);
             if !l.is_finite() {
@@ -323,6 +390,51 @@ pub fn evaluate(model: &Mlp, data: &Dataset) -> Result<Eval> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distillation_learns_from_the_teachers_without_labels() {
+        let (train, test) = crate::data::Catalog::default()
+            .load("digits")
+            .expect("bundled");
+        let cfg = |hidden: Vec<usize>, epochs| TrainConfig {
+            hidden,
+            epochs,
+            batch_size: 64,
+            lr: 3e-3,
+            seed: 4,
+            progress: false,
+        };
+        let teacher = train_mlp(&cfg(vec![32], 20), &train).expect("trains");
+        // The student's inputs carry a constant label: only the teacher's outputs can teach it.
+        let blind = Dataset {
+            labels: vec![0; train.n],
+            ..train.clone()
+        };
+        let student = distill_mlp(&cfg(vec![16], 30), &blind, &[&teacher]).expect("distils");
+        let (t, s) = (
+            evaluate(&teacher, &test).expect("evaluates").accuracy,
+            evaluate(&student, &test).expect("evaluates").accuracy,
+        );
+        assert!(s > t - 0.08 && s > 0.8, "student {s} vs teacher {t}");
+        let other = train_mlp(
+            &cfg(vec![8], 1),
+            &crate::data::Catalog::default()
+                .load("digits")
+                .expect("bundled")
+                .0,
+        )
+        .expect("trains");
+        assert!(distill_mlp(&cfg(vec![8], 1), &blind, &[]).is_err());
+        let wrong = Dataset {
+            d: 32,
+            features: train.features[..train.n * 32].to_vec(),
+            ..train.clone()
+        };
+        let e = distill_mlp(&cfg(vec![8], 1), &wrong, &[&other])
+            .expect_err("inputs")
+            .to_string();
+        assert!(e.contains("32 features"), "{e}");
+    }
 
     #[test]
     fn bad_rates_and_diverged_runs_are_refused() {
