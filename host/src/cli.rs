@@ -113,6 +113,12 @@ pub enum Command {
     },
     /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
     Train(TrainArgs),
+    /// Data files: `inspect` prints what mote reads from a CSV, TSV, .npz, .ts or IDX file.
+    Data {
+        /// The data subcommand.
+        #[command(subcommand)]
+        command: crate::cmd::data::DataCommand,
+    },
     /// Align model B to model A (weight matching, activation matching or STE) and save the permuted B.
     Match(MatchArgs),
     /// Merge models: average after alignment (merge-many for three or more), or PLeaS into any width.
@@ -143,6 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Selftest(args) => cmd::selftest::run(&args, &config),
         Command::Plugin { command } => cmd::plugin::run(command),
         Command::Train(args) => cmd::train::run(&args, &config),
+        Command::Data { command } => cmd::data::run(&command),
         Command::Match(args) => cmd::r#match::run(&args, &config),
         Command::Merge(args) => cmd::merge::run(&args, &config),
         Command::Barrier(args) => cmd::barrier::run(&args, &config),

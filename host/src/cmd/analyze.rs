@@ -64,13 +64,21 @@ pub struct AnalyzeArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// Runs `mote analyze`.
 pub fn run(args: &AnalyzeArgs, config: &Config) -> Result<()> {
     let models = crate::nn::load_same_arch(&args.models)?;
     let data = match &args.data {
-        Some(name) => Some(config.catalog.load(name)?),
+        Some(name) => Some(
+            config
+                .catalog
+                .with_files(args.file.options(true))
+                .load(name)?,
+        ),
         None => None,
     };
     if let Some((train, _)) = &data

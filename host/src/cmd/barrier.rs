@@ -63,6 +63,9 @@ pub struct BarrierArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// Runs `mote barrier`.
@@ -72,7 +75,10 @@ pub fn run(args: &BarrierArgs, config: &Config) -> Result<()> {
     }
     let models = crate::nn::load_same_arch(&[args.a.clone(), args.b.clone()])?;
     let (a, b) = (&models[0], &models[1]);
-    let (train, test) = config.catalog.load(&args.data)?;
+    let (train, test) = config
+        .catalog
+        .with_files(args.file.options(true))
+        .load(&args.data)?;
     if a.in_dim() != train.d || a.out_dim() != train.classes {
         bail!(
             "{}: the model maps {} inputs to {} classes, but `{}` has {} features and {} classes",

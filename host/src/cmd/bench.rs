@@ -109,6 +109,9 @@ pub struct PleasStudyArgs {
     /// Plot of accuracy against budget (.png or .svg).
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// Prints `rows` as JSON, or as the text `render` makes of them.
@@ -194,7 +197,10 @@ fn run_pleas_study(a: &PleasStudyArgs, json: bool, config: &Config) -> Result<()
     if let Some(p) = &a.plot {
         crate::output::plot::PlotFormat::of(p)?;
     }
-    let (train, test) = config.catalog.load(&a.data)?;
+    let (train, test) = config
+        .catalog
+        .with_files(a.file.options(!json))
+        .load(&a.data)?;
     let side = (train.d as f64).sqrt().round() as usize;
     if side * side != train.d {
         anyhow::bail!(

@@ -30,6 +30,9 @@ pub struct MatchArgs {
     /// straight-through estimator's per-epoch log).
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// What `mote match --json` prints.
@@ -51,7 +54,13 @@ pub fn run(args: &MatchArgs, config: &Config) -> Result<()> {
     let models = crate::nn::load_same_arch(&[args.a.clone(), args.b.clone()])?;
     let (a, b) = (&models[0], &models[1]);
     let data = match &args.data {
-        Some(name) => Some(config.catalog.load(name)?.0),
+        Some(name) => Some(
+            config
+                .catalog
+                .with_files(args.file.options(true))
+                .load(name)?
+                .0,
+        ),
         None => None,
     };
     let start = std::time::Instant::now();
@@ -156,6 +165,7 @@ mod tests {
                 },
                 data: None,
                 json: true,
+                file: Default::default(),
             };
             let e = format!("{:#}", run(&args, &Config::default()).expect_err(b));
             assert!(e.contains(b) && e.contains(want), "{e}");
@@ -186,6 +196,7 @@ mod tests {
                 },
                 data: None,
                 json: true,
+                file: Default::default(),
             };
             let e = format!("{:#}", run(&args, &Config::default()).expect_err("no data"));
             assert!(e.contains("needs data: pass --data"), "{e}");

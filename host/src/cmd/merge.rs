@@ -68,6 +68,9 @@ pub struct MergeArgs {
     /// Machine-readable report (PLeaS).
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// How `mote merge` combines the models.
@@ -107,7 +110,13 @@ fn run_pleas(args: &MergeArgs, models: &[Mlp], config: &super::Config) -> Result
         _ => bail!("PLeaS needs --budget B or --widths W1,W2,..."),
     };
     let data = match &args.data {
-        Some(name) => Some(config.catalog.load(name)?.0),
+        Some(name) => Some(
+            config
+                .catalog
+                .with_files(args.file.options(true))
+                .load(name)?
+                .0,
+        ),
         None => None,
     };
     let cfg = PleasConfig {
@@ -182,7 +191,13 @@ pub fn run(args: &MergeArgs, config: &super::Config) -> Result<()> {
         }
     };
     let data = match &args.data {
-        Some(name) => Some(config.catalog.load(name)?.0),
+        Some(name) => Some(
+            config
+                .catalog
+                .with_files(args.file.options(true))
+                .load(name)?
+                .0,
+        ),
         None => None,
     };
     if data.is_some() && matches!(args.align, Method::None | Method::Weight) {
@@ -276,6 +291,7 @@ mod tests {
             ridge: 1e-6,
             no_least_squares: true,
             json: true,
+            file: Default::default(),
         }
     }
 

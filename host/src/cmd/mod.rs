@@ -6,6 +6,8 @@ pub mod align_args;
 pub mod analyze;
 pub mod barrier;
 pub mod bench;
+pub mod data;
+pub mod data_args;
 pub mod demo;
 pub mod dict;
 pub mod inspect;

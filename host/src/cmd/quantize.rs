@@ -23,6 +23,9 @@ pub struct QuantizeArgs {
     /// Output model file (written atomically).
     #[arg(short, long)]
     pub output: PathBuf,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// Runs `mote quantize`.
@@ -30,7 +33,13 @@ pub fn run(args: &QuantizeArgs, config: &Config) -> Result<()> {
     crate::output::claim_stdout_for_output(&args.output, false)?;
     let mlp = Mlp::load(&args.input)?;
     let calib = match &args.calib {
-        Some(name) => Some(config.catalog.load(name)?.0),
+        Some(name) => Some(
+            config
+                .catalog
+                .with_files(args.file.options(true))
+                .load(name)?
+                .0,
+        ),
         None => None,
     };
     let bytes = quantize(&mlp, args.scheme, calib.as_ref())

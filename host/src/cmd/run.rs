@@ -27,6 +27,9 @@ pub struct RunArgs {
     /// Machine-readable output (includes per-sample outputs).
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// Runs `mote run`: the model is read and parsed once, simulated once, and the device's
@@ -36,7 +39,10 @@ pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
     let parsed = file
         .parse()
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
-    let (_, test) = config.catalog.load(&args.data)?;
+    let (_, test) = config
+        .catalog
+        .with_files(args.file.options(true))
+        .load(&args.data)?;
     let report = simulate(&parsed, &test)?;
     let dev = match args.device {
         Some(board) => {

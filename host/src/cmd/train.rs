@@ -44,6 +44,9 @@ pub struct TrainArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
 }
 
 /// A learning rate must be a positive finite number: a negative one trains uphill.
@@ -58,7 +61,10 @@ fn positive_lr(s: &str) -> Result<f64, String> {
 /// Runs `mote train`.
 pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
     crate::output::claim_stdout_for_output(&args.output, args.json)?;
-    let (train, test) = config.catalog.load(&args.data)?;
+    let (train, test) = config
+        .catalog
+        .with_files(args.file.options(true))
+        .load(&args.data)?;
     let cfg = TrainConfig {
         hidden: args.hidden.clone(),
         epochs: args.epochs,

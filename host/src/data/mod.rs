@@ -6,6 +6,7 @@
 //! - [`basicmotions`]: BasicMotions as per-time-step windows for the recurrent classifier.
 //! - [`ecg`]: MIT-BIH record 208 lead MLII (360 Hz, raw u16 ADC) in millivolts.
 //! - [`daphnet`]: Daphnet freezing-of-gait accelerometer CSV, one channel in g.
+//! - [`file`]: the user's own files (CSV/TSV, `.npz`, `.ts`, IDX) wherever a name is accepted.
 //!
 //! Every loader returns features scaled to `[0, 1]` and a fixed train/test split, so two runs on
 //! the same machine or on different machines see the same samples in the same order.
@@ -14,6 +15,7 @@ pub mod basicmotions;
 pub mod daphnet;
 pub mod digits;
 pub mod ecg;
+pub mod file;
 pub mod idx;
 pub mod ts;
 
@@ -80,7 +82,12 @@ impl fmt::Display for DataError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownName(name) => {
-                write!(f, "unknown data set `{name}`; known: {}", NAMES.join(", "))
+                write!(
+                    f,
+                    "unknown data set `{name}`; known: {} (or the path of a CSV, TSV, .npz, .ts \
+                     or IDX file)",
+                    NAMES.join(", ")
+                )
             }
             Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Self::Malformed { path, message } => write!(f, "{}: {message}", path.display()),
@@ -131,6 +138,7 @@ pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
 pub struct Catalog {
     data_dir: Option<PathBuf>,
     fashion_mnist_dir: Option<PathBuf>,
+    files: file::FileOptions,
 }
 
 impl Catalog {
@@ -139,7 +147,21 @@ impl Catalog {
         Self {
             data_dir,
             fashion_mnist_dir,
+            files: file::FileOptions::default(),
         }
+    }
+
+    /// The same catalog, reading data files with `files`.
+    pub fn with_files(&self, files: file::FileOptions) -> Self {
+        Self {
+            files,
+            ..self.clone()
+        }
+    }
+
+    /// How data files are read.
+    pub fn files(&self) -> &file::FileOptions {
+        &self.files
     }
 
     /// mote's `data/` directory.
@@ -154,12 +176,16 @@ impl Catalog {
             .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR))
     }
 
-    /// Loads a data set by name, returning `(train, test)`.
+    /// Loads a data set by name, or a data file by path ([`file`]), returning `(train, test)`.
     pub fn load(&self, name: &str) -> Result<(Dataset, Dataset), DataError> {
         match name {
             "digits" => digits::load_bundled(),
             "basicmotions" => ts::load_basicmotions(),
             "fashion-mnist" => idx::load_mnist_dir(&self.fashion_mnist_dir()),
+            path if file::looks_like_path(path) => {
+                let l = file::load(Path::new(path), &self.files)?;
+                Ok((l.train, l.test))
+            }
             other => Err(DataError::UnknownName(other.to_string())),
         }
     }
@@ -177,7 +203,8 @@ mod tests {
             .to_string();
         assert_eq!(
             e,
-            "unknown data set `cifar`; known: digits, fashion-mnist, basicmotions"
+            "unknown data set `cifar`; known: digits, fashion-mnist, basicmotions (or the path \
+             of a CSV, TSV, .npz, .ts or IDX file)"
         );
     }
 }
