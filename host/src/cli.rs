@@ -166,6 +166,12 @@ mod tests {
     use crate::device::Board;
 
     #[test]
+    fn every_command_line_definition_is_consistent() {
+        // clap's own checks of the whole tree (flag clashes between flattened argument groups).
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
     fn parses_subcommands() {
         let cli = Cli::try_parse_from(["mote", "lmul-error", "--json", "--samples", "10"])
             .expect("parses");

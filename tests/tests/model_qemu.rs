@@ -129,3 +129,96 @@ fn quantized_accuracy_within_budget() {
     assert!(f - i <= 0.01, "int8 {i} vs f32 {f}");
     assert!(f - l <= 0.02, "lmul-e4m3 {l} vs f32 {f}");
 }
+
+#[test]
+fn a_users_csv_to_a_model_on_the_device() {
+    // The README's path: a CSV as pandas writes it (a header, class names, CRLF), then the CLI's
+    // train and quantize on the file path, then the model file in QEMU against the simulator.
+    use mote_host::cli::{Cli, run};
+    use mote_host::data::file::FileOptions;
+    let (_, train, test) = trained();
+    let dir = std::env::temp_dir().join(format!("mote-csv-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let names = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    let mut csv: String = (0..64).map(|i| format!("px{i},")).collect();
+    csv += "digit\r\n";
+    for d in [train, test] {
+        for i in 0..d.n {
+            for v in d.row(i) {
+                csv += &format!("{},", v * 16.0);
+            }
+            csv += names[usize::from(d.labels[i])];
+            csv += "\r\n";
+        }
+    }
+    let path = dir.join("digits.csv");
+    std::fs::write(&path, csv).expect("writes");
+    let (model, file) = (dir.join("m.safetensors"), dir.join("m.mote"));
+    let cli = |args: &[&str]| {
+        run(Cli::try_parse_from(args).expect("parses"))
+            .unwrap_or_else(|e| panic!("{args:?}: {e:#}"))
+    };
+    let p = path.to_str().expect("utf-8 path");
+    cli(&[
+        "mote",
+        "train",
+        "--data",
+        p,
+        "--label",
+        "digit",
+        "--hidden",
+        "32",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "32",
+        "--lr",
+        "3e-3",
+        "--json",
+        "-o",
+        model.to_str().expect("utf-8"),
+    ]);
+    cli(&[
+        "mote",
+        "quantize",
+        model.to_str().expect("utf-8"),
+        "--scheme",
+        "int8",
+        "--calib",
+        p,
+        "--label",
+        "digit",
+        "-o",
+        file.to_str().expect("utf-8"),
+    ]);
+    let opts = FileOptions {
+        label: Some("digit".into()),
+        ..FileOptions::default()
+    };
+    let (ftrain, ftest) = Catalog::default().with_files(opts).load(p).expect("loads");
+    // Classes sorted by name: eight, five, four, nine, one, seven, six, three, two, zero.
+    assert_eq!((ftrain.classes, ftrain.n + ftest.n), (10, train.n + test.n));
+    let bytes = std::fs::read(&file).expect("reads");
+    let model_file = AlignedModel::new(&bytes);
+    let host = simulate(&model_file.parse().expect("parses"), &ftest).expect("simulates");
+    assert!(
+        host.accuracy > 0.85,
+        "accuracy on the CSV's test split {}",
+        host.accuracy
+    );
+    let workload = SampleWorkload::new(&ftest, &host).expect("one output per sample");
+    for board in [Board::Mps2An386, Board::Lm3s6965evb] {
+        let r = run_on_device(
+            &Firmware::default(),
+            model_file.bytes(),
+            &workload,
+            board,
+            false,
+        )
+        .unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(r.mismatches, 0, "{}", board.machine());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

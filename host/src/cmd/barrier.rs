@@ -48,7 +48,7 @@ pub struct BarrierArgs {
     /// Alignment of B to A for the second curve (`none`: naive curve only).
     #[arg(long, value_enum, default_value_t = crate::align::Method::Weight)]
     pub align: crate::align::Method,
-    /// Data set (train and test splits are both evaluated).
+    /// Data set, a bundled name or a file (train and test splits are both evaluated).
     #[arg(long)]
     pub data: String,
     /// Number of evenly spaced λ values in [0, 1].

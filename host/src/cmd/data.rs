@@ -74,8 +74,10 @@ fn inspect(a: &InspectDataArgs) -> Result<()> {
     if let Some(d) = r.duration_s {
         s += &format!(" ({d:.1} s at {} Hz)", a.rate.unwrap_or(0.0));
     }
-    if f.length > 1 {
+    if f.length > 1 && f.channels > 1 {
         s += &format!(", {} channels × {} steps", f.channels, f.length);
+    } else if f.length > 1 {
+        s += &format!(", {} values (one channel, scaled as one)", f.width);
     } else {
         s += &format!(", {} feature columns", f.width);
     }
@@ -91,8 +93,8 @@ fn inspect(a: &InspectDataArgs) -> Result<()> {
     };
     s += &format!("  columns: {names}\n");
     s += &format!("  classes ({}):", f.classes.len());
-    for (name, count) in &f.classes {
-        s += &format!(" {name} {count},");
+    for c in &f.classes {
+        s += &format!(" {} {},", c.name, c.count);
     }
     s.pop();
     s += "\n";

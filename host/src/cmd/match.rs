@@ -23,7 +23,8 @@ pub struct MatchArgs {
     /// Seed and straight-through estimator settings.
     #[command(flatten)]
     pub align: super::align_args::AlignArgs,
-    /// Data set for activation matching and the straight-through estimator (train split).
+    /// Data set (a bundled name or a file) for activation matching and the straight-through
+    /// estimator (train split).
     #[arg(long)]
     pub data: Option<String>,
     /// Machine-readable output (includes the objective of every weight-matching sweep, or the

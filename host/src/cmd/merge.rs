@@ -21,7 +21,8 @@ pub struct MergeArgs {
     /// Seed and straight-through estimator settings.
     #[command(flatten)]
     pub align_args: super::align_args::AlignArgs,
-    /// Data set for `--align activation` and `--align ste` (train split).
+    /// Data set (a bundled name or a file) for `--align activation`, `--align ste` and PLeaS
+    /// (train split; PLeaS reads its inputs only).
     #[arg(long)]
     pub data: Option<String>,
     /// Output model.

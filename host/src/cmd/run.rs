@@ -18,7 +18,8 @@ use crate::output::outln;
 pub struct RunArgs {
     /// The model file.
     pub model: PathBuf,
-    /// Data set name (e.g. digits, fashion-mnist).
+    /// Data set: a bundled name (digits, fashion-mnist, basicmotions) or a file (CSV, TSV, .npz,
+    /// .ts, IDX; see the data-file flags); its test split is run.
     #[arg(long)]
     pub data: String,
     /// Also run on this board under QEMU and compare every output bit for bit.

@@ -23,7 +23,8 @@ pub struct TrainArgs {
     /// Hidden widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "512,512,512")]
     pub hidden: Vec<usize>,
-    /// Data set name.
+    /// Data set: a bundled name (digits, fashion-mnist, basicmotions) or a file (CSV, TSV, .npz,
+    /// .ts, IDX; see the data-file flags).
     #[arg(long)]
     pub data: String,
     /// Seed of initialisation and shuffling.

@@ -130,6 +130,15 @@ pub fn infer_format(path: &Path) -> Result<Format, DataError> {
     })
 }
 
+/// A class and how many rows have it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClassCount {
+    /// The class name (its index is its position).
+    pub name: String,
+    /// Rows of the class.
+    pub count: usize,
+}
+
 /// What a file held, for `mote data inspect` and the model's metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FileInfo {
@@ -147,8 +156,8 @@ pub struct FileInfo {
     pub length: usize,
     /// Channel (column) names.
     pub channel_names: Vec<String>,
-    /// Classes in index order, and rows per class.
-    pub classes: Vec<(String, usize)>,
+    /// Classes in index order, with their rows.
+    pub classes: Vec<ClassCount>,
     /// Rows dropped for missing or non-finite values (`--drop-nan`).
     pub dropped: usize,
 }
@@ -169,6 +178,7 @@ impl FileInfo {
                 .iter()
                 .cloned()
                 .zip(t.class_counts())
+                .map(|(name, count)| ClassCount { name, count })
                 .collect(),
             dropped: t.dropped,
         }
