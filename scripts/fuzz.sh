@@ -15,7 +15,7 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(safetensors idx ts daphnet_csv ecg samples)
+  targets=(safetensors idx ts daphnet_csv ecg samples data_file)
 fi
 export RUSTC_BOOTSTRAP=1
 cd "$root/fuzz"
@@ -58,6 +58,23 @@ seed_all() {
   # Samples blobs: 2 samples of 3 values, and no samples of 5 values.
   printf "MSMP$(le32 2)$(le32 3)$one_f32$one_f32$one_f32$one_f32$one_f32$one_f32\x00\x01" | seed samples n2_d3
   printf "MSMP$(le32 0)$(le32 5)" | seed samples n0_d5
+  # Data files (first byte: the mode, see fuzz_targets/data_file.rs): CSV with a header and
+  # class names, TSV without, and an .npz of x (2, 2) float32 and y (2,) int64 made with Python's
+  # zipfile (NumPy's own layout: version 1.0 headers padded to 64 bytes).
+  printf '\x00a,b,label\n1,2,x\n3,4,y\n5,,x\n7,8,y\n' | seed data_file csv_header
+  printf '\x01 1\t2\t0\n3\t4\t1\n5\t6\t0\n' | seed data_file tsv_plain
+  python3 - "$PWD/corpus/data_file/npz_xy" <<'PY'
+import io, struct, sys, zipfile
+def npy(descr, shape, data):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    h += " " * ((64 - (10 + len(h) + 1) % 64) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(h)) + h.encode() + data
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, "w") as z:
+    z.writestr("x.npy", npy("<f4", "(2, 2)", struct.pack("<4f", 1, 2, 3, 4)))
+    z.writestr("y.npy", npy("<i8", "(2,)", struct.pack("<2q", 0, 1)))
+open(sys.argv[1], "wb").write(b"\x02" + buf.getvalue())
+PY
   for t in "${targets[@]}"; do mkdir -p "corpus/$t"; done
 }
 

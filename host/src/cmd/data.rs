@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::data::file::{FileInfo, load, read_table};
+use crate::data::file::{FileInfo, load, read_table, split_and_scale};
 use crate::output::out;
 
 /// `mote data` subcommands.
@@ -57,12 +57,20 @@ fn inspect(a: &InspectDataArgs) -> Result<()> {
     opts.drop_nan = true;
     let (table, format) = read_table(&a.path, &opts)?;
     let file = FileInfo::of(&table, format);
+    let rows = table.rows;
     opts.drop_nan = !refuses_nan;
-    let split = load(&a.path, &opts)
+    // The table read is the one --data would read, unless it refuses missing values and some
+    // were dropped here: then the load fails at the first one, and says where.
+    let loaded = if refuses_nan && table.dropped > 0 {
+        load(&a.path, &opts)
+    } else {
+        split_and_scale(&a.path, table, format, &opts)
+    };
+    let split = loaded
         .map(|l| (l.train.n, l.test.n, l.test_source))
         .map_err(|e| e.to_string());
     let r = Report {
-        duration_s: a.rate.map(|hz| table.rows as f64 / hz),
+        duration_s: a.rate.map(|hz| rows as f64 / hz),
         file,
         split,
     };

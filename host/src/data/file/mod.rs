@@ -300,6 +300,16 @@ pub fn load(path: &Path, opts: &FileOptions) -> Result<Loaded, DataError> {
         return Err(malformed(path, "--hop needs --window"));
     }
     let (table, format) = read_table(path, opts)?;
+    split_and_scale(path, table, format, opts)
+}
+
+/// The second half of [`load`], for a table already read from `path`.
+pub fn split_and_scale(
+    path: &Path,
+    table: Table,
+    format: Format,
+    opts: &FileOptions,
+) -> Result<Loaded, DataError> {
     let info = FileInfo::of(&table, format);
     let test_file = opts.test.clone().or_else(|| partner(path, format));
     let (train, test, test_source) = match &test_file {
@@ -357,6 +367,7 @@ pub fn load(path: &Path, opts: &FileOptions) -> Result<Loaded, DataError> {
             Some(w) => {
                 let hop = opts.hop.unwrap_or(w);
                 let (a, b) = table::time_split(&table, opts.test_split)?;
+                drop(table);
                 (
                     table::windows(&a, w, hop)?,
                     table::windows(&b, w, hop)?,
@@ -365,6 +376,8 @@ pub fn load(path: &Path, opts: &FileOptions) -> Result<Loaded, DataError> {
             }
             None => {
                 let (a, b) = table::random_split(&table, opts.test_split, opts.split_seed)?;
+                // Peak memory: the file's values twice, never three times.
+                drop(table);
                 (
                     a,
                     b,
@@ -397,12 +410,13 @@ pub fn load(path: &Path, opts: &FileOptions) -> Result<Loaded, DataError> {
         ));
     }
     let scaling = Scaling::of(&train);
+    let class_names = train.class_names.clone();
     Ok(Loaded {
-        train: scaling.apply(&train),
-        test: scaling.apply(&test),
+        train: scaling.into_dataset(train),
+        test: scaling.into_dataset(test),
         info,
         test_source,
-        class_names: train.class_names.clone(),
+        class_names,
         scaling,
     })
 }

@@ -235,23 +235,20 @@ impl Scaling {
     }
 
     /// `t` as a data set, each channel mapped from its training range to `[0, 1]` (values out
-    /// of range clamped; a constant channel becomes 0), as every bundled loader does.
-    pub fn apply(&self, t: &Table) -> Dataset {
-        let l = t.length().max(1);
-        let features = t
-            .values
-            .chunks(t.width.max(1))
-            .flat_map(|row| {
-                row.iter().enumerate().map(move |(i, &x)| {
-                    let (a, b) = (self.min[i / l], self.max[i / l]);
-                    if b > a {
-                        ((x - a) / (b - a)).clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    }
-                })
-            })
-            .collect();
+    /// of range clamped; a constant channel becomes 0), as every bundled loader does. In place:
+    /// the table's values become the features.
+    pub fn into_dataset(&self, t: Table) -> Dataset {
+        let (w, l) = (t.width.max(1), t.length().max(1));
+        let mut features = t.values;
+        for (i, x) in features.iter_mut().enumerate() {
+            let ch = (i % w) / l;
+            let (a, b) = (self.min[ch], self.max[ch]);
+            *x = if b > a {
+                ((*x - a) / (b - a)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+        }
         Dataset {
             features,
             labels: t.labels.iter().map(|&l| l as u8).collect(),
@@ -319,10 +316,10 @@ mod tests {
             (s.min.clone(), s.max.clone()),
             (vec![0., 10.], vec![3., 13.])
         );
-        let d = s.apply(&test);
+        let d = s.into_dataset(test);
         // 4 and 5 are above the training maximum 3: clamped to 1.
         assert_eq!(d.features, vec![1., 1., 1., 1.]);
-        let d = s.apply(&train);
+        let d = s.into_dataset(train);
         assert_eq!(&d.features[..4], &[0., 0., 1. / 3., 1. / 3.]);
     }
 
