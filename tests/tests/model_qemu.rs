@@ -134,6 +134,7 @@ fn quantized_accuracy_within_budget() {
 fn a_users_csv_to_a_model_on_the_device() {
     // The README's path: a CSV as pandas writes it (a header, class names, CRLF), then the CLI's
     // train and quantize on the file path, then the model file in QEMU against the simulator.
+    use clap::Parser;
     use mote_host::cli::{Cli, run};
     use mote_host::data::file::FileOptions;
     let (_, train, test) = trained();

@@ -69,7 +69,7 @@ pub enum BenchCommand {
     },
     /// PLeaS study (SPEC §3): two MLPs trained on skewed halves of a data set, merged by every
     /// method at a range of budgets, evaluated on the full test set; table, `--plot`, `--json`.
-    Pleas(PleasStudyArgs),
+    Pleas(Box<PleasStudyArgs>),
 }
 
 /// `mote bench pleas` arguments.
