@@ -112,7 +112,44 @@ fn feature_columns(
     Ok(cols)
 }
 
-/// Reads a CSV file (`delimiter` `b','` or `b'\t'`) into a table.
+/// Fails at the first NUL byte: CSV is text, and a binary stream (`/dev/zero`, a model file)
+/// would otherwise be one endless field.
+struct TextOnly<R> {
+    inner: R,
+}
+
+impl<R: std::io::Read> std::io::Read for TextOnly<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if buf[..n].contains(&0) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "a NUL byte: this is binary data, not CSV text",
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// The delimiter of a `.csv` file: `;` when its first line has semicolons and no commas (the
+/// export of a spreadsheet in a decimal-comma locale), else `,`.
+pub fn sniff_delimiter(path: &Path) -> u8 {
+    use std::io::{BufRead, Read};
+    let Ok(f) = std::fs::File::open(path) else {
+        return b',';
+    };
+    let mut first = Vec::new();
+    let _ = std::io::BufReader::new(f)
+        .take(1 << 16)
+        .read_until(b'\n', &mut first);
+    if !first.contains(&b',') && first.contains(&b';') {
+        b';'
+    } else {
+        b','
+    }
+}
+
+/// Reads a CSV file (`delimiter` `b','`, `b';'` or `b'\t'`) into a table.
 pub fn read(path: &Path, delimiter: u8, opts: &CsvOptions) -> Result<Table, DataError> {
     let input = crate::input::open(path)?;
     let size = input.size();
@@ -138,7 +175,9 @@ pub fn read(path: &Path, delimiter: u8, opts: &CsvOptions) -> Result<Table, Data
         .flexible(true)
         .trim(::csv::Trim::All)
         .delimiter(delimiter)
-        .from_reader(bar.wrap_read(input));
+        .from_reader(TextOnly {
+            inner: bar.wrap_read(input),
+        });
     let mut records = reader.records();
     let next = |records: &mut ::csv::StringRecordsIter<_>| -> Result<Option<::csv::StringRecord>, DataError> {
         match records.next() {
@@ -306,6 +345,11 @@ pub fn read(path: &Path, delimiter: u8, opts: &CsvOptions) -> Result<Table, Data
         };
         values.extend_from_slice(&row_buf);
         ids.push(id);
+        if size.is_none() && ids.len() % 65_536 == 0 {
+            // A stream has no size to check up front: check as it grows.
+            crate::budget::check("the values read from the stream", (values.len() as u64) * 8)
+                .map_err(|e| malformed(path, format!("line {line}: {e}")))?;
+        }
         Ok(())
     };
     for rec in &pending {

@@ -199,7 +199,7 @@ pub fn read_table(path: &Path, opts: &FileOptions) -> Result<(Table, Format), Da
         progress: opts.progress,
     };
     let table = match format {
-        Format::Csv => csv::read(path, b',', &csv_opts)?,
+        Format::Csv => csv::read(path, csv::sniff_delimiter(path), &csv_opts)?,
         Format::Tsv => csv::read(path, b'\t', &csv_opts)?,
         Format::Npz => npz::read(path, &opts.x_key, &opts.y_key, opts.drop_nan)?,
         Format::Ts => {

@@ -163,6 +163,15 @@ fn class_names_streams_and_errors_name_line_and_column() {
         e.contains("--label `class` is not a column; the 3 columns are: a, b, label"),
         "{e}"
     );
+    let e = bad("a,b,label\n1,2,x\n\0\0\0\0", &o);
+    assert!(e.contains("NUL byte"), "{e}");
+    // A spreadsheet export with semicolons.
+    std::fs::write(&p, "a;b;label\n1;2;x\n3;4;y\n").expect("writes");
+    let t = read_table(&p, &o).expect("reads").0;
+    assert_eq!(
+        (t.rows, t.width, t.values.clone()),
+        (2, 2, vec![1.0, 2.0, 3.0, 4.0])
+    );
     // --drop-nan drops and counts.
     std::fs::write(&p, "a,b,label\n1,,x\n3,4,y\n5,6,x\n7,8,y\n9,NA,y\n").expect("writes");
     let (t, _) = read_table(
