@@ -44,9 +44,10 @@ impl Dtype {
             ">" => true,
             _ => return None,
         };
-        let (kind, n) = rest.split_at(1);
-        let n: usize = n.parse().ok()?;
-        match kind {
+        // The kind is one character, of any width: a header is arbitrary bytes.
+        let kind = rest.chars().next()?;
+        let n: usize = rest[kind.len_utf8()..].parse().ok()?;
+        match kind.to_string().as_str() {
             "f" if matches!(n, 2 | 4 | 8) => Some(Dtype::Float { bytes: n, big }),
             "i" if matches!(n, 1 | 2 | 4 | 8) => Some(Dtype::Int {
                 bytes: n,
@@ -467,5 +468,10 @@ pub(crate) mod tests {
                 .contains("not supported")
         );
         assert!(read_npy(&mut &b"PK\x03\x04...."[..], 10, "x").is_err());
+        // Found by the fuzzer: a multi-byte character as the element kind.
+        let m = npy("<\u{fffd}4", &[1], false, &[0; 4]);
+        assert!(read_npy(&mut m.as_slice(), m.len() as u64, "x").is_err());
+        assert_eq!(Dtype::parse("<"), None);
+        assert_eq!(Dtype::parse(""), None);
     }
 }
