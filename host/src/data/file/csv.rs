@@ -345,7 +345,7 @@ pub fn read(path: &Path, delimiter: u8, opts: &CsvOptions) -> Result<Table, Data
         };
         values.extend_from_slice(&row_buf);
         ids.push(id);
-        if size.is_none() && ids.len() % 65_536 == 0 {
+        if size.is_none() && ids.len().is_multiple_of(65_536) {
             // A stream has no size to check up front: check as it grows.
             crate::budget::check("the values read from the stream", (values.len() as u64) * 8)
                 .map_err(|e| malformed(path, format!("line {line}: {e}")))?;
