@@ -62,10 +62,34 @@ fn positive_lr(s: &str) -> Result<f64, String> {
 /// Runs `mote train`.
 pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
     crate::output::claim_stdout_for_output(&args.output, args.json)?;
-    let (train, test) = config
-        .catalog
-        .with_files(args.file.options(true))
-        .load(&args.data)?;
+    let catalog = config.catalog.with_files(args.file.options(true));
+    // A model trained on a data file keeps what its inputs meant: the class names (label k is
+    // `classes[k]`) and the per-channel training range the inputs were scaled from.
+    let (train, test, metadata) = if !crate::data::NAMES.contains(&args.data.as_str())
+        && crate::data::file::looks_like_path(&args.data)
+    {
+        let l = crate::data::file::load(std::path::Path::new(&args.data), catalog.files())?;
+        let metadata = vec![
+            ("mote.data".to_string(), args.data.clone()),
+            (
+                "mote.classes".to_string(),
+                serde_json::to_string(&l.class_names)?,
+            ),
+            (
+                "mote.input_scaling".to_string(),
+                serde_json::to_string(&serde_json::json!({
+                    "rule": "x' = clamp((x - min[c]) / (max[c] - min[c]), 0, 1); 0 where max[c] = min[c]",
+                    "channel_length": l.train.d / l.scaling.min.len().max(1),
+                    "min": l.scaling.min,
+                    "max": l.scaling.max,
+                }))?,
+            ),
+        ];
+        (l.train, l.test, metadata)
+    } else {
+        let (train, test) = catalog.load(&args.data)?;
+        (train, test, Vec::new())
+    };
     let cfg = TrainConfig {
         hidden: args.hidden.clone(),
         epochs: args.epochs,
@@ -78,7 +102,7 @@ pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
     let model = train_mlp(&cfg, &train)?;
     let seconds = start.elapsed().as_secs_f64();
     let (tr, te) = (evaluate(&model, &train)?, evaluate(&model, &test)?);
-    model.save(&args.output)?;
+    model.save_with(&args.output, &metadata)?;
     if args.json {
         return crate::output::print_json(&serde_json::json!({
             "config": cfg,
@@ -100,4 +124,56 @@ pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
         args.output.display()
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn a_model_trained_on_a_file_keeps_its_class_names_and_scaling() {
+        let dir = std::env::temp_dir().join(format!("mote-train-meta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let csv = dir.join("walk.csv");
+        let mut text = String::from("x,y,activity\n");
+        for i in 0..40 {
+            let (name, v) = if i % 2 == 0 {
+                ("walk", 10.0)
+            } else {
+                ("idle", 0.0)
+            };
+            text += &format!("{},{},{name}\n", v + (i % 5) as f32, -v);
+        }
+        std::fs::write(&csv, text).expect("writes");
+        let out = dir.join("m.safetensors");
+        let cli = crate::cli::Cli::try_parse_from([
+            "mote",
+            "train",
+            "--data",
+            csv.to_str().expect("utf-8"),
+            "--hidden",
+            "4",
+            "--epochs",
+            "2",
+            "--json",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ])
+        .expect("parses");
+        crate::cli::run(cli).expect("trains");
+        let bytes = std::fs::read(&out).expect("reads");
+        let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).expect("metadata");
+        let meta = meta.metadata().clone().expect("has metadata");
+        assert_eq!(meta["mote.classes"], r#"["idle","walk"]"#);
+        let s: serde_json::Value = serde_json::from_str(&meta["mote.input_scaling"]).expect("json");
+        assert_eq!(s["channel_length"], 1);
+        assert_eq!(s["max"][1].as_f64(), Some(0.0));
+        assert!(s["min"][1].as_f64().expect("number") <= -10.0);
+        // The model itself still loads as an MLP.
+        assert_eq!(
+            crate::nn::Mlp::load(&out).expect("loads").widths(),
+            vec![2, 4, 2]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -349,6 +349,12 @@ impl Mlp {
     /// Serialises as f32 safetensors with `nn.Sequential` names (`0.weight`, `0.bias`,
     /// `2.weight`, ...: Linear modules sit at even indices, ReLUs at the odd ones).
     pub fn to_safetensors(&self) -> Vec<u8> {
+        self.to_safetensors_with(&[])
+    }
+
+    /// [`Mlp::to_safetensors`] with `extra` entries in the file's `__metadata__` (besides
+    /// `format: pt`), e.g. the class names and input scaling of a model trained on a data file.
+    pub fn to_safetensors_with(&self, extra: &[(String, String)]) -> Vec<u8> {
         let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -364,7 +370,8 @@ impl Mlp {
                 .expect("shape and byte length agree by construction");
             (name.clone(), view)
         });
-        let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        let mut meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+        meta.extend(extra.iter().cloned());
         safetensors::serialize(views, Some(meta))
             .expect("serialising in-memory f32 tensors cannot fail")
     }
@@ -372,6 +379,11 @@ impl Mlp {
     /// Writes the model atomically (temporary file, then rename).
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
         crate::output::write_atomic(path, &self.to_safetensors())
+    }
+
+    /// [`Mlp::save`] with `extra` metadata entries.
+    pub fn save_with(&self, path: &Path, extra: &[(String, String)]) -> anyhow::Result<()> {
+        crate::output::write_atomic(path, &self.to_safetensors_with(extra))
     }
 
     /// Layer widths `[in, h1, ..., out]`.
