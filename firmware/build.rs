@@ -1,5 +1,7 @@
-//! Build script: copies the chosen board's memory map (memory.x) and the model file and samples
-//! blob named by `MOTE_MODEL` and `MOTE_SAMPLES` into OUT_DIR, for the linker and `include_bytes!`.
+//! Build script: copies the chosen board's memory map (memory.x) and the model file, samples
+//! blob and sensor recording named by `MOTE_MODEL`, `MOTE_SAMPLES` and `MOTE_RECORDING` into
+//! OUT_DIR, for the linker and `include_bytes!`, and writes the sensor application's parameters
+//! (`MOTE_APP_*`, set by `mote firmware build`) as constants.
 
 use std::{
     env, fs,
@@ -21,17 +23,63 @@ fn embed(var: &str, out: &Path, name: &str) {
     }
 }
 
+/// A numeric build parameter, or its default when unset.
+fn param(var: &str, default: u64) -> u64 {
+    println!("cargo:rerun-if-env-changed={var}");
+    match env::var(var) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{var}={v}: expected a non-negative integer")),
+        Err(_) => default,
+    }
+}
+
 fn main() {
-    let memory = if env::var_os("CARGO_FEATURE_BOARD_LM3S6965").is_some() {
-        "lm3s6965"
+    let board = |f: &str| env::var_os(format!("CARGO_FEATURE_BOARD_{f}")).is_some();
+    let (memory, systick_hz) = if board("LM3S6965") {
+        ("lm3s6965", 12_500_000)
+    } else if board("MICROBIT_V2") {
+        // The nRF52833's core clock: SysTick counts CPU cycles.
+        ("nrf52833", 64_000_000)
     } else {
-        // mps2-an386 (M4F) and mps2-an385 (M3) share the MPS2 memory map.
-        "mps2"
+        // mps2-an386 (M4F) and mps2-an385 (M3) share the MPS2 memory map; QEMU's SysTick
+        // counts at the boards' 25 MHz system clock.
+        ("mps2", 25_000_000)
     };
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     fs::copy(format!("memory/{memory}.x"), out.join("memory.x")).expect("memory/<board>.x exists");
     embed("MOTE_MODEL", &out, "model.mote");
     embed("MOTE_SAMPLES", &out, "samples.bin");
+    embed("MOTE_RECORDING", &out, "recording.bin");
+    let window = param("MOTE_APP_WINDOW", 100);
+    let config = format!(
+        "/// SysTick's clock on this board, Hz.\n\
+         pub const SYSTICK_HZ: u32 = {systick_hz};\n\
+         /// Sample rate, millihertz.\n\
+         pub const RATE_MILLIHERTZ: u32 = {};\n\
+         /// Samples per window.\n\
+         pub const WINDOW: usize = {window};\n\
+         /// Samples between decisions of a stateless model.\n\
+         pub const HOP: usize = {};\n\
+         /// f32 arena of the embedded model.\n\
+         pub const ARENA_F32: usize = {};\n\
+         /// int8 arena of the embedded model.\n\
+         pub const ARENA_I8: usize = {};\n\
+         /// Recurrent state of the embedded model, f32 values.\n\
+         pub const STATE_F32: usize = {};\n\
+         /// Layers of the embedded model.\n\
+         pub const LAYERS: usize = {};\n\
+         /// Largest of the model's input and output lengths.\n\
+         pub const IO: usize = {};\n",
+        param("MOTE_APP_RATE_MHZ", 10_000),
+        param("MOTE_APP_HOP", window),
+        param("MOTE_APP_ARENA_F32", 0),
+        param("MOTE_APP_ARENA_I8", 0),
+        param("MOTE_APP_STATE", 0),
+        param("MOTE_APP_LAYERS", 1),
+        param("MOTE_APP_IO", 3),
+    );
+    fs::write(out.join("app_config.rs"), config).expect("writing OUT_DIR");
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory");
     println!("cargo:rerun-if-changed=build.rs");

@@ -15,7 +15,7 @@ secs="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(safetensors idx ts daphnet_csv ecg samples data_file)
+  targets=(safetensors idx ts daphnet_csv ecg samples recording data_file)
 fi
 export RUSTC_BOOTSTRAP=1
 cd "$root/fuzz"
@@ -58,6 +58,9 @@ seed_all() {
   # Samples blobs: 2 samples of 3 values, and no samples of 5 values.
   printf "MSMP$(le32 2)$(le32 3)$one_f32$one_f32$one_f32$one_f32$one_f32$one_f32\x00\x01" | seed samples n2_d3
   printf "MSMP$(le32 0)$(le32 5)" | seed samples n0_d5
+  # Recordings: 2 samples of 3 axes at 10 Hz, and an empty one-channel one.
+  printf "MREC$(le32 2)\x03\x00\x01\x00$(le32 10000)\x01\x00\x02\x00\x03\x00\xfc\xff\xfb\xff\xfa\xff" | seed recording n2_c3
+  printf "MREC$(le32 0)\x01\x00\x01\x00$(le32 1)" | seed recording n0_c1
   # Data files (first byte: the mode, see fuzz_targets/data_file.rs): CSV with a header and
   # class names, TSV without, and an .npz of x (2, 2) float32 and y (2,) int64 made with Python's
   # zipfile (NumPy's own layout: version 1.0 headers padded to 64 bytes).

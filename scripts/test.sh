@@ -16,6 +16,9 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 (cd firmware && cargo clippy --release --quiet -- -D warnings)
 (cd firmware && cargo clippy --release --quiet --target thumbv7m-none-eabi --no-default-features --features board-lm3s6965 -- -D warnings)
+# The real board: the application with the micro:bit's LSM303AGR, and with a replayed one.
+(cd firmware && cargo clippy --release --quiet --bin app --no-default-features --features board-microbit-v2,sensor-hardware -- -D warnings)
+(cd firmware && cargo clippy --release --quiet --bin app --no-default-features --features board-microbit-v2 -- -D warnings)
 if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo clippy --release --quiet -- -D warnings); fi
 echo "== tests"
 cargo test --workspace

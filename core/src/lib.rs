@@ -19,6 +19,8 @@
 //! - [`model`]: the `.mote` model file: zero-copy validating reader, writer, executor.
 //! - [`recurrent`]: constant-memory recurrent cells (Lightning Attention-2, GLA-Liger, MoM, SWA, Liger).
 //! - [`samples`]: the samples blob (`MSMP`): labelled inputs the host writes, the firmware reads.
+//! - [`sensor`]: the sensor contract: recordings a replayed sensor plays, the LSM303AGR's
+//!   register encoding, readings to model units.
 //! - [`shape`]: [`shape::ShapeError`], the length mismatch every slice-taking kernel reports.
 #![cfg_attr(not(test), no_std)]
 #![deny(missing_docs)]
@@ -30,4 +32,5 @@ pub mod lmul;
 pub mod model;
 pub mod recurrent;
 pub mod samples;
+pub mod sensor;
 pub mod shape;

@@ -1,10 +1,16 @@
-//! Runtime support shared by mote's firmware binaries: defmt over semihosting, a panic handler and
-//! a HardFault handler that exit QEMU with a non-zero status (instead of hanging), the
-//! benchmark region markers read by the instruction-counting QEMU plugin, and the reading of the
-//! model file and samples blob embedded at build time (`MOTE_MODEL`, `MOTE_SAMPLES`).
+//! Runtime support shared by mote's firmware binaries: defmt over semihosting (QEMU) or RTT (a
+//! real board), a panic handler and a HardFault handler that exit QEMU with a non-zero status
+//! (instead of hanging), the benchmark region markers read by the instruction-counting QEMU
+//! plugin, the reading of the model file and samples blob embedded at build time (`MOTE_MODEL`,
+//! `MOTE_SAMPLES`), and the sensor application's parts ([`app`]).
 #![no_std]
 
+pub mod app;
+
 use cortex_m as _; // critical-section implementation for defmt
+#[cfg(feature = "board-microbit-v2")]
+use defmt_rtt as _; // global defmt logger over RTT, read by probe-rs
+#[cfg(feature = "qemu")]
 use defmt_semihosting as _; // global defmt logger over semihosting
 
 /// Exit status for a panic (as Rust's test harness).
@@ -15,8 +21,19 @@ pub const EXIT_HARDFAULT: i32 = 3;
 pub const EXIT_CHECK_FAILED: i32 = 1;
 
 /// Ends the QEMU run with `code` (SYS_EXIT_EXTENDED passes it through to the host).
+#[cfg(feature = "qemu")]
 pub fn exit(code: i32) -> ! {
     semihosting::process::exit(code)
+}
+
+/// On a real board there is no host to exit to: logs the status and sleeps (the probe-rs
+/// session that reads the log shows it; a reset starts the application again).
+#[cfg(not(feature = "qemu"))]
+pub fn exit(code: i32) -> ! {
+    defmt::info!("halted with status {=i32}", code);
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 /// Logs why the run cannot go on, as `bin: what`, and exits with [`EXIT_CHECK_FAILED`].

@@ -119,6 +119,13 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cmd::data::DataCommand,
     },
+    /// The sensor application for a model: build it for a board, run it under QEMU on a replayed
+    /// sensor (checked bit for bit against the host), flash it to a micro:bit v2.
+    Firmware {
+        /// The firmware subcommand.
+        #[command(subcommand)]
+        command: crate::cmd::firmware::FirmwareCommand,
+    },
     /// Align model B to model A (weight matching, activation matching or STE) and save the permuted B.
     Match(MatchArgs),
     /// Merge models: average after alignment (merge-many for three or more), or PLeaS into any width.
@@ -150,6 +157,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Plugin { command } => cmd::plugin::run(command),
         Command::Train(args) => cmd::train::run(&args, &config),
         Command::Data { command } => cmd::data::run(&command),
+        Command::Firmware { command } => cmd::firmware::run(&command, &config),
         Command::Match(args) => cmd::r#match::run(&args, &config),
         Command::Merge(args) => cmd::merge::run(&args, &config),
         Command::Barrier(args) => cmd::barrier::run(&args, &config),

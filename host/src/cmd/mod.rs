@@ -10,6 +10,7 @@ pub mod data;
 pub mod data_args;
 pub mod demo;
 pub mod dict;
+pub mod firmware;
 pub mod inspect;
 pub mod lmul_error;
 pub mod r#match;

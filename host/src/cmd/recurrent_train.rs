@@ -25,6 +25,10 @@ pub struct RecurrentTrainArgs {
     /// `basicmotions/` of the data directory).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Train on these channels only, in this order (e.g. `0,1,2`: BasicMotions' accelerometer
+    /// axes, what the 3-axis sensor of `mote firmware run` gives). Default: every channel.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<usize>,
     /// Full-batch AdamW steps.
     #[arg(long, default_value_t = 300)]
     pub epochs: usize,
@@ -97,8 +101,12 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
         Some(d) => d.clone(),
         None => config.catalog.data_dir()?.join("basicmotions"),
     };
-    let train_ds = basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?;
-    let test_ds = basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?;
+    let mut train_ds = basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?;
+    let mut test_ds = basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?;
+    if !args.channels.is_empty() {
+        train_ds = train_ds.select_channels(&args.channels)?;
+        test_ds = test_ds.select_channels(&args.channels)?;
+    }
     let cfg = TrainConfig {
         epochs: args.epochs,
         seed: args.seed,

@@ -130,3 +130,68 @@ mod tests {
         }
     }
 }
+
+impl SeriesSet {
+    /// The same series with only the channels `keep`, in that order (e.g. `[0, 1, 2]`: the
+    /// accelerometer axes of BasicMotions, what a 3-axis sensor gives).
+    pub fn select_channels(&self, keep: &[usize]) -> Result<SeriesSet> {
+        if keep.is_empty() {
+            anyhow::bail!("no channels selected");
+        }
+        if let Some(&bad) = keep.iter().find(|&&c| c >= self.channels) {
+            anyhow::bail!(
+                "channel {bad} does not exist: the series have {} channels (0..={})",
+                self.channels,
+                self.channels.saturating_sub(1)
+            );
+        }
+        let series = self
+            .series
+            .iter()
+            .map(|s| Series {
+                values: s
+                    .values
+                    .chunks_exact(self.channels)
+                    .flat_map(|t| keep.iter().map(move |&c| t[c]))
+                    .collect(),
+                label: s.label,
+            })
+            .collect();
+        Ok(SeriesSet {
+            classes: self.classes.clone(),
+            channels: keep.len(),
+            length: self.length,
+            series,
+        })
+    }
+}
+
+#[cfg(test)]
+mod select_tests {
+    use super::*;
+
+    #[test]
+    fn selected_channels_keep_their_values_in_order() {
+        let ds = SeriesSet {
+            classes: vec!["a".into()],
+            channels: 3,
+            length: 2,
+            series: vec![Series {
+                values: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+                label: 0,
+            }],
+        };
+        let s = ds.select_channels(&[2, 0]).unwrap();
+        assert_eq!(
+            (s.channels, &s.series[0].values[..]),
+            (2, &[3.0, 1.0, 6.0, 4.0][..])
+        );
+        assert!(
+            ds.select_channels(&[3])
+                .unwrap_err()
+                .to_string()
+                .contains("channel 3")
+        );
+        assert!(ds.select_channels(&[]).is_err());
+    }
+}

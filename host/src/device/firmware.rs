@@ -30,6 +30,18 @@ impl Default for Firmware {
     }
 }
 
+/// What a firmware build is for: the target triple, the crate features (board, sensor) and a
+/// name for messages and the kept ELF's file name.
+#[derive(Clone, Copy, Debug)]
+pub struct BuildTarget<'a> {
+    /// Rust target triple.
+    pub triple: &'a str,
+    /// Comma-separated features of the firmware crate.
+    pub features: &'a str,
+    /// Board name.
+    pub name: &'a str,
+}
+
 /// Serialises firmware builds in this process: a build followed by the copy of its ELF must not
 /// interleave with another build of the same binary with different embedded inputs.
 static BUILD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -60,16 +72,36 @@ impl Firmware {
     /// `MOTE_MODEL`, the path of a model file to embed); the copy's name is derived from the
     /// board, binary and `env`.
     pub fn build(&self, board: Board, bin: &str, env: &[(&str, &Path)]) -> Result<PathBuf> {
+        let env: Vec<(&str, &std::ffi::OsStr)> =
+            env.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+        self.build_for(
+            BuildTarget {
+                triple: board.target(),
+                features: board.feature(),
+                name: board.machine(),
+            },
+            bin,
+            &env,
+        )
+    }
+
+    /// [`Self::build`] for any target of the firmware crate (a QEMU board or a real one).
+    pub fn build_for(
+        &self,
+        target: BuildTarget<'_>,
+        bin: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Result<PathBuf> {
         let _guard = BUILD_LOCK
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let dir = self.dir()?;
         let target_dir = dir.join("target");
         let mut cmd = crate::subcargo::cargo_build(&dir, &target_dir);
-        cmd.args(["--bin", bin, "--target", board.target()]).args([
+        cmd.args(["--bin", bin, "--target", target.triple]).args([
             "--no-default-features",
             "--features",
-            board.feature(),
+            target.features,
         ]);
         for (k, v) in env {
             cmd.env(k, v);
@@ -80,19 +112,20 @@ impl Firmware {
         if !out.status.success() {
             bail!(
                 "building firmware `{bin}` for {} failed:\n{}",
-                board.machine(),
+                target.name,
                 String::from_utf8_lossy(&out.stderr)
             );
         }
         // The M3 boards share a target triple but not a memory map: keep their ELFs apart.
-        let elf = target_dir.join(board.target()).join("release").join(bin);
+        let elf = target_dir.join(target.triple).join("release").join(bin);
         let tag = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             env.hash(&mut h);
+            target.features.hash(&mut h);
             h.finish()
         };
-        let kept = target_dir.join(format!("{bin}-{}-{tag:016x}.elf", board.machine()));
+        let kept = target_dir.join(format!("{bin}-{}-{tag:016x}.elf", target.name));
         std::fs::copy(&elf, &kept).with_context(|| format!("copying {}", elf.display()))?;
         Ok(kept)
     }

@@ -1,6 +1,8 @@
 //! The device side, without hardware: the firmware built for a QEMU board with a model embedded,
 //! run under `qemu-system-arm`, its defmt log decoded and compared with the host bit for bit.
 //!
+//! - [`app`]: the sensor application for a user's model: build (board limits, footprint), a
+//!   replayed stream under QEMU, every decision checked against the host.
 //! - [`board`]: the QEMU boards ([`Board`]).
 //! - [`firmware`]: the firmware sources and their builds ([`Firmware`]).
 //! - [`qemu`]: one run under QEMU and its decoded log.
@@ -11,6 +13,7 @@
 //! - [`selftest`]: the L-Mul self-test, checked on the host.
 //! - [`kernel_counts`]: instructions per 256×256 matvec of each kernel.
 
+pub mod app;
 pub mod board;
 pub mod firmware;
 pub mod infer;
