@@ -1,11 +1,14 @@
 //! The sensor contract between host and device: the recording a replayed sensor plays back
 //! ([`recording`]), what an LSM303AGR accelerometer puts in its output registers for a physical
 //! value and what its driver reads back ([`lsm303agr`]), and the conversion of sensor readings to
-//! the model's input units ([`to_model_units`]). The firmware's replay I2C device and the host's
-//! simulator both use these, so a model sees the same input bits on both.
+//! the model's input units ([`to_model_units`]), and (feature `embedded-hal`) the replayed chip
+//! itself, an I2C device answering its register protocol from a recording (`replay`). The
+//! firmware and the host's simulator both use these, so a model sees the same input bits on both.
 
 pub mod lsm303agr;
 pub mod recording;
+#[cfg(any(test, feature = "embedded-hal"))]
+pub mod replay;
 
 /// Standard gravity in m/s² per g (the conversion of the ISO 80000-3 convention).
 pub const STANDARD_GRAVITY: f32 = 9.806_65;

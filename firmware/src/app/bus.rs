@@ -1,14 +1,19 @@
 //! The I2C bus the `lsm303agr` driver talks to on this build, and the board's decision display.
 //!
-//! - A QEMU board, or the micro:bit built with a recording (`--sensor replay:FILE`): the
-//!   [`ReplayI2c`](super::replay::ReplayI2c) playing the embedded recording.
+//! - A QEMU board, or the micro:bit built with a recording (`--sensor replay:FILE`): core's
+//!   `ReplayI2c` playing the embedded recording.
 //! - The micro:bit with `--sensor hardware` (feature `sensor-hardware`): the nRF52833's TWIM0 on
 //!   the internal I2C bus, where the real LSM303AGR sits.
 
 #[cfg(not(all(feature = "board-microbit-v2", feature = "sensor-hardware")))]
 mod imp {
-    use super::super::replay::{ReplayError, ReplayI2c};
+    use core::sync::atomic::{AtomicBool, Ordering};
+
     use mote_core::sensor::recording::Recording;
+    use mote_core::sensor::replay::{ReplayError, ReplayI2c};
+
+    /// Set when the replay reports no new data: the recording has been played to its end.
+    static FINISHED: AtomicBool = AtomicBool::new(false);
 
     /// The bus of this build.
     pub type Bus = ReplayI2c;
@@ -25,12 +30,17 @@ mod imp {
 
     /// Logs a bus error.
     pub fn log_error(e: &ReplayError) {
-        defmt::error!("replayed sensor: {}", e);
+        defmt::error!("replayed sensor: {}", defmt::Display2Format(e));
+    }
+
+    /// The sensor had no new sample at a tick: for the replay, the end of the recording.
+    pub fn no_new_data() {
+        FINISHED.store(true, Ordering::Release);
     }
 
     /// Whether the recording has been played to its end.
     pub fn finished() -> bool {
-        super::super::replay::FINISHED.load(core::sync::atomic::Ordering::Acquire)
+        FINISHED.load(Ordering::Acquire)
     }
 }
 
@@ -51,6 +61,10 @@ mod imp {
     pub fn log_error(e: &twim::Error) {
         defmt::error!("I2C: {}", defmt::Debug2Format(e));
     }
+
+    /// The sensor had no new sample at a tick (its data rate is at or above the tick rate, so
+    /// this is a phase difference of the two clocks, and the next tick reads it).
+    pub fn no_new_data() {}
 
     /// A real sensor never runs out.
     pub fn finished() -> bool {

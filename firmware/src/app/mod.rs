@@ -1,9 +1,9 @@
 //! The sensor application (`bin/app.rs`): sensor -> features -> model -> decision, continuously.
 //!
-//! - [`replay`]: the replayed LSM303AGR, an `embedded_hal::i2c::I2c` answering the chip's
-//!   register protocol from a recording (under QEMU, or on a board with `--sensor replay:FILE`).
-//! - [`bus`]: which I2C bus the driver talks to on this build (the board's TWIM or the replay),
-//!   and the board's decision display.
+//! - [`bus`]: which I2C bus the driver talks to on this build: the board's TWIM, or
+//!   `mote_core::sensor::replay::ReplayI2c`, the replayed LSM303AGR answering the chip's register
+//!   protocol from a recording (under QEMU, or on a board with `--sensor replay:FILE`); and the
+//!   board's decision display.
 //! - [`sampling`]: the SysTick interrupt that reads the sensor through the `lsm303agr` driver at
 //!   the sample rate and hands samples to the main loop through a `heapless::spsc::Queue`,
 //!   counting the samples it had to drop.
@@ -15,7 +15,6 @@
 
 pub mod bus;
 pub mod pipeline;
-pub mod replay;
 pub mod sampling;
 pub mod stack;
 

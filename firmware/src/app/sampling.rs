@@ -177,6 +177,7 @@ impl Isr {
             Err(e) => return fault(e),
         };
         if !status.xyz_new_data() {
+            bus::no_new_data();
             return;
         }
         let a = match self.sensor.acceleration() {

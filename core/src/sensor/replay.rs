@@ -8,13 +8,16 @@
 //! OUT_Z_H_A (0x28..0x2D, auto-increment with the sub-address MSB); the magnetometer's
 //! WHO_AM_I_M (0x4F, reads 0x40) and CFG_REG_C_M (0x62). Each read of OUT_Z_H_A completes a
 //! sample and makes the next one current: the chip's output data rate is the sampling timer's.
-//! Any other address, register or access is a [`ReplayError`], never a silent zero.
-
-use core::sync::atomic::{AtomicBool, Ordering};
+//! Any other address, register or access is a [`ReplayError`], never a silent zero. After the
+//! last sample STATUS_REG_A reads 0 ([`ReplayI2c::finished`]).
+//!
+//! Here, in core (feature `embedded-hal`), so that the host's tests run the same replay against
+//! the same driver as the firmware does.
 
 use embedded_hal::i2c::{self, ErrorKind, I2c, Operation, SevenBitAddress};
-use mote_core::sensor::lsm303agr::{self, Mode, Scale};
-use mote_core::sensor::recording::Recording;
+
+use super::lsm303agr::{self, Mode, Scale};
+use super::recording::Recording;
 
 /// The accelerometer's 7-bit I2C address.
 pub const ACCEL_ADDR: u8 = 0x19;
@@ -31,11 +34,8 @@ const OUT_Z_H_A: u8 = 0x2D;
 const WHO_AM_I_M: u8 = 0x4F;
 const CFG_REG_C_M: u8 = 0x62;
 
-/// Set once the recording has been played to its end (read by the application's main loop).
-pub static FINISHED: AtomicBool = AtomicBool::new(false);
-
 /// A bus access the replayed sensor does not answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, defmt::Format)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplayError {
     /// No device at this address.
     NoDevice {
@@ -56,6 +56,25 @@ pub enum ReplayError {
     /// The recording's sample has a channel count other than 3.
     NotThreeAxes,
 }
+
+impl core::fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            ReplayError::NoDevice { addr } => write!(f, "no device at I2C address {addr:#04x}"),
+            ReplayError::UnknownRegister { addr, reg } => write!(
+                f,
+                "register {reg:#04x} of device {addr:#04x} is not part of the replayed LSM303AGR"
+            ),
+            ReplayError::NoSubAddress => write!(f, "I2C access without a register sub-address"),
+            ReplayError::PastTheEnd => {
+                write!(f, "output registers read past the end of the recording")
+            }
+            ReplayError::NotThreeAxes => write!(f, "the recording is not three accelerometer axes"),
+        }
+    }
+}
+
+impl core::error::Error for ReplayError {}
 
 impl i2c::Error for ReplayError {
     fn kind(&self) -> ErrorKind {
@@ -103,6 +122,16 @@ impl ReplayI2c {
         })
     }
 
+    /// Whether every sample has been read.
+    pub fn finished(&self) -> bool {
+        self.next >= self.rec.len()
+    }
+
+    /// Samples read so far.
+    pub fn played(&self) -> usize {
+        self.next
+    }
+
     /// The mode and full scale the driver configured.
     fn mode_and_scale(&self) -> (Mode, Scale) {
         let lp = self.ctrl_reg1_a & 0x08 != 0;
@@ -137,7 +166,6 @@ impl ReplayI2c {
                 if self.next < self.rec.len() {
                     0x0F
                 } else {
-                    FINISHED.store(true, Ordering::Release);
                     0x00
                 }
             }
@@ -225,5 +253,99 @@ impl I2c<SevenBitAddress> for ReplayI2c {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sensor::lsm303agr as chip;
+    use crate::sensor::recording::{Unit, write};
+    use ::lsm303agr::{AccelMode, AccelOutputDataRate, AccelScale, Lsm303agr};
+
+    struct NoDelay;
+    impl embedded_hal::delay::DelayNs for NoDelay {
+        fn delay_ns(&mut self, _: u32) {}
+    }
+
+    fn recording(values: &[i16], buf: &mut [u8]) -> Recording<'static> {
+        let n = write(3, Unit::MilliG, 10_000, values, buf).unwrap();
+        let leaked: &'static [u8] = Box::leak(buf[..n].to_vec().into_boxed_slice());
+        Recording::parse(leaked).unwrap()
+    }
+
+    #[test]
+    fn the_real_driver_reads_the_recording_through_the_register_protocol() {
+        let values = [1000, -1000, 3, 9000, -9000, 0, 1, 2, -3];
+        let mut buf = [0u8; 64];
+        let bus = ReplayI2c::new(recording(&values, &mut buf)).unwrap();
+        let mut s = Lsm303agr::new_with_i2c(bus);
+        assert!(s.accelerometer_id().unwrap().is_correct());
+        s.init().unwrap();
+        s.set_accel_mode_and_odr(
+            &mut NoDelay,
+            AccelMode::HighResolution,
+            AccelOutputDataRate::Hz10,
+        )
+        .unwrap();
+        s.set_accel_scale(AccelScale::G4).unwrap();
+        let (mode, scale) = (chip::Mode::HighResolution, chip::Scale::G4);
+        for t in values.chunks_exact(3) {
+            assert!(s.accel_status().unwrap().xyz_new_data());
+            let (x, y, z) = s.acceleration().unwrap().xyz_mg();
+            let want = t
+                .iter()
+                .map(|&v| chip::decode(chip::encode(i32::from(v), mode, scale), mode, scale));
+            assert_eq!([x, y, z].to_vec(), want.collect::<Vec<_>>());
+        }
+        assert!(!s.accel_status().unwrap().xyz_new_data());
+        let bus = s.destroy();
+        assert!(bus.finished() && bus.played() == 3);
+    }
+
+    #[test]
+    fn unknown_registers_and_devices_are_errors_not_zeros() {
+        let mut buf = [0u8; 64];
+        let mut bus = ReplayI2c::new(recording(&[1, 2, 3], &mut buf)).unwrap();
+        let mut b = [0u8; 1];
+        // CTRL_REG2_A (0x21) is not replayed.
+        assert_eq!(
+            bus.write_read(ACCEL_ADDR, &[0x21], &mut b),
+            Err(ReplayError::UnknownRegister {
+                addr: ACCEL_ADDR,
+                reg: 0x21
+            })
+        );
+        assert_eq!(
+            bus.write(ACCEL_ADDR, &[0x21, 0]),
+            Err(ReplayError::UnknownRegister {
+                addr: ACCEL_ADDR,
+                reg: 0x21
+            })
+        );
+        assert_eq!(
+            bus.read(0x50, &mut b),
+            Err(ReplayError::NoDevice { addr: 0x50 })
+        );
+        assert_eq!(bus.write(ACCEL_ADDR, &[]), Err(ReplayError::NoSubAddress));
+        // The magnetometer answers its identity only.
+        bus.write_read(MAG_ADDR, &[0x4F], &mut b).unwrap();
+        assert_eq!(b[0], 0x40);
+        assert!(bus.write_read(MAG_ADDR, &[0x68], &mut b).is_err());
+        // Reading past the end.
+        let mut six = [0u8; 6];
+        bus.write_read(ACCEL_ADDR, &[0x28 | 0x80], &mut six)
+            .unwrap();
+        assert_eq!(
+            bus.write_read(ACCEL_ADDR, &[0x28 | 0x80], &mut six),
+            Err(ReplayError::PastTheEnd)
+        );
+        let mut two = [0u8; 64];
+        let n = write(2, Unit::MilliG, 1, &[0, 0], &mut two).unwrap();
+        let leaked: &'static [u8] = Box::leak(two[..n].to_vec().into_boxed_slice());
+        assert!(matches!(
+            ReplayI2c::new(Recording::parse(leaked).unwrap()),
+            Err(ReplayError::NotThreeAxes)
+        ));
     }
 }
