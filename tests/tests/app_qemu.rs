@@ -200,6 +200,7 @@ fn the_real_board_builds_and_what_does_not_fit_is_refused() {
         msg.contains("bytes of flash") && msg.contains("524288"),
         "{msg}"
     );
+    eprintln!("refused: {msg}");
     // The 6-channel classifier is not a 3-axis model.
     let six = {
         let root = test_file().parent().expect("dir").to_path_buf();
@@ -235,5 +236,50 @@ fn the_real_board_builds_and_what_does_not_fit_is_refused() {
         SERIES,
     )
     .expect_err("QEMU has no sensor");
+    assert!(format!("{e:#}").contains("replay:FILE"), "{e:#}");
+}
+
+#[test]
+fn the_cli_streams_a_stateful_model_and_refuses_unknown_boards_and_sensors() {
+    use clap::Parser;
+    use mote_host::cli::{Cli, run};
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("accel.mote");
+    std::fs::write(&path, model(WeightScheme::F32)).expect("write");
+    let p = path.to_str().expect("utf-8");
+    let cli = |args: &[&str]| Cli::try_parse_from(args);
+    run(cli(&[
+        "mote",
+        "run",
+        p,
+        "--data",
+        "basicmotions",
+        "--channels",
+        "0,1,2",
+    ])
+    .expect("parses"))
+    .expect("streams the test series");
+    let e = run(cli(&["mote", "run", p, "--data", "basicmotions"]).expect("parses"))
+        .expect_err("6 channels for a 3-input model");
+    assert!(format!("{e:#}").contains("--channels"), "{e:#}");
+    let e = run(cli(&["mote", "run", p, "--data", "digits"]).expect("parses"))
+        .expect_err("not a stream");
+    assert!(format!("{e:#}").contains("runs on streams"), "{e:#}");
+    let e = cli(&["mote", "firmware", "build", p, "--board", "esp32"]).expect_err("board");
+    assert!(e.to_string().contains("mps2-an386"), "{e}");
+    let e = cli(&[
+        "mote",
+        "firmware",
+        "run",
+        p,
+        "--board",
+        "mps2-an386",
+        "--sensor",
+        "camera",
+    ])
+    .expect_err("sensor");
+    assert!(e.to_string().contains("replay:FILE"), "{e}");
+    let e = run(cli(&["mote", "firmware", "run", p, "--board", "mps2-an386"]).expect("parses"))
+        .expect_err("no recording");
     assert!(format!("{e:#}").contains("replay:FILE"), "{e:#}");
 }

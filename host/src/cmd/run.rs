@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// How a `--data` file is read.
     #[command(flatten)]
     pub file: super::data_args::DataFileArgs,
+    /// Stateful models: the series' channels to stream, in order (e.g. `0,1,2` for a model
+    /// trained with `mote recurrent-train --channels 0,1,2`). Default: every channel.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<usize>,
 }
 
 /// Runs `mote run`: the model is read and parsed once, simulated once, and the device's
@@ -40,6 +44,9 @@ pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
     let parsed = file
         .parse()
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    if parsed.is_stateful() {
+        return run_streams(args, config, &file, &parsed);
+    }
     let (_, test) = config
         .catalog
         .with_files(args.file.options(true))
@@ -79,6 +86,83 @@ pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
         )?;
         if d.mismatches > 0 {
             anyhow::bail!("device outputs differ from the host simulator");
+        }
+    }
+    Ok(())
+}
+
+/// `mote run` of a stateful model: each test series streamed token by token (reset, then one
+/// step per sample), its last output the series' logits; with `--device`, the `recurrent`
+/// firmware streams the same series and every window's digest and logits are compared.
+fn run_streams(
+    args: &RunArgs,
+    config: &Config,
+    file: &AlignedModel,
+    parsed: &mote_core::model::Model<'_>,
+) -> Result<()> {
+    use crate::data::basicmotions;
+    use crate::device::runner::Workload;
+    use crate::recurrent::streams::StreamWorkload;
+    let path = if args.data == "basicmotions" {
+        config
+            .catalog
+            .data_dir()?
+            .join("basicmotions/BasicMotions_TEST.ts")
+    } else if args.data.ends_with(".ts") {
+        PathBuf::from(&args.data)
+    } else {
+        anyhow::bail!(
+            "{}: the model keeps state between tokens and runs on streams: --data basicmotions \
+             or a .ts file of series (one token per sample)",
+            args.model.display()
+        );
+    };
+    let mut test = basicmotions::load(&path)?;
+    if !args.channels.is_empty() {
+        test = test.select_channels(&args.channels)?;
+    }
+    let workload = StreamWorkload::from_file(parsed, &test)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    let host_accuracy = workload.host_accuracy();
+    let dev = match args.device {
+        Some(board) => Some(run_on_device(
+            &config.firmware,
+            file.bytes(),
+            &workload,
+            board,
+            false,
+        )?),
+        None => None,
+    };
+    if args.json {
+        return crate::output::print_json(&serde_json::json!({
+            "host": { "windows": test.series.len(), "tokens_per_window": test.length, "accuracy": host_accuracy },
+            "device": dev,
+        }));
+    }
+    outln!(
+        "{}: {} series of {} tokens from {} streamed token by token, accuracy {:.2}% (host simulator), state {} floats",
+        args.model.display(),
+        test.series.len(),
+        test.length,
+        path.display(),
+        100.0 * host_accuracy,
+        parsed.ram().state_f32
+    )?;
+    if let Some(d) = dev {
+        outln!(
+            "{} ({}): accuracy {:.2}%, {} of {} windows differ from the host",
+            d.board.machine(),
+            d.board.cpu(),
+            100.0 * d.accuracy,
+            d.mismatches,
+            d.samples
+        )?;
+        if d.mismatches > 0 {
+            anyhow::bail!(
+                "device outputs differ from the host simulator: {}",
+                d.first_mismatch.unwrap_or_default()
+            );
         }
     }
     Ok(())

@@ -28,16 +28,32 @@ impl<'a> StreamWorkload<'a> {
     /// logits are in turn checked against the direct cell API (`StreamClassifier` of `model`,
     /// the model the file was written from) bit for bit.
     pub fn new(model: &OwnedModel, parsed: &Model<'_>, test: &'a SeriesSet) -> Result<Self> {
-        let mut want = Vec::with_capacity(test.series.len());
-        let mut correct = Vec::with_capacity(test.series.len());
         for (i, s) in test.series.iter().enumerate() {
-            let (logits, digest) = stream_series(parsed, &s.values)?;
+            let (logits, _) = stream_series(parsed, &s.values)?;
             let (direct, _) = model.run_series(&s.values)?;
             let bits = |v: &[f32]| v.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
             ensure!(
                 bits(&logits) == bits(&direct),
                 "window {i}: the model file's executor and StreamClassifier differ"
             );
+        }
+        Self::from_file(parsed, test)
+    }
+
+    /// Streams every window of `test` through a model file on the host (any stateful model
+    /// whose input is the series' channels), for the firmware to match.
+    pub fn from_file(parsed: &Model<'_>, test: &'a SeriesSet) -> Result<Self> {
+        ensure!(
+            parsed.input_len() == test.channels,
+            "the model takes {} inputs per token; the series have {} channels (choose them with --channels)",
+            parsed.input_len(),
+            test.channels
+        );
+        let mut want = Vec::with_capacity(test.series.len());
+        let mut correct = Vec::with_capacity(test.series.len());
+        for (i, s) in test.series.iter().enumerate() {
+            let (logits, digest) = stream_series(parsed, &s.values)?;
+            let bits = |v: &[f32]| v.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
             let pred = argmax(&logits);
             want.push(format!(
                 "{i} label {} pred {pred} digest {digest} logits [{}]",
