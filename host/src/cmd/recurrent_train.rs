@@ -21,10 +21,15 @@ use crate::recurrent::weights::WeightScheme;
 /// Arguments of `mote recurrent-train`.
 #[derive(Debug, clap::Args)]
 pub struct RecurrentTrainArgs {
-    /// Directory holding BasicMotions_TRAIN.ts and BasicMotions_TEST.ts (default: the bundled
-    /// `basicmotions/` of the data directory).
+    /// A directory holding BasicMotions_TRAIN.ts and BasicMotions_TEST.ts (default: the bundled
+    /// `basicmotions/` of the data directory), or a data file: a `.ts` archive, or a recording
+    /// (CSV, TSV, `.npz`) cut into series by `--window`/`--hop`, with `--test` or
+    /// `--test-split` (see the data-file flags). Values stay in the file's units.
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
     /// Train on these channels only, in this order (e.g. `0,1,2`: BasicMotions' accelerometer
     /// axes, what the 3-axis sensor of `mote firmware run` gives). Default: every channel.
     #[arg(long, value_delimiter = ',')]
@@ -101,8 +106,16 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
         Some(d) => d.clone(),
         None => config.catalog.data_dir()?.join("basicmotions"),
     };
-    let mut train_ds = basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?;
-    let mut test_ds = basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?;
+    let (mut train_ds, mut test_ds) = if dir.is_file() {
+        let (train, test, _) =
+            crate::data::file::load_series(&dir, &args.file.options(!args.json))?;
+        (train, test)
+    } else {
+        (
+            basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?,
+            basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?,
+        )
+    };
     if !args.channels.is_empty() {
         train_ds = train_ds.select_channels(&args.channels)?;
         test_ds = test_ds.select_channels(&args.channels)?;

@@ -19,6 +19,7 @@ pub mod table;
 
 use std::path::{Path, PathBuf};
 
+use super::basicmotions::{Series, SeriesSet};
 use super::{DataError, Dataset, malformed};
 pub use table::{Scaling, Table};
 
@@ -310,6 +311,65 @@ pub fn split_and_scale(
     format: Format,
     opts: &FileOptions,
 ) -> Result<Loaded, DataError> {
+    let (train, test, info, test_source) = split(path, table, format, opts)?;
+    let scaling = Scaling::of(&train);
+    let class_names = train.class_names.clone();
+    Ok(Loaded {
+        train: scaling.into_dataset(train),
+        test: scaling.into_dataset(test),
+        info,
+        test_source,
+        class_names,
+        scaling,
+    })
+}
+
+/// A file's training and test splits as series for the recurrent models: each row (a window of
+/// a recording, or a `.ts` case) becomes one series, time-major, values **unscaled** (the
+/// recurrent classifier standardises its inputs itself and folds that into its weights, so the
+/// device takes the sensor's own units).
+pub fn load_series(
+    path: &Path,
+    opts: &FileOptions,
+) -> Result<(SeriesSet, SeriesSet, String), DataError> {
+    if opts.hop.is_some() && opts.window.is_none() {
+        return Err(malformed(path, "--hop needs --window"));
+    }
+    let (table, format) = read_table(path, opts)?;
+    let (train, test, _, source) = split(path, table, format, opts)?;
+    Ok((series_of(&train), series_of(&test), source))
+}
+
+fn series_of(t: &Table) -> SeriesSet {
+    let (c, l) = (t.channels.max(1), t.length());
+    let series = t
+        .values
+        .chunks(t.width.max(1))
+        .zip(&t.labels)
+        .map(|(row, &label)| Series {
+            values: (0..l)
+                .flat_map(|step| (0..c).map(move |ch| row[ch * l + step]))
+                .collect(),
+            label: label as usize,
+        })
+        .collect();
+    SeriesSet {
+        classes: t.class_names.clone(),
+        channels: c,
+        length: l,
+        series,
+    }
+}
+
+/// Splits `table` (read from `path`) into training and test tables: the test file (given or the
+/// `_TEST` partner), else the last share of a recording (`--window`) or a random share of rows;
+/// refuses a training split of fewer than two classes.
+fn split(
+    path: &Path,
+    table: Table,
+    format: Format,
+    opts: &FileOptions,
+) -> Result<(Table, Table, FileInfo, String), DataError> {
     let info = FileInfo::of(&table, format);
     let test_file = opts.test.clone().or_else(|| partner(path, format));
     let (train, test, test_source) = match &test_file {
@@ -409,16 +469,7 @@ pub fn split_and_scale(
             ),
         ));
     }
-    let scaling = Scaling::of(&train);
-    let class_names = train.class_names.clone();
-    Ok(Loaded {
-        train: scaling.into_dataset(train),
-        test: scaling.into_dataset(test),
-        info,
-        test_source,
-        class_names,
-        scaling,
-    })
+    Ok((train, test, info, test_source))
 }
 
 #[cfg(test)]

@@ -132,6 +132,25 @@ fn class_names_streams_and_errors_name_line_and_column() {
     // Channel-major, scaled by the training range (x 0..8, y 0..80): x 0, 1, 2 then y 0, 10, 20.
     let r = &l.train.features[..6];
     assert_eq!(r, &[0.0, 0.125, 0.25, 0.0, 0.125, 0.25]);
+    // The same windows as series for the recurrent models: time-major and unscaled.
+    let (train, test, _) = super::load_series(&p, &two).expect("series");
+    assert_eq!(
+        (train.series.len(), train.channels, train.length),
+        (7, 2, 3)
+    );
+    assert_eq!(
+        train.series[1].values,
+        vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0]
+    );
+    assert_eq!(
+        train.series.iter().map(|s| s.label).collect::<Vec<_>>(),
+        l.train
+            .labels
+            .iter()
+            .map(|&l| l as usize)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!((test.series.len(), test.classes.len()), (l.test.n, 2));
 
     let bad = |text: &str, opts: &FileOptions| -> String {
         std::fs::write(&p, text).expect("writes");
