@@ -2,6 +2,7 @@
 //! under qemu-system-arm.
 
 mod dict_qemu;
+mod kernels_qemu;
 mod lmul_qemu;
 mod model_qemu;
 mod plugins;

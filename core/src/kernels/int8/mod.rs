@@ -4,13 +4,17 @@
 //!
 //! Layering (generic reference → per architecture):
 //! - [`matvec_reference`]: one row at a time, in index order. The definition.
-//! - [`scalar::Rows4`]: portable, four rows per pass over an input widened once to `i32`
-//!   (ARMv7-M, e.g. Cortex-M3, which has no SIMD).
-//! - [`pairs::Emulated`] / `dsp::Smlad`: four rows per pass over an input widened once to packed
-//!   int16 pairs, two MACs per SMLAD (ARMv7E-M, Cortex-M4/M7). `Emulated` is the same data
-//!   layout in portable Rust, so the host tests the packing, chunking and tails; `Smlad` (the
-//!   only `unsafe` of the kernels, `asm!`) runs only on the device, where the firmware's
-//!   `kernel_check` compares it with the reference (`tests/tests/kernels_qemu.rs`).
+//! - `matvec_with`: the multi-row driver (portable): widens the input once, runs a `Block` on
+//!   four rows at a time, sums the tail columns, emits the rows.
+//! - `scalar::Rows4` / `asm::Mla` (ARMv7-M, Cortex-M3, no SIMD): four rows per pass over an
+//!   input widened once to `i32`, one LDRSB + MLA per MAC.
+//! - `pairs::Emulated` / `asm::Smlad` (ARMv7E-M, Cortex-M4/M7): four rows per pass over an input
+//!   widened once to packed int16 pairs, two MACs per SMLAD.
+//!
+//! `Rows4` and `Emulated` are the asm blocks' data flow in portable Rust, so the host tests the
+//! driver, the packing, chunking and tails through them (`tests.rs`); the asm (the only `unsafe`
+//! of the kernels, module `asm`) runs only on the device, where the firmware's `kernel_check`
+//! compares it with the reference (`tests/tests/kernels_qemu.rs`).
 //!
 //! Every variant is bit-identical to the reference: the sum is taken modulo 2³² (wrapping, as the
 //! reference), and addition modulo 2³² is associative and commutative, so the order of the
@@ -19,11 +23,13 @@
 
 use crate::shape::{ShapeError, check_len};
 
+#[cfg(any(test, mote_arch = "armv7em"))]
 pub(crate) mod pairs;
+#[cfg(any(test, mote_arch = "armv7m"))]
 pub(crate) mod scalar;
 
-#[cfg(mote_arch = "armv7em")]
-mod dsp;
+#[cfg(any(mote_arch = "armv7em", mote_arch = "armv7m"))]
+mod asm;
 
 /// Checks `w.len() == rows · x.len()` and returns `rows`.
 fn rows_of(w: &[i8], cols: usize, rows: usize) -> Result<usize, ShapeError> {
@@ -71,11 +77,11 @@ pub fn matvec(
 ) -> Result<(), ShapeError> {
     #[cfg(mote_arch = "armv7em")]
     {
-        matvec_with::<dsp::Smlad, { pairs::WORDS }>(w, rows, x, zp, emit)
+        matvec_with::<asm::Smlad, { pairs::WORDS }>(w, rows, x, zp, emit)
     }
     #[cfg(mote_arch = "armv7m")]
     {
-        matvec_with::<scalar::Rows4, { scalar::WORDS }>(w, rows, x, zp, emit)
+        matvec_with::<asm::Mla, { scalar::WORDS }>(w, rows, x, zp, emit)
     }
     #[cfg(not(any(mote_arch = "armv7em", mote_arch = "armv7m")))]
     {
@@ -83,6 +89,7 @@ pub fn matvec(
     }
 }
 
+#[cfg(any(test, mote_arch = "armv7em", mote_arch = "armv7m"))]
 /// A multi-row kernel over an input widened once into 32-bit words.
 pub(crate) trait Block {
     /// Input columns per word of the widened buffer.
@@ -99,6 +106,7 @@ pub(crate) trait Block {
     fn block4(r: [&[i8]; 4], xw: &[u32], acc: &mut [i32; 4]);
 }
 
+#[cfg(any(test, mote_arch = "armv7em", mote_arch = "armv7m"))]
 /// Row indices a block of `n` (1..=4) rows starting at `o` reads, as `[a, a + s, b, b + s]`, and
 /// which of the four accumulators holds each of the `n` rows.
 fn block_rows(o: usize, n: usize) -> ([usize; 4], &'static [usize]) {
@@ -110,6 +118,7 @@ fn block_rows(o: usize, n: usize) -> ([usize; 4], &'static [usize]) {
     }
 }
 
+#[cfg(any(test, mote_arch = "armv7em", mote_arch = "armv7m"))]
 /// The multi-row driver: widens the input once (once per block and chunk when the input is
 /// longer than the buffer's `WORDS · K::COLS_PER_WORD` columns), runs `K::block4` on four rows
 /// at a time, sums the tail columns in scalar code, and emits the rows in order.
@@ -141,24 +150,33 @@ pub(crate) fn matvec_with<K: Block, const WORDS: usize>(
         let n = (rows - o).min(4);
         let (idx, slots) = block_rows(o, n);
         let mut acc = [0i32; 4];
-        let mut c0 = 0;
-        while c0 < body {
-            let len = (body - c0).min(chunk);
-            let words = len / K::COLS_PER_WORD;
-            if !single {
+        if single {
+            let r = idx.map(|i| &w[i * cols..i * cols + body]);
+            K::block4(r, &buf[..body / K::COLS_PER_WORD], &mut acc);
+        } else {
+            let mut c0 = 0;
+            while c0 < body {
+                let len = (body - c0).min(chunk);
+                let words = len / K::COLS_PER_WORD;
                 K::widen(&x[c0..c0 + len], zp, &mut buf[..words]);
+                let r = idx.map(|i| &w[i * cols + c0..i * cols + c0 + len]);
+                K::block4(r, &buf[..words], &mut acc);
+                c0 += len;
             }
-            let r = idx.map(|i| &w[i * cols + c0..i * cols + c0 + len]);
-            K::block4(r, &buf[..words], &mut acc);
-            c0 += len;
         }
-        for (k, &slot) in slots.iter().enumerate() {
-            let row = &w[(o + k) * cols..(o + k + 1) * cols];
-            let mut a = acc[slot];
-            for (&wi, &xi) in row[body..].iter().zip(&x[body..]) {
-                a = a.wrapping_add((wi as i32).wrapping_mul(xi as i32 - zp));
+        if body == cols {
+            for (k, &slot) in slots.iter().enumerate() {
+                emit(o + k, acc[slot]);
             }
-            emit(o + k, a);
+        } else {
+            for (k, &slot) in slots.iter().enumerate() {
+                let row = &w[(o + k) * cols + body..(o + k + 1) * cols];
+                let mut a = acc[slot];
+                for (&wi, &xi) in row.iter().zip(&x[body..]) {
+                    a = a.wrapping_add((wi as i32).wrapping_mul(xi as i32 - zp));
+                }
+                emit(o + k, a);
+            }
         }
         o += n;
     }

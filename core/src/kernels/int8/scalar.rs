@@ -7,12 +7,13 @@ use super::Block;
 /// Widened-input buffer of the ARMv7-M path: 256 columns (1 KiB of stack).
 pub(crate) const WORDS: usize = 256;
 
-/// Four rows per pass, one `i32` word per input column.
-pub(crate) struct Rows4;
+/// Four rows per pass, one `i32` word per input column; the driver hands it `G` columns at a
+/// time (the ARMv7-M asm, `asm::Mla`, takes groups of 4).
+pub(crate) struct Rows4<const G: usize>;
 
-impl Block for Rows4 {
+impl<const G: usize> Block for Rows4<G> {
     const COLS_PER_WORD: usize = 1;
-    const GROUP: usize = 1;
+    const GROUP: usize = G;
 
     fn widen(x: &[i8], zp: i32, out: &mut [u32]) {
         for (o, &v) in out.iter_mut().zip(x) {

@@ -118,20 +118,35 @@ macro_rules! int8_kernel_matches_reference {
     };
 }
 
-int8_kernel_matches_reference!(dispatch, |w, r, x, z, e: &mut dyn FnMut(usize, i32)| matvec(
-    w, r, x, z, e
-));
+int8_kernel_matches_reference!(
+    dispatch,
+    |w, r, x, z, e: &mut dyn FnMut(usize, i32)| matvec(w, r, x, z, e)
+);
 int8_kernel_matches_reference!(
     rows4_scalar,
-    matvec_with::<scalar::Rows4, { scalar::WORDS }>
+    matvec_with::<scalar::Rows4<1>, { scalar::WORDS }>
 );
-int8_kernel_matches_reference!(rows4_scalar_tiny_buffer, matvec_with::<scalar::Rows4, 3>);
+int8_kernel_matches_reference!(
+    rows4_scalar_groups_of_4,
+    matvec_with::<scalar::Rows4<4>, { scalar::WORDS }>
+);
+int8_kernel_matches_reference!(rows4_scalar_tiny_buffer, matvec_with::<scalar::Rows4<1>, 3>);
+int8_kernel_matches_reference!(
+    rows4_scalar_groups_of_4_tiny_buffer,
+    matvec_with::<scalar::Rows4<4>, 6>
+);
 int8_kernel_matches_reference!(
     pairs_emulated,
     matvec_with::<pairs::Emulated, { pairs::WORDS }>
 );
-int8_kernel_matches_reference!(pairs_emulated_tiny_buffer, matvec_with::<pairs::Emulated, 4>);
-int8_kernel_matches_reference!(pairs_emulated_no_full_group, matvec_with::<pairs::Emulated, 1>);
+int8_kernel_matches_reference!(
+    pairs_emulated_tiny_buffer,
+    matvec_with::<pairs::Emulated, 4>
+);
+int8_kernel_matches_reference!(
+    pairs_emulated_no_full_group,
+    matvec_with::<pairs::Emulated, 1>
+);
 
 #[test]
 fn emulated_instructions_hand_cases() {
@@ -140,7 +155,10 @@ fn emulated_instructions_hand_cases() {
     assert_eq!(pairs::sxtb16(0x80_7F_01_FF, 8), 0xFF80_0001);
     // SMLAD: 3·(−2) + (−4)·5 + 100, and wrapping at the top.
     assert_eq!(pairs::smlad(0xFFFC_0003, 0x0005_FFFE, 100), 74);
-    assert_eq!(pairs::smlad(0x8000_8000, 0x8000_8000, i32::MAX), i32::MAX.wrapping_add(1 << 31));
+    assert_eq!(
+        pairs::smlad(0x8000_8000, 0x8000_8000, i32::MAX),
+        i32::MAX.wrapping_add(1 << 31)
+    );
 }
 
 #[test]
