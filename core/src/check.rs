@@ -107,8 +107,8 @@ impl Int8Case {
                 cols: (i % 16) as usize + 1,
                 zp: ZPS[(i % 5) as usize],
                 seed,
-                wmode: if i % 23 == 0 { 0 } else { 2 },
-                xmode: if i % 29 == 0 { 1 } else { 2 },
+                wmode: if i.is_multiple_of(23) { 0 } else { 2 },
+                xmode: if i.is_multiple_of(29) { 1 } else { 2 },
             };
         }
         if let Some(&(rows, cols, wmode, xmode, zp)) = EDGES.get((i - small) as usize) {

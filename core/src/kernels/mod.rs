@@ -148,7 +148,7 @@ impl Int8Dense<'_> {
         int8::matvec(self.weights, rows, x, self.input_zero_point, |o, acc| {
             let acc = acc.wrapping_add(bias[o]);
             let v = requantize(acc, mult[o]).saturating_add(zp_y);
-            y[o] = v.clamp(lo, 127) as i8;
+            y[o] = v.max(lo).min(127) as i8;
         })
     }
 
@@ -167,7 +167,7 @@ impl Int8Dense<'_> {
         int8::matvec_reference(self.weights, rows, x, self.input_zero_point, |o, acc| {
             let acc = acc.wrapping_add(bias[o]);
             let v = requantize(acc, mult[o]).saturating_add(zp_y);
-            y[o] = v.clamp(lo, 127) as i8;
+            y[o] = v.max(lo).min(127) as i8;
         })
     }
 }

@@ -69,7 +69,7 @@ impl Block for Smlad {
         let p = r[0].as_ptr();
         let q = r[2].as_ptr();
         let s = (r[1].as_ptr() as usize).wrapping_sub(p as usize);
-        let shaped = xw.len() % 2 == 0
+        let shaped = xw.len().is_multiple_of(2)
             && r.iter().all(|row| row.len() == len)
             && r[3].as_ptr() as usize == (q as usize).wrapping_add(s);
         if !shaped {
@@ -182,7 +182,7 @@ impl Block for Mla {
 
     fn block4(r: [&[i8]; 4], xw: &[u32], acc: &mut [i32; 4]) {
         let n = xw.len();
-        if n % 4 != 0 || r.iter().any(|row| row.len() != n) {
+        if !n.is_multiple_of(4) || r.iter().any(|row| row.len() != n) {
             // Not a layout the driver produces; kept so the asm's contract is checked here.
             return Rows4::<4>::block4(r, xw, acc);
         }

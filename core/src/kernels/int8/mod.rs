@@ -164,19 +164,16 @@ pub(crate) fn matvec_with<K: Block, const WORDS: usize>(
                 c0 += len;
             }
         }
-        if body == cols {
-            for (k, &slot) in slots.iter().enumerate() {
-                emit(o + k, acc[slot]);
-            }
-        } else {
-            for (k, &slot) in slots.iter().enumerate() {
+        // One call site of `emit`, so it is inlined.
+        for (k, &slot) in slots.iter().enumerate() {
+            let mut a = acc[slot];
+            if body < cols {
                 let row = &w[(o + k) * cols + body..(o + k + 1) * cols];
-                let mut a = acc[slot];
                 for (&wi, &xi) in row.iter().zip(&x[body..]) {
                     a = a.wrapping_add((wi as i32).wrapping_mul(xi as i32 - zp));
                 }
-                emit(o + k, a);
             }
+            emit(o + k, a);
         }
         o += n;
     }

@@ -7,14 +7,11 @@ use super::*;
 use crate::check::XorShift32;
 use proptest::prelude::*;
 
+/// A kernel under test: `(w, rows, x, zp, emit)`, as [`matvec_reference`].
+type Kernel = fn(&[i8], usize, &[i8], i32, &mut dyn FnMut(usize, i32)) -> Result<(), ShapeError>;
+
 /// Accumulators of `kernel` on `w` (`rows × x.len()`), checking the rows come once each, in order.
-fn sums(
-    kernel: fn(&[i8], usize, &[i8], i32, &mut dyn FnMut(usize, i32)) -> Result<(), ShapeError>,
-    w: &[i8],
-    rows: usize,
-    x: &[i8],
-    zp: i32,
-) -> Vec<i32> {
+fn sums(kernel: Kernel, w: &[i8], rows: usize, x: &[i8], zp: i32) -> Vec<i32> {
     let mut out = Vec::new();
     kernel(w, rows, x, zp, &mut |o, a| {
         assert_eq!(o, out.len(), "rows out of order");
