@@ -1,10 +1,13 @@
-//! Scalar reference kernels: dense layers in `f32`, L-Mul with fp8 e4m3 weights, and int8 with
-//! fixed-point requantization. The executor and the recurrent cells call only these; host and
-//! firmware turn the scores into a prediction with [`argmax`].
+//! Kernels: dense layers in `f32`, L-Mul with fp8 e4m3 weights, and int8 with fixed-point
+//! requantization. The executor and the recurrent cells call only these; host and firmware turn
+//! the scores into a prediction with [`argmax`].
 //!
-//! Every kernel accumulates **sequentially in index order** (starting from zero, bias added last),
-//! so the host simulator and the firmware produce the same bits. Kernels know nothing of the model
-//! file; they take slices and return [`ShapeError`] when the lengths disagree.
+//! The floating-point kernels accumulate **sequentially in index order** (starting from zero, bias
+//! added last), so the host simulator and the firmware produce the same bits. The int8 matvec
+//! ([`int8`]) has a scalar reference and per-architecture kernels (SMLAD on ARMv7E-M, a four-row
+//! path on ARMv7-M); its sums are taken modulo 2³², so every order gives the reference's bits.
+//! Kernels know nothing of the model file; they take slices and return [`ShapeError`] when the
+//! lengths disagree.
 
 use crate::lmul::lmul_f32;
 use crate::shape::{ShapeError, check_len};
