@@ -15,7 +15,8 @@
 //! - [`lmul`]: L-Mul in fp32, bf16, fp16, fp8 e4m3 and e5m2; dot product and matvec.
 //! - [`dict`]: online orthogonal dictionary learning (Frank–Wolfe) and sparse coding with it.
 //! - [`check`]: deterministic input generators and digests shared by firmware self-tests and host.
-//! - [`kernels`]: scalar reference kernels (f32, L-Mul e4m3, int8 with Q31 requantization).
+//! - [`kernels`]: f32, L-Mul e4m3 and int8 kernels (Q31 requantization; the int8 matvec also per
+//!   architecture: SMLAD on Cortex-M4/M7, four rows per pass on Cortex-M3).
 //! - [`model`]: the `.mote` model file: zero-copy validating reader, writer, executor.
 //! - [`recurrent`]: constant-memory recurrent cells (Lightning Attention-2, GLA-Liger, MoM, SWA, Liger).
 //! - [`samples`]: the samples blob (`MSMP`): labelled inputs the host writes, the firmware reads.

@@ -1,15 +1,19 @@
-//! Scalar reference kernels: dense layers in `f32`, L-Mul with fp8 e4m3 weights, and int8 with
-//! fixed-point requantization. The executor and the recurrent cells call only these; host and
-//! firmware turn the scores into a prediction with [`argmax`].
+//! Kernels: dense layers in `f32`, L-Mul with fp8 e4m3 weights, and int8 with fixed-point
+//! requantization. The executor and the recurrent cells call only these; host and firmware turn
+//! the scores into a prediction with [`argmax`].
 //!
-//! Every kernel accumulates **sequentially in index order** (starting from zero, bias added last),
-//! so the host simulator and the firmware produce the same bits. Kernels know nothing of the model
-//! file; they take slices and return [`ShapeError`] when the lengths disagree.
+//! The floating-point kernels accumulate **sequentially in index order** (starting from zero, bias
+//! added last), so the host simulator and the firmware produce the same bits. The int8 matvec
+//! ([`int8`]) has a scalar reference and per-architecture kernels (SMLAD on ARMv7E-M, a four-row
+//! path on ARMv7-M); its sums are taken modulo 2³², so every order gives the reference's bits.
+//! Kernels know nothing of the model file; they take slices and return [`ShapeError`] when the
+//! lengths disagree.
 
 use crate::lmul::lmul_f32;
 use crate::shape::{ShapeError, check_len};
 
 mod argmax;
+pub mod int8;
 mod quant;
 
 pub use argmax::argmax;
@@ -143,17 +147,31 @@ impl Int8Dense<'_> {
         } else {
             -128
         };
-        for (o, out) in y.iter_mut().enumerate() {
-            let row = &self.weights[o * cols..(o + 1) * cols];
-            let mut acc: i32 = 0;
-            for (&w, &xi) in row.iter().zip(x) {
-                acc = acc.wrapping_add(w as i32 * (xi as i32 - self.input_zero_point));
-            }
-            acc = acc.wrapping_add(self.bias[o]);
-            let v = requantize(acc, self.multipliers[o]).saturating_add(self.output_zero_point);
-            *out = v.clamp(lo, 127) as i8;
-        }
-        Ok(())
+        let (bias, mult, zp_y) = (self.bias, self.multipliers, self.output_zero_point);
+        int8::matvec(self.weights, rows, x, self.input_zero_point, |o, acc| {
+            let acc = acc.wrapping_add(bias[o]);
+            let v = requantize(acc, mult[o]).saturating_add(zp_y);
+            y[o] = v.max(lo).min(127) as i8;
+        })
+    }
+
+    /// [`Int8Dense::run`] on the scalar reference matvec ([`int8::matvec_reference`]): the
+    /// definition the per-architecture kernels are checked against.
+    pub fn run_reference(&self, x: &[i8], y: &mut [i8]) -> Result<(), ShapeError> {
+        let (rows, cols) = (y.len(), x.len());
+        check_dense(rows, cols, self.weights.len(), self.bias.len(), cols, rows)?;
+        check_len(self.multipliers.len(), rows)?;
+        let lo = if self.relu {
+            self.output_zero_point.max(-128)
+        } else {
+            -128
+        };
+        let (bias, mult, zp_y) = (self.bias, self.multipliers, self.output_zero_point);
+        int8::matvec_reference(self.weights, rows, x, self.input_zero_point, |o, acc| {
+            let acc = acc.wrapping_add(bias[o]);
+            let v = requantize(acc, mult[o]).saturating_add(zp_y);
+            y[o] = v.max(lo).min(127) as i8;
+        })
     }
 }
 
@@ -248,13 +266,9 @@ impl Linear<'_> {
                 }
                 let xq = &mut scratch[..cols];
                 let sx = quantize_dynamic(x, xq)?;
-                for (o, out) in y.iter_mut().enumerate() {
-                    let mut acc: i32 = 0;
-                    for (&wi, &xi) in q[o * cols..(o + 1) * cols].iter().zip(xq.iter()) {
-                        acc = acc.wrapping_add(wi as i32 * xi as i32);
-                    }
-                    *out = acc as f32 * (sx * scale[o]) + bias(o);
-                }
+                int8::matvec(q, self.rows, xq, 0, |o, acc| {
+                    y[o] = acc as f32 * (sx * scale[o]) + bias(o);
+                })?;
             }
             Weights::LmulE4m3 { q, scale } => {
                 check_len(q.len(), self.rows * cols)?;

@@ -46,16 +46,20 @@ impl QuantMultiplier {
     }
 }
 
-/// `round(a · b / 2^31)` with gemmlowp's rounding (half away from zero) and saturation of the
-/// single overflow case `i32::MIN · i32::MIN`.
+/// `round(a · b / 2^31)` with gemmlowp's rounding (half away from zero: a nudge of `±2^30`,
+/// then a division truncating toward zero) and saturation of the single overflow case
+/// `i32::MIN · i32::MIN`.
+///
+/// Computed as `(a · b + 2^30) >> 31` (one multiply-accumulate and a shift), which is the same
+/// integer: for `ab ≥ 0` both are `⌊(ab + 2^30) / 2^31⌋`; for `ab < 0` gemmlowp truncates
+/// `v = ab + 1 − 2^30 < 0` toward zero, i.e. `⌈v / 2^31⌉ = ⌊(v + 2^31 − 1) / 2^31⌋ =
+/// ⌊(ab + 2^30) / 2^31⌋`. The tests compare it with gemmlowp's form.
 #[inline]
 pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
-    let ab = a as i64 * b as i64;
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    ((ab + nudge) / (1i64 << 31)) as i32
+    ((a as i64 * b as i64 + (1 << 30)) >> 31) as i32
 }
 
 /// `x / 2^exponent` rounded to nearest, ties away from zero (gemmlowp `RoundingDivideByPOT`).
@@ -74,9 +78,16 @@ pub fn rounding_divide_by_pot(x: i32, exponent: u32) -> i32 {
 /// Applies a [`QuantMultiplier`] to an `i32` accumulator (TFLM `MultiplyByQuantizedMultiplier`).
 #[inline]
 pub fn requantize(acc: i32, m: QuantMultiplier) -> i32 {
-    let left = m.shift.max(0) as u32;
-    let right = (-m.shift).max(0) as u32;
-    let shifted = acc.saturating_mul(1i32.checked_shl(left).unwrap_or(i32::MAX));
+    let shifted = if m.shift > 0 {
+        acc.saturating_mul(1i32.checked_shl(m.shift as u32).unwrap_or(i32::MAX))
+    } else {
+        acc
+    };
+    let right = if m.shift < 0 {
+        m.shift.unsigned_abs()
+    } else {
+        0
+    };
     rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(shifted, m.multiplier),
         right,

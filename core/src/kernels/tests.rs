@@ -169,7 +169,82 @@ fn linear_schemes_agree_with_kernels() {
     );
 }
 
+/// gemmlowp's `SaturatingRoundingDoublingHighMul` as written there (nudge, then a division
+/// truncating toward zero), against which the shorter form in `quant.rs` is checked.
+fn srdhm_gemmlowp(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// The requantization as first written (TFLM `MultiplyByQuantizedMultiplier`).
+fn requantize_tflm(acc: i32, m: QuantMultiplier) -> i32 {
+    let left = m.shift.max(0) as u32;
+    let right = (-m.shift).max(0) as u32;
+    let shifted = acc.saturating_mul(1i32.checked_shl(left).unwrap_or(i32::MAX));
+    rounding_divide_by_pot(srdhm_gemmlowp(shifted, m.multiplier), right)
+}
+
+#[test]
+fn srdhm_equals_gemmlowp_at_the_rounding_edges() {
+    let edges = [
+        i32::MIN,
+        i32::MIN + 1,
+        -(1 << 30) - 1,
+        -(1 << 30),
+        -(1 << 30) + 1,
+        -3,
+        -2,
+        -1,
+        0,
+        1,
+        2,
+        3,
+        (1 << 30) - 1,
+        1 << 30,
+        (1 << 30) + 1,
+        i32::MAX - 1,
+        i32::MAX,
+    ];
+    for &a in &edges {
+        for &b in &edges {
+            assert_eq!(
+                saturating_rounding_doubling_high_mul(a, b),
+                srdhm_gemmlowp(a, b),
+                "{a} {b}"
+            );
+        }
+    }
+    // Products at the ties ab = k·2^31 ± 2^30 and next to them (a = 2: ab = 2b).
+    for k in -1i64..=1 {
+        for side in [-1i64, 1] {
+            for d in -2i64..=2 {
+                let b = (k * (1 << 30) + side * (1 << 29) + d) as i32;
+                assert_eq!(
+                    saturating_rounding_doubling_high_mul(2, b),
+                    srdhm_gemmlowp(2, b),
+                    "2 · {b}"
+                );
+            }
+        }
+    }
+}
+
 proptest! {
+    #[test]
+    fn srdhm_equals_gemmlowp(a: i32, b: i32) {
+        prop_assert_eq!(saturating_rounding_doubling_high_mul(a, b), srdhm_gemmlowp(a, b));
+    }
+
+    #[test]
+    fn requantize_equals_tflm(acc: i32, multiplier: i32, shift in -40i32..40) {
+        let m = QuantMultiplier { multiplier, shift };
+        prop_assert_eq!(requantize(acc, m), requantize_tflm(acc, m));
+    }
+
     #[test]
     fn requantize_is_within_one_of_real_product(acc in -(1i32 << 24)..(1 << 24), real in 1e-6f64..4.0) {
         let m = QuantMultiplier::from_real(real);

@@ -273,7 +273,7 @@ pub fn render_kernels(rows: &[KernelCount]) -> String {
         let cell = |b: Board| {
             rows.iter()
                 .find(|r| r.board == b && r.kernel == k)
-                .map(|r| format!("{} ({:.1}/MAC)", r.instructions, r.per_mac))
+                .map(|r| format!("{} ({:.2}/MAC)", r.instructions, r.per_mac))
                 .unwrap_or_default()
         };
         s += &format!(

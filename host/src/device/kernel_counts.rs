@@ -1,5 +1,6 @@
 //! `mote bench kernels`: instructions per 256×256 matvec under QEMU, per kernel and board,
-//! counted by the TCG plugin `tools/insncount.c` (see docs/benchmarks.md).
+//! counted by the TCG plugin `tools/insncount.c` (README, "Benchmarks"; CMSIS-NN is counted
+//! the same way by `bench/cmsis-nn/run.sh`).
 
 use anyhow::{Result, bail};
 use serde::Serialize;

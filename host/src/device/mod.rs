@@ -12,12 +12,14 @@
 //! - [`samples`]: the samples blob embedded beside the model.
 //! - [`selftest`]: the L-Mul self-test, checked on the host.
 //! - [`kernel_counts`]: instructions per 256×256 matvec of each kernel.
+//! - [`kernel_check`]: the int8 kernels on the device against the scalar reference.
 
 pub mod app;
 pub mod board;
 pub mod firmware;
 pub mod infer;
 pub mod insns;
+pub mod kernel_check;
 pub mod kernel_counts;
 pub mod qemu;
 pub mod runner;
