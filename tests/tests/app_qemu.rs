@@ -265,6 +265,21 @@ fn the_cli_streams_a_stateful_model_and_refuses_unknown_boards_and_sensors() {
     let e = run(cli(&["mote", "run", p, "--data", "digits"]).expect("parses"))
         .expect_err("not a stream");
     assert!(format!("{e:#}").contains("runs on streams"), "{e:#}");
+    // Instructions per token of the stateful model, windows compared with the host.
+    run(cli(&[
+        "mote",
+        "bench",
+        "model",
+        p,
+        "--data",
+        "basicmotions",
+        "--channels",
+        "0,1,2",
+        "--samples",
+        "1",
+    ])
+    .expect("parses"))
+    .expect("benchmarks the stream");
     let e = cli(&["mote", "firmware", "build", p, "--board", "esp32"]).expect_err("board");
     assert!(e.to_string().contains("mps2-an386"), "{e}");
     let e = cli(&[

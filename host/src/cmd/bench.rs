@@ -31,16 +31,22 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Instructions per 256×256 matvec for each kernel on M4F and M3.
     Kernels,
-    /// Instructions per inference of a model file on M4F and M3 (first samples of a data set).
+    /// Instructions per inference of a model file on M4F and M3 (first samples of a data set);
+    /// for a stateful (recurrent) model, instructions per token over the first series of a
+    /// `.ts` file or `basicmotions`, streamed token by token.
     Model {
         /// The model file.
         model: PathBuf,
-        /// Data set whose test split feeds the model.
+        /// Data set whose test split feeds the model (stateful models: `basicmotions` or a
+        /// `.ts` file).
         #[arg(long, default_value = "digits")]
         data: String,
-        /// Samples to run.
+        /// Samples (stateful models: series) to run.
         #[arg(long, default_value_t = 20)]
         samples: usize,
+        /// Stateful models: the series' channels to stream, in order (default: all).
+        #[arg(long, value_delimiter = ',')]
+        channels: Vec<usize>,
     },
     /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
     /// under QEMU (M4F), next to softmax attention with a growing KV cache.
@@ -139,11 +145,15 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             model,
             data,
             samples,
+            channels,
         } => {
             let file = AlignedModel::read(model)?;
             let parsed = file
                 .parse()
                 .map_err(|e| anyhow::anyhow!("{}: {e}", model.display()))?;
+            if parsed.is_stateful() {
+                return bench_stream_model(config, json, &file, &parsed, data, *samples, channels);
+            }
             let (_, test) = config.catalog.load(data)?;
             let test = test.take(*samples);
             let host = simulate(&parsed, &test)?;
@@ -331,4 +341,62 @@ pub fn render_prefill(rows: &[PrefillRate], tokens: usize) -> String {
         }
     }
     s
+}
+
+/// `mote bench model` of a stateful model: the first `samples` series streamed on the
+/// `recurrent` firmware, every token a counted region, every window compared with the host.
+fn bench_stream_model(
+    config: &Config,
+    json: bool,
+    file: &AlignedModel,
+    parsed: &mote_core::model::Model<'_>,
+    data: &str,
+    samples: usize,
+    channels: &[usize],
+) -> Result<()> {
+    use crate::data::basicmotions;
+    use crate::recurrent::streams::StreamWorkload;
+    let path = if data == "basicmotions" {
+        config
+            .catalog
+            .data_dir()?
+            .join("basicmotions/BasicMotions_TEST.ts")
+    } else if data.ends_with(".ts") {
+        PathBuf::from(data)
+    } else {
+        anyhow::bail!(
+            "the model keeps state between tokens: --data basicmotions or a .ts file of series"
+        );
+    };
+    let mut test = basicmotions::load(&path)?;
+    if !channels.is_empty() {
+        test = test.select_channels(channels)?;
+    }
+    test.series.truncate(samples.max(1));
+    let workload = StreamWorkload::from_file(parsed, &test)?;
+    let mut rows = Vec::new();
+    for board in [Board::Mps2An386, Board::Lm3s6965evb] {
+        rows.push(run_on_device(
+            &config.firmware,
+            file.bytes(),
+            &workload,
+            board,
+            true,
+        )?);
+    }
+    let tokens = test.length;
+    emit(json, &rows, |rows| {
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{:<12} {:<10} {:>10} instructions/token  ({} series × {tokens} tokens; windows identical to host: {})\n",
+                    r.board.machine(),
+                    r.board.cpu(),
+                    r.instructions_per_inference.unwrap_or(0),
+                    r.samples,
+                    r.mismatches == 0
+                )
+            })
+            .collect()
+    })
 }
