@@ -49,6 +49,10 @@ pub struct DataFileArgs {
     /// refusing the file.
     #[arg(long, help_heading = "Data files")]
     pub drop_nan: bool,
+    /// `.ts` series of unequal length: pad each to the longest by repeating its last value
+    /// (without it they are refused).
+    #[arg(long, help_heading = "Data files")]
+    pub pad_series: bool,
 }
 
 impl Default for DataFileArgs {
@@ -67,6 +71,7 @@ impl Default for DataFileArgs {
             window: o.window,
             hop: o.hop,
             drop_nan: o.drop_nan,
+            pad_series: o.pad_series,
         }
     }
 }
@@ -87,6 +92,7 @@ impl DataFileArgs {
             window: self.window,
             hop: self.hop,
             drop_nan: self.drop_nan,
+            pad_series: self.pad_series,
             progress,
         }
     }

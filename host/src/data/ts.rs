@@ -29,6 +29,58 @@ pub fn read(path: &Path) -> Result<String, DataError> {
     Ok(crate::input::read_text(path, &limit)?)
 }
 
+/// Pads (or refuses) the cases of a file without `@seriesLength`, whose channel lengths are
+/// `lengths` (per case, with its line); returns the common length.
+fn pad_series(
+    path: &Path,
+    d: usize,
+    cases: &mut [Vec<f32>],
+    lengths: &[(usize, Vec<usize>)],
+    pad: bool,
+) -> Result<usize, DataError> {
+    let longest = lengths
+        .iter()
+        .flat_map(|(line, ls)| ls.iter().map(move |&n| (n, *line)))
+        .max()
+        .unwrap_or((0, 0));
+    let shortest = lengths
+        .iter()
+        .flat_map(|(line, ls)| ls.iter().map(move |&n| (n, *line)))
+        .min()
+        .unwrap_or((0, 0));
+    if longest.0 == shortest.0 {
+        return Ok(longest.0);
+    }
+    if !pad {
+        return Err(malformed(
+            path,
+            format!(
+                "series of unequal length: line {} has {} values per channel, line {} has {}; \
+                 pass --pad-series to pad each to the longest by repeating its last value",
+                shortest.1, shortest.0, longest.1, longest.0
+            ),
+        ));
+    }
+    let l = longest.0;
+    let total = cases.len().saturating_mul(d).saturating_mul(l);
+    let bytes = total.saturating_mul(4) as u64;
+    crate::budget::check("the padded .ts series", bytes)
+        .map_err(|e| malformed(path, format!("{e:#}")))?;
+    for (case, (_, ls)) in cases.iter_mut().zip(lengths) {
+        let mut padded = Vec::with_capacity(d * l);
+        let mut at = 0;
+        for &n in ls {
+            let ch = &case[at..at + n];
+            padded.extend_from_slice(ch);
+            let last = ch.last().copied().unwrap_or(0.0);
+            padded.resize(padded.len() + (l - n), last);
+            at += n;
+        }
+        *case = padded;
+    }
+    Ok(l)
+}
+
 /// A parsed `.ts` file: equal-length series, class labels as indices into `classes`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TsFile {
@@ -45,9 +97,19 @@ pub struct TsFile {
 }
 
 /// Parses a `.ts` file with `@dimensions`, `@seriesLength`, `@classLabel true ...` and
-/// `@data`; `path` is used in error messages.
+/// `@data`; `path` is used in error messages. Series of unequal length (`@equalLength false`,
+/// no `@seriesLength`) are refused, naming two lines that differ; [`parse_with`] pads them.
 pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
+    parse_with(text, path, false)
+}
+
+/// [`parse`]; with `pad`, series of unequal length are padded to the longest by repeating each
+/// channel's last value (edge padding: a recording that stopped keeps its last reading, rather
+/// than jumping to a zero the sensor never gave).
+pub fn parse_with(text: &str, path: &Path, pad: bool) -> Result<TsFile, DataError> {
     let (mut dims, mut len, mut classes) = (None, None, None);
+    // Without @seriesLength: each case's channel lengths, with its line, for the check below.
+    let mut unequal: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut in_data = false;
     let (mut cases, mut labels) = (Vec::new(), Vec::new());
     for (i, line) in text.lines().enumerate() {
@@ -95,12 +157,13 @@ pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
             }
             continue;
         }
-        let (Some(d), Some(l), Some(cls)) = (dims, len, classes.as_ref()) else {
+        let (Some(d), Some(cls)) = (dims, classes.as_ref()) else {
             return Err(malformed(
                 path,
-                "header lacks @dimensions, @seriesLength or @classLabel before @data",
+                "header lacks @dimensions or @classLabel before @data",
             ));
         };
+        let l: Option<usize> = len;
         let parts: Vec<&str> = line.split(':').collect();
         // `split` yields at least one part; `d + 1` could overflow for a huge @dimensions.
         if parts.len() - 1 != d {
@@ -115,7 +178,8 @@ pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
         }
         // The header's word is not trusted for the allocation: a case of `d × l` values needs at
         // least that many bytes of this line.
-        let mut values = Vec::with_capacity(d.saturating_mul(l).min(line.len()));
+        let mut values = Vec::with_capacity(d.saturating_mul(l.unwrap_or(1)).min(line.len()));
+        let mut lengths = Vec::new();
         for (ch, part) in parts[..d].iter().enumerate() {
             let before = values.len();
             for v in part.split(',') {
@@ -132,15 +196,20 @@ pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
                     })?;
                 values.push(x);
             }
-            if values.len() - before != l {
-                return Err(malformed(
-                    path,
-                    format!(
-                        "line {lineno}, channel {ch}: {} values, expected {l}",
-                        values.len() - before
-                    ),
-                ));
+            let n = values.len() - before;
+            match l {
+                Some(l) if n != l => {
+                    return Err(malformed(
+                        path,
+                        format!("line {lineno}, channel {ch}: {n} values, expected {l}"),
+                    ));
+                }
+                Some(_) => {}
+                None => lengths.push(n),
             }
+        }
+        if l.is_none() {
+            unequal.push((lineno, lengths));
         }
         let label = parts[d].trim();
         let k = cls.iter().position(|c| c == label).ok_or_else(|| {
@@ -152,15 +221,16 @@ pub fn parse(text: &str, path: &Path) -> Result<TsFile, DataError> {
         cases.push(values);
         labels.push(k as u8);
     }
-    let (Some(dimensions), Some(length), Some(classes)) = (dims, len, classes) else {
-        return Err(malformed(
-            path,
-            "header lacks @dimensions, @seriesLength or @classLabel",
-        ));
+    let (Some(dimensions), Some(classes)) = (dims, classes) else {
+        return Err(malformed(path, "header lacks @dimensions or @classLabel"));
     };
     if cases.is_empty() {
         return Err(malformed(path, "no cases after @data"));
     }
+    let length = match len {
+        Some(l) => l,
+        None => pad_series(path, dimensions, &mut cases, &unequal, pad)?,
+    };
     Ok(TsFile {
         dimensions,
         length,
@@ -243,6 +313,30 @@ mod tests {
             counts[l as usize] += 1;
         }
         assert_eq!(counts, [10; 4]);
+    }
+
+    #[test]
+    fn unequal_lengths_are_refused_naming_the_lines_or_padded_with_the_last_value() {
+        let text = "@problemName U\n@dimensions 2\n@equalLength false\n@classLabel true a b\n@data\n\
+                    1,2,3:4,5,6:a\n7:8:b\n9,10:11,12:a\n";
+        let p = Path::new("u.ts");
+        let e = parse(text, p).expect_err("unequal").to_string();
+        assert!(
+            e.contains("line 7 has 1 values per channel, line 6 has 3")
+                && e.contains("--pad-series"),
+            "{e}"
+        );
+        let f = parse_with(text, p, true).expect("pads");
+        assert_eq!(
+            (f.dimensions, f.length, f.labels.clone()),
+            (2, 3, vec![0, 1, 0])
+        );
+        assert_eq!(f.cases[0], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(f.cases[1], vec![7.0, 7.0, 7.0, 8.0, 8.0, 8.0]);
+        assert_eq!(f.cases[2], vec![9.0, 10.0, 10.0, 11.0, 12.0, 12.0]);
+        // Equal lengths without @seriesLength need no padding.
+        let even = "@dimensions 1\n@classLabel true a b\n@data\n1,2:a\n3,4:b\n";
+        assert_eq!(parse(even, p).expect("equal").length, 2);
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct FileOptions {
     pub hop: Option<usize>,
     /// Drop rows with missing or non-finite values (counted) instead of refusing the file.
     pub drop_nan: bool,
+    /// `.ts`: pad series of unequal length to the longest (edge values) instead of refusing.
+    pub pad_series: bool,
     /// Progress bars on stderr.
     pub progress: bool,
 }
@@ -85,6 +87,7 @@ impl Default for FileOptions {
             window: None,
             hop: None,
             drop_nan: false,
+            pad_series: false,
             progress: false,
         }
     }
@@ -204,7 +207,7 @@ pub fn read_table(path: &Path, opts: &FileOptions) -> Result<(Table, Format), Da
         Format::Tsv => csv::read(path, b'\t', &csv_opts)?,
         Format::Npz => npz::read(path, &opts.x_key, &opts.y_key, opts.drop_nan)?,
         Format::Ts => {
-            let f = super::ts::parse(&super::ts::read(path)?, path)?;
+            let f = super::ts::parse_with(&super::ts::read(path)?, path, opts.pad_series)?;
             Table {
                 path: path.to_path_buf(),
                 rows: f.cases.len(),
