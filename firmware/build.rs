@@ -70,7 +70,9 @@ fn main() {
          /// Layers of the embedded model.\n\
          pub const LAYERS: usize = {};\n\
          /// Largest of the model's input and output lengths.\n\
-         pub const IO: usize = {};\n",
+         pub const IO: usize = {};\n\
+         /// Values of the sliding window of a stateless model (0 for a stateful one).\n\
+         pub const RING: usize = {};\n",
         param("MOTE_APP_RATE_MHZ", 10_000),
         param("MOTE_APP_HOP", window),
         param("MOTE_APP_ARENA_F32", 0),
@@ -78,6 +80,7 @@ fn main() {
         param("MOTE_APP_STATE", 0),
         param("MOTE_APP_LAYERS", 1),
         param("MOTE_APP_IO", 3),
+        param("MOTE_APP_RING", window * 3),
     );
     fs::write(out.join("app_config.rs"), config).expect("writing OUT_DIR");
     println!("cargo:rustc-link-search={}", out.display());

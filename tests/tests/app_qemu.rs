@@ -180,6 +180,25 @@ fn the_real_board_builds_and_what_does_not_fit_is_refused() {
     )
     .unwrap_or_else(|e| panic!("{e:#}"));
     assert!(built.footprint.flash() < 512 << 10 && built.footprint.recording == 0);
+    // A stateful model keeps no window: a decision every 100,000 samples costs no RAM.
+    let long = build(
+        &fw,
+        m,
+        AppBoard::MicrobitV2,
+        &Sensor::Hardware,
+        None,
+        10_000,
+        Windows {
+            window: 100_000,
+            hop: 100_000,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        long.footprint.bss <= built.footprint.bss,
+        "{:?}",
+        long.footprint
+    );
     // A 784-wide window model: 180 KiB of f32 weights per 64 hidden units.
     let big = quantize(&window_mlp(261, 256, 4), Scheme::F32, None).expect("quantizes");
     let e = build(

@@ -21,7 +21,7 @@ use cortex_m_rt::entry;
 use mote_core::model::Workspace;
 use mote_firmware as fw;
 use mote_firmware::app::config::{
-    ARENA_F32, ARENA_I8, HOP, IO, LAYERS, RATE_MILLIHERTZ, STATE_F32, SYSTICK_HZ, WINDOW,
+    ARENA_F32, ARENA_I8, HOP, IO, LAYERS, RATE_MILLIHERTZ, RING, STATE_F32, SYSTICK_HZ, WINDOW,
 };
 use mote_firmware::app::pipeline::{Buffers, CHANNELS, Decision, Pipeline};
 use mote_firmware::app::{bus, sampling, stack};
@@ -89,7 +89,7 @@ fn main() -> ! {
     let (Some(x), Some(y), Some(ring)) = (
         cortex_m::singleton!(: [f32; IO] = [0.0; IO]),
         cortex_m::singleton!(: [f32; IO] = [0.0; IO]),
-        cortex_m::singleton!(: [f32; WINDOW * CHANNELS] = [0.0; WINDOW * CHANNELS]),
+        cortex_m::singleton!(: [f32; RING] = [0.0; RING]),
     ) else {
         fail("buffers taken twice")
     };
@@ -111,7 +111,10 @@ fn main() -> ! {
         ring: if stateful {
             &mut ring[..0]
         } else {
-            &mut ring[..]
+            match ring.get_mut(..WINDOW * CHANNELS) {
+                Some(r) => r,
+                None => fail("the window needs more RAM than this build reserves"),
+            }
         },
     };
     let mut pipeline = Pipeline::new(layers, buffers, stateful, WINDOW as u32, HOP as u32);

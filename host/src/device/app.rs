@@ -302,10 +302,15 @@ pub fn check_model(model: &Model<'_>, windows: Windows, board: AppBoard) -> Resu
             board.name()
         );
     }
-    let model_ram = model.ram().bytes() + windows.window * CHANNELS * 4;
+    let ring = if model.is_stateful() {
+        0
+    } else {
+        windows.window * CHANNELS * 4
+    };
+    let model_ram = model.ram().bytes() + ring;
     if model_ram + APP_RAM > ram {
         bail!(
-            "the model needs {model_ram} bytes of RAM (arenas, state, window); {} has {ram}, of \
+            "the model needs {model_ram} bytes of RAM (arenas, state, a stateless model's window); {} has {ram}, of \
              which the application takes about {APP_RAM}",
             board.name()
         );
@@ -361,6 +366,14 @@ pub fn build(
         (
             "MOTE_APP_IO",
             num(model.input_len().max(model.output_len())),
+        ),
+        (
+            "MOTE_APP_RING",
+            num(if model.is_stateful() {
+                0
+            } else {
+                windows.window * CHANNELS
+            }),
         ),
     ]);
     let env_ref: Vec<(&str, &std::ffi::OsStr)> =
