@@ -158,16 +158,7 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             let test = test.take(*samples);
             let host = simulate(&parsed, &test)?;
             let workload = SampleWorkload::new(&test, &host)?;
-            let mut rows = Vec::new();
-            for board in [Board::Mps2An386, Board::Lm3s6965evb] {
-                rows.push(run_on_device(
-                    &config.firmware,
-                    file.bytes(),
-                    &workload,
-                    board,
-                    true,
-                )?);
-            }
+            let rows = count_on_both_cores(config, &file, &workload)?;
             emit(json, &rows, |rows| {
                 rows.iter()
                     .map(|r| {
@@ -354,36 +345,11 @@ fn bench_stream_model(
     samples: usize,
     channels: &[usize],
 ) -> Result<()> {
-    use crate::data::basicmotions;
-    use crate::recurrent::streams::StreamWorkload;
-    let path = if data == "basicmotions" {
-        config
-            .catalog
-            .data_dir()?
-            .join("basicmotions/BasicMotions_TEST.ts")
-    } else if data.ends_with(".ts") {
-        PathBuf::from(data)
-    } else {
-        anyhow::bail!(
-            "the model keeps state between tokens: --data basicmotions or a .ts file of series"
-        );
-    };
-    let mut test = basicmotions::load(&path)?;
-    if !channels.is_empty() {
-        test = test.select_channels(channels)?;
-    }
+    use crate::recurrent::streams::{StreamWorkload, test_series};
+    let (_, mut test) = test_series(&config.catalog, data, channels)?;
     test.series.truncate(samples.max(1));
     let workload = StreamWorkload::from_file(parsed, &test)?;
-    let mut rows = Vec::new();
-    for board in [Board::Mps2An386, Board::Lm3s6965evb] {
-        rows.push(run_on_device(
-            &config.firmware,
-            file.bytes(),
-            &workload,
-            board,
-            true,
-        )?);
-    }
+    let rows = count_on_both_cores(config, file, &workload)?;
     let tokens = test.length;
     emit(json, &rows, |rows| {
         rows.iter()
@@ -399,4 +365,16 @@ fn bench_stream_model(
             })
             .collect()
     })
+}
+
+/// `workload` on the M4F and the M3 with every result's instructions counted.
+fn count_on_both_cores(
+    config: &Config,
+    file: &AlignedModel,
+    workload: &impl crate::device::runner::Workload,
+) -> Result<Vec<crate::device::runner::DeviceReport>> {
+    [Board::Mps2An386, Board::Lm3s6965evb]
+        .into_iter()
+        .map(|board| run_on_device(&config.firmware, file.bytes(), workload, board, true))
+        .collect()
 }

@@ -100,27 +100,10 @@ fn run_streams(
     file: &AlignedModel,
     parsed: &mote_core::model::Model<'_>,
 ) -> Result<()> {
-    use crate::data::basicmotions;
     use crate::device::runner::Workload;
-    use crate::recurrent::streams::StreamWorkload;
-    let path = if args.data == "basicmotions" {
-        config
-            .catalog
-            .data_dir()?
-            .join("basicmotions/BasicMotions_TEST.ts")
-    } else if args.data.ends_with(".ts") {
-        PathBuf::from(&args.data)
-    } else {
-        anyhow::bail!(
-            "{}: the model keeps state between tokens and runs on streams: --data basicmotions \
-             or a .ts file of series (one token per sample)",
-            args.model.display()
-        );
-    };
-    let mut test = basicmotions::load(&path)?;
-    if !args.channels.is_empty() {
-        test = test.select_channels(&args.channels)?;
-    }
+    use crate::recurrent::streams::{StreamWorkload, test_series};
+    let (path, test) = test_series(&config.catalog, &args.data, &args.channels)
+        .map_err(|e| anyhow::anyhow!("{}: {e:#}", args.model.display()))?;
     let workload = StreamWorkload::from_file(parsed, &test)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
     let host_accuracy = workload.host_accuracy();

@@ -163,3 +163,30 @@ pub fn run_on_device(
         report,
     })
 }
+
+/// The test series a stateful model is run on by `mote run` and `mote bench model`: `data` is
+/// `basicmotions` (the bundled test file) or a `.ts` file, with only `channels` kept (all when
+/// empty). Returns the file read and its series.
+pub fn test_series(
+    catalog: &crate::data::Catalog,
+    data: &str,
+    channels: &[usize],
+) -> Result<(std::path::PathBuf, SeriesSet)> {
+    let path = if data == "basicmotions" {
+        catalog
+            .data_dir()?
+            .join("basicmotions/BasicMotions_TEST.ts")
+    } else if data.ends_with(".ts") {
+        std::path::PathBuf::from(data)
+    } else {
+        bail!(
+            "the model keeps state between tokens and runs on streams: --data basicmotions or a \
+             .ts file of series (one token per sample)"
+        );
+    };
+    let mut test = crate::data::basicmotions::load(&path)?;
+    if !channels.is_empty() {
+        test = test.select_channels(channels)?;
+    }
+    Ok((path, test))
+}
