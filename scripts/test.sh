@@ -4,15 +4,17 @@
 # Installs what is missing first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each section prints the seconds since the start, so a CI log shows where the time goes.
+section() { echo "== $1 (at ${SECONDS}s)"; }
 bash scripts/setup.sh
-echo "== fmt"
+section fmt
 cargo fmt --all -- --check
 (cd firmware && cargo fmt -- --check)
 if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo fmt --all -- --check); fi
-echo "== no_std core for both Cortex-M targets"
+section "no_std core for both Cortex-M targets"
 cargo build --quiet -p mote-core --target thumbv7m-none-eabi
 cargo build --quiet -p mote-core --target thumbv7em-none-eabihf
-echo "== clippy"
+section "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 (cd firmware && cargo clippy --release --quiet -- -D warnings)
 (cd firmware && cargo clippy --release --quiet --target thumbv7m-none-eabi --no-default-features --features board-lm3s6965 -- -D warnings)
@@ -20,7 +22,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 (cd firmware && cargo clippy --release --quiet --bin app --no-default-features --features board-microbit-v2,sensor-hardware -- -D warnings)
 (cd firmware && cargo clippy --release --quiet --bin app --no-default-features --features board-microbit-v2 -- -D warnings)
 if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo clippy --release --quiet -- -D warnings); fi
-echo "== tests"
+section "tests"
 cargo test --workspace
-echo "== memcheck (valgrind) of the host's numeric code"
+section "memcheck (valgrind) of the host's numeric code"
 bash scripts/memcheck.sh
+echo "== all checks passed in ${SECONDS}s"
