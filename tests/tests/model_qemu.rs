@@ -198,12 +198,19 @@ fn a_users_csv_to_a_model_on_the_device() {
         label: Some("digit".into()),
         ..FileOptions::default()
     };
-    let (ftrain, ftest) = Catalog::default().with_files(opts).load(p).expect("loads");
+    // The model file scales its inputs itself (its first layer holds the training ranges), so
+    // it is fed the CSV's own values, as a device reading the raw sensor would be.
+    let (ftrain, ftest) = Catalog::default()
+        .with_files(opts)
+        .load_unscaled(p)
+        .expect("loads");
     // Classes sorted by name: eight, five, four, nine, one, seven, six, three, two, zero.
     assert_eq!((ftrain.classes, ftrain.n + ftest.n), (10, train.n + test.n));
     let bytes = std::fs::read(&file).expect("reads");
     let model_file = AlignedModel::new(&bytes);
-    let host = simulate(&model_file.parse().expect("parses"), &ftest).expect("simulates");
+    let parsed = model_file.parse().expect("parses");
+    assert!(mote_host::model::scaling::scales_its_inputs(&parsed));
+    let host = simulate(&parsed, &ftest).expect("simulates");
     assert!(
         host.accuracy > 0.85,
         "accuracy on the CSV's test split {}",

@@ -372,6 +372,14 @@ impl<'a> Model<'a> {
                         }
                     }
                 }
+                Layer::MinMaxScale {
+                    min,
+                    max,
+                    channel_len,
+                } => {
+                    let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
+                    min_max_scale(min, max, channel_len, &mut cur[..n_in]);
+                }
                 Layer::OrthoDict { atoms, mode, k } => {
                     let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
                     ortho_dict_stage(atoms, mode, k, &src[..n_in], &mut dst[..n_out])?;
@@ -398,6 +406,21 @@ impl<'a> Model<'a> {
         let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
         output.copy_from_slice(&cur[..output.len()]);
         Ok(())
+    }
+}
+
+/// Per-channel min–max scaling in place (`x`: channel-major runs of `channel_len` values).
+fn min_max_scale(min: &[f32], max: &[f32], channel_len: usize, x: &mut [f32]) {
+    for ((run, &a), &b) in x.chunks_mut(channel_len.max(1)).zip(min).zip(max) {
+        for v in run {
+            // The expression of the host's data loaders (`Scaling::into_dataset`), so the
+            // device sees the values the model was trained on, bit for bit.
+            *v = if b > a {
+                ((*v - a) / (b - a)).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+        }
     }
 }
 

@@ -8,12 +8,14 @@ pub const VERSION_MAJOR: u16 = 1;
 /// Newest minor version this crate reads; readers accept any minor ≤ their own. The writer
 /// writes the lowest minor that holds the model (1.0 unless a newer layer kind or scheme is
 /// used), so files without new layers stay readable by older readers.
-pub const VERSION_MINOR: u16 = 2;
+pub const VERSION_MINOR: u16 = 3;
 /// Minor version that introduced [`kind::ORTHO_DICT`].
 pub const MINOR_ORTHO_DICT: u16 = 1;
 /// Minor version that introduced [`kind::RECURRENT`], [`kind::MEAN_POOL`] and
 /// [`scheme::INT8_DYNAMIC`].
 pub const MINOR_RECURRENT: u16 = 2;
+/// Minor version that introduced [`kind::MIN_MAX_SCALE`].
+pub const MINOR_MIN_MAX_SCALE: u16 = 3;
 /// Most routed memories a Mixture-of-Memories layer may have (the executor builds the memory
 /// views on the stack).
 pub const MAX_MEMORIES: usize = 16;
@@ -92,6 +94,9 @@ pub mod kind {
     pub const RECURRENT: u16 = 6;
     /// Running mean over the stream (format 1.2): state = running sum and token count.
     pub const MEAN_POOL: u16 = 7;
+    /// Per-channel min–max scaling of the input into `[0, 1]` with the training split's ranges
+    /// (format 1.3): `t0` = min, `t1` = max (f32, one per channel), `p0` = values per channel.
+    pub const MIN_MAX_SCALE: u16 = 8;
 }
 
 /// `p0` of a [`kind::RECURRENT`] layer: which cell it runs.

@@ -77,6 +77,19 @@ pub enum Layer<'a> {
     Recurrent(RecurrentLayer<'a>),
     /// Running mean of the inputs since the stream started (format 1.2): `y = Σ_t x_t / n`.
     MeanPool,
+    /// Per-channel min–max scaling (format 1.3): the input is `channels` runs of `channel_len`
+    /// values (channel-major), and value `i` of channel `c` becomes
+    /// `clamp((x − min[c]) / (max[c] − min[c]), 0, 1)`, or 0 where `max[c] = min[c]` (a channel
+    /// that was constant in training). What `mote train` applied to a data file's inputs, so the
+    /// device takes the sensor's own units.
+    MinMaxScale {
+        /// Per channel, the smallest training value.
+        min: &'a [f32],
+        /// Per channel, the largest training value (≥ `min`).
+        max: &'a [f32],
+        /// Values per channel (`in_len = channels · channel_len`).
+        channel_len: usize,
+    },
     /// Orthogonal dictionary feature stage on an f32 window of `n = in_len ≤ 64` samples
     /// (format 1.1).
     OrthoDict {
@@ -117,6 +130,7 @@ impl Layer<'_> {
             | Layer::Recurrent(_)
             | Layer::MeanPool
             | Layer::Relu
+            | Layer::MinMaxScale { .. }
             | Layer::OrthoDict { .. } => (Domain::F32, Domain::F32),
             Layer::DenseInt8 { .. } => (Domain::I8, Domain::I8),
             Layer::Quantize { .. } => (Domain::F32, Domain::I8),
@@ -137,6 +151,7 @@ impl Layer<'_> {
             },
             Layer::MeanPool => "mean-pool",
             Layer::Relu => "relu",
+            Layer::MinMaxScale { .. } => "min-max scale",
             Layer::Quantize { .. } => "quantize",
             Layer::Dequantize { .. } => "dequantize",
             Layer::OrthoDict { .. } => "ortho-dict",
@@ -151,6 +166,7 @@ impl Layer<'_> {
             Layer::DenseInt8Dynamic { w, scale, b } => w.len() + 4 * (scale.len() + b.len()),
             Layer::Recurrent(r) => r.weight_bytes(),
             Layer::OrthoDict { atoms, .. } => 4 * atoms.len(),
+            Layer::MinMaxScale { min, max, .. } => 4 * (min.len() + max.len()),
             Layer::Relu | Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::MeanPool => 0,
         }
     }

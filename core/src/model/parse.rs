@@ -458,6 +458,26 @@ impl<'a> Model<'a> {
                 }
                 Layer::MeanPool
             }
+            (kind::MIN_MAX_SCALE, scheme::F32) if self.minor >= format::MINOR_MIN_MAX_SCALE => {
+                if fl != 0 || !unused(2, &[p1]) || in_len != out_len {
+                    return Err(bad_param("min-max fields"));
+                }
+                let channel_len = usize::try_from(p0)
+                    .ok()
+                    .filter(|&l| l > 0 && in_len.is_multiple_of(l))
+                    .ok_or(bad_param("values per channel (p0 ≥ 1, dividing in_len)"))?;
+                let channels = in_len / channel_len;
+                let min: &[f32] = self.typed(li, t(0), dtype::F32, channels, "min")?;
+                let max: &[f32] = self.typed(li, t(1), dtype::F32, channels, "max")?;
+                if values && min.iter().zip(max).any(|(a, b)| a > b) {
+                    return Err(bad_param("min above max"));
+                }
+                Layer::MinMaxScale {
+                    min,
+                    max,
+                    channel_len,
+                }
+            }
             (kind::ORTHO_DICT, scheme::F32) if self.minor >= format::MINOR_ORTHO_DICT => {
                 if fl != 0 || !unused(1, &[]) {
                     return Err(bad_param("unused fields"));

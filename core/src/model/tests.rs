@@ -281,8 +281,11 @@ fn distinct_errors_for_distinct_faults() {
         Some(ParseError::UnsupportedVersion { major: 2, minor: 0 })
     );
     assert_eq!(
-        with(&|b| b[10] = 3),
-        Some(ParseError::UnsupportedVersion { major: 1, minor: 3 })
+        with(&|b| b[10] = format::VERSION_MINOR as u8 + 1),
+        Some(ParseError::UnsupportedVersion {
+            major: 1,
+            minor: format::VERSION_MINOR + 1
+        })
     );
     assert_eq!(with(&|b| b[12] = 65), Some(ParseError::BadHeaderSize(65)));
     assert!(matches!(
@@ -536,5 +539,78 @@ fn ortho_dict_stage_rejects_bad_configurations() {
     assert_eq!(
         model.run(&x, &mut ws, &mut out),
         Err(ExecError::Dict(crate::dict::DictError::NotFinite))
+    );
+}
+
+/// Two channels of three values each, scaled before a 6 → 2 Dense.
+const MIN: [f32; 2] = [0.0, -10.0];
+const MAX: [f32; 2] = [4.0, -10.0];
+const W_SCALED: [f32; 12] = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+
+fn scaled_model(min: &[f32], max: &[f32], channel_len: usize) -> Result<Box<Aligned>, WriteError> {
+    let layers = [
+        LayerInfo {
+            layer: Layer::MinMaxScale {
+                min,
+                max,
+                channel_len,
+            },
+            in_len: 6,
+            out_len: 6,
+        },
+        LayerInfo {
+            layer: Layer::DenseF32 {
+                w: &W_SCALED,
+                b: &[0.0, 0.0],
+            },
+            in_len: 6,
+            out_len: 2,
+        },
+    ];
+    let mut buf = Box::new(Aligned([0; 4096]));
+    write(&layers, 6, &mut buf.0)?;
+    Ok(buf)
+}
+
+#[test]
+fn min_max_scale_round_trip_and_hand_worked_values() {
+    let buf = scaled_model(&MIN, &MAX, 3).expect("writes");
+    let m = Model::parse(&buf.0[..file_len(&buf)]).expect("parses");
+    assert_eq!(m.version(), (1, format::MINOR_MIN_MAX_SCALE));
+    match m.layer(0).unwrap().layer {
+        Layer::MinMaxScale {
+            min,
+            max,
+            channel_len,
+        } => assert_eq!((min, max, channel_len), (&MIN[..], &MAX[..], 3)),
+        other => panic!("{other:?}"),
+    }
+    // Channel 0 (range 0..4): x[0] = 1 → 0.25, x[1] = 9 → clamped to 1 (y[1] = x[1] + x[3]);
+    // channel 1 is constant
+    // in training (min = max = −10), so every value of it becomes 0, whatever it is.
+    let y = run(&m, &[1.0, 9.0, -3.0, 5.0, -10.0, 123.0]);
+    assert_eq!(y, vec![0.25, 1.0]);
+    let y = run(&m, &[-1.0, 3.0, 2.0, 0.0, 0.0, 0.0]);
+    assert_eq!(y, vec![0.0, 0.75]);
+}
+
+#[test]
+fn min_max_scale_rejects_bad_configurations() {
+    let parse = |min: &[f32], max: &[f32], channel_len| {
+        let buf = scaled_model(min, max, channel_len).expect("writes");
+        Model::parse(&buf.0[..file_len(&buf)]).map(|_| ())
+    };
+    let bad = |what| Err(ParseError::BadParameter { layer: 0, what });
+    let p0 = "values per channel (p0 ≥ 1, dividing in_len)";
+    assert_eq!(parse(&MIN, &MAX, 0), bad(p0));
+    assert_eq!(parse(&MIN, &MAX, 4), bad(p0));
+    assert_eq!(parse(&[1.0, 0.0], &[0.0, 1.0], 3), bad("min above max"));
+    // Six channels of one value need six minima, not two.
+    assert_eq!(
+        parse(&MIN, &MAX, 1),
+        Err(ParseError::BadTensor {
+            layer: 0,
+            role: "min"
+        })
     );
 }

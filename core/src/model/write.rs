@@ -269,6 +269,18 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
             rl.config().cell.code(),
             0,
         ),
+        Layer::MinMaxScale {
+            min,
+            max,
+            channel_len,
+        } => r(
+            kind::MIN_MAX_SCALE,
+            scheme::F32,
+            0,
+            [Some(Data::F32(min)), Some(Data::F32(max)), None],
+            i32::try_from(channel_len).unwrap_or(i32::MAX),
+            0,
+        ),
         Layer::MeanPool => r(kind::MEAN_POOL, scheme::F32, 0, [None, None, None], 0, 0),
         Layer::Relu => r(kind::RELU, scheme::F32, 0, [None, None, None], 0, 0),
         Layer::Quantize { scale, zero_point } => r(
@@ -341,6 +353,7 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
         // The lowest minor that holds these layers, so older readers still read older models.
         minor = minor.max(match info.layer {
             Layer::OrthoDict { .. } => format::MINOR_ORTHO_DICT,
+            Layer::MinMaxScale { .. } => format::MINOR_MIN_MAX_SCALE,
             Layer::DenseInt8Dynamic { .. } | Layer::Recurrent(_) | Layer::MeanPool => {
                 format::MINOR_RECURRENT
             }

@@ -188,12 +188,20 @@ impl<'m, 'b, 'w> Pipeline<'m, 'b, 'w> {
         if self.received < self.window || !(self.received - self.window).is_multiple_of(self.hop) {
             return Ok(None);
         }
-        // Oldest sample first: the ring's next slot is the oldest.
+        // Oldest sample first (the ring's next slot is the oldest), channel-major: `x[c·W + t]`,
+        // the layout of a `.ts` case and of a `--window` row, which the model was trained on.
         let split = self.slot * CHANNELS;
         let (recent, oldest) = self.buf.ring.split_at(split);
-        let n = oldest.len();
-        self.buf.x[..n].copy_from_slice(oldest);
-        self.buf.x[n..].copy_from_slice(recent);
+        let samples = oldest
+            .chunks_exact(CHANNELS)
+            .chain(recent.chunks_exact(CHANNELS));
+        for (t, s) in samples.enumerate() {
+            for (c, &v) in s.iter().enumerate() {
+                if let Some(x) = self.buf.x.get_mut(c * slots + t) {
+                    *x = v;
+                }
+            }
+        }
         let mut inputs = Fnv1a::default();
         self.buf.x.iter().for_each(|x| inputs.word(x.to_bits()));
         self.layers.step(self.buf.x, &mut self.buf.ws, self.buf.y)?;

@@ -1,6 +1,7 @@
 //! `mote bench`: instruction counts under QEMU (kernels, a model file, recurrent cells) and host
 //! timings (the assignment solver, recurrent prefill).
 
+use crate::model::scaling::test_inputs;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -154,8 +155,7 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             if parsed.is_stateful() {
                 return bench_stream_model(config, json, &file, &parsed, data, *samples, channels);
             }
-            let (_, test) = config.catalog.load(data)?;
-            let test = test.take(*samples);
+            let test = test_inputs(&parsed, &config.catalog, data)?.take(*samples);
             let host = simulate(&parsed, &test)?;
             let workload = SampleWorkload::new(&test, &host)?;
             let rows = count_on_both_cores(config, &file, &workload)?;

@@ -16,7 +16,8 @@ pub struct DataFileArgs {
     #[arg(long, help_heading = "Data files")]
     pub label: Option<String>,
     /// CSV: feature columns, comma-separated names, indices and START:END ranges (0-based, END
-    /// excluded) [default: every column but the label].
+    /// excluded) [default: every column but the label]. `.ts`: the dimensions to keep, the same
+    /// way (e.g. `0:3`).
     #[arg(long, help_heading = "Data files")]
     pub features: Option<String>,
     /// CSV: the first line is a header (`true`) or data (`false`) [default: inferred].

@@ -8,10 +8,14 @@ use anyhow::{Result, bail};
 use super::Config;
 
 use crate::dict::DataKind;
+use crate::dict::features::{FeatureMode, dict_model};
 use crate::dict::firmware::FirmwareReport;
 use crate::dict::plot::{plot_stream, plot_synthetic};
-use crate::dict::stream::{StreamReport, default_stream_config, load_signal, stream};
+use crate::dict::stream::{
+    StreamReport, default_stream_config, load_signal, rows_config, stream_signal,
+};
 use crate::dict::synthetic::{SyntheticConfig, SyntheticReport, synthetic};
+use crate::model::scaling::InputScaling;
 use crate::output::out;
 
 /// Arguments of `mote dict`.
@@ -20,9 +24,11 @@ pub struct DictArgs {
     /// Dictionary size = window length (default 50 for synthetic, 32 for real data).
     #[arg(long)]
     pub n: Option<usize>,
-    /// Data source.
-    #[arg(long, value_enum)]
-    pub data: DataKind,
+    /// Data source: `synthetic`, `ecg`, `daphnet`, or a data file (CSV, TSV, .npz, .ts, IDX; see
+    /// the data-file flags), whose rows (samples, or `--window`s of a recording) are the windows:
+    /// a row's values, channel-major, must number one of the supported sizes.
+    #[arg(long)]
+    pub data: String,
     /// Mini-batch size (windows per update).
     #[arg(long, default_value_t = 10)]
     pub batch: usize,
@@ -44,18 +50,25 @@ pub struct DictArgs {
     /// Synthetic: iterations of the batch GPM baseline.
     #[arg(long, default_value_t = 30)]
     pub gpm_iters: usize,
-    /// Real data: samples between training windows (default n/4).
-    #[arg(long)]
-    pub hop: Option<usize>,
     /// Real data: coefficients kept for the RMSE (default n/8).
     #[arg(long)]
     pub k: Option<usize>,
     /// Write a plot (.png or .svg): error vs iteration, or RMSE vs k.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Real data: write the learned dictionary as a feature model file (for `mote train --dict`,
+    /// `mote quantize --dict`; a data file's min-max scaling comes first).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// What the written feature stage outputs.
+    #[arg(long, value_enum, default_value = "top-k")]
+    pub mode: FeatureMode,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
     /// Instead: build `firmware/src/bin/dict.rs`, run it under QEMU with instruction counting and
     /// check its ECG and synthetic runs bit for bit against the host (`--data ecg` only).
     #[arg(long)]
@@ -65,10 +78,37 @@ pub struct DictArgs {
     pub board: crate::device::Board,
 }
 
+/// Where `mote dict` learns from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Source {
+    Kind(DataKind),
+    File(PathBuf),
+}
+
+impl Source {
+    fn of(data: &str) -> Result<Source> {
+        use clap::ValueEnum;
+        if let Ok(k) = DataKind::from_str(data, false) {
+            return Ok(Source::Kind(k));
+        }
+        if crate::data::file::looks_like_path(data) {
+            return Ok(Source::File(PathBuf::from(data)));
+        }
+        bail!("unknown --data `{data}`: synthetic, ecg, daphnet, or the path of a data file")
+    }
+}
+
 /// Runs `mote dict`.
 pub fn run(args: DictArgs, config: &Config) -> Result<()> {
+    let source = Source::of(&args.data)?;
+    if let Some(out) = &args.output {
+        crate::output::claim_stdout_for_output(out, args.json)?;
+        if source == Source::Kind(DataKind::Synthetic) {
+            bail!("-o writes a dictionary learned from real data, not the synthetic experiment");
+        }
+    }
     if args.firmware {
-        if args.data != DataKind::Ecg {
+        if source != Source::Kind(DataKind::Ecg) {
             bail!("--firmware runs the ECG firmware: use it with --data ecg");
         }
         let r = crate::dict::firmware::run_on(&config.firmware, &config.catalog, args.board)?;
@@ -79,8 +119,8 @@ pub fn run(args: DictArgs, config: &Config) -> Result<()> {
             Ok(())
         };
     }
-    match args.data {
-        DataKind::Synthetic => {
+    match source {
+        Source::Kind(DataKind::Synthetic) => {
             let cfg = SyntheticConfig {
                 n: args.n.unwrap_or(50),
                 theta: args.theta,
@@ -105,17 +145,61 @@ pub fn run(args: DictArgs, config: &Config) -> Result<()> {
                 Ok(())
             }
         }
-        data => {
-            let (_, signal, _) = load_signal(&config.catalog, data)?;
-            let mut cfg = default_stream_config(
-                signal.len(),
-                args.n.unwrap_or(32),
-                args.batch,
-                args.hop,
-                args.k,
-            );
-            cfg.seed = args.seed;
-            let r = stream(&config.catalog, data, &cfg)?;
+        source => {
+            let (r, atoms, scaling) = match source {
+                Source::Kind(data) => {
+                    let (path, signal, unit) = load_signal(&config.catalog, data)?;
+                    let mut cfg = default_stream_config(
+                        signal.len(),
+                        args.n.unwrap_or(32),
+                        args.batch,
+                        // ecg/daphnet: samples between training windows (default n/4).
+                        args.file.hop,
+                        args.k,
+                    );
+                    cfg.seed = args.seed;
+                    let name = args.data.clone();
+                    let (r, atoms) = stream_signal(name, path, &signal, unit, &cfg)?;
+                    (r, atoms, None)
+                }
+                Source::File(path) => {
+                    let l = crate::data::file::load(&path, &args.file.options(!args.json))?;
+                    if let Some(n) = args.n.filter(|&n| n != l.train.d) {
+                        bail!(
+                            "{}: a row holds {} values (channel-major), so the dictionary has                              {} atoms, not --n {n} (choose --window and --features)",
+                            path.display(),
+                            l.train.d,
+                            l.train.d
+                        );
+                    }
+                    let cfg = rows_config(&l.train, args.batch, args.k, args.seed);
+                    let signal = [l.train.features.as_slice(), &l.test.features].concat();
+                    let (r, atoms) =
+                        stream_signal(args.data.clone(), path, &signal, "scaled to [0, 1]", &cfg)?;
+                    let scaling = InputScaling::of(&l.scaling, l.train.d);
+                    (r, atoms, Some(scaling))
+                }
+            };
+            if let Some(out) = &args.output {
+                let bytes =
+                    dict_model(&atoms, r.config.n, args.mode, r.config.k, scaling.as_ref())?;
+                crate::output::write_atomic(out, &bytes)?;
+                if !args.json {
+                    crate::output::outln!(
+                        "wrote {} ({} bytes: {}dictionary of {} atoms, {:?} with k = {})",
+                        out.display(),
+                        bytes.len(),
+                        if scaling.is_some() {
+                            "min-max scaling, "
+                        } else {
+                            ""
+                        },
+                        r.config.n,
+                        args.mode,
+                        r.config.k
+                    )?;
+                }
+            }
             if let Some(p) = &args.plot {
                 plot_stream(&r, p)?;
             }
@@ -185,7 +269,7 @@ pub fn render_synthetic(r: &SyntheticReport) -> String {
 pub fn render_stream(r: &StreamReport) -> String {
     let c = &r.config;
     let mut s = format!(
-        "{:?} ({}): n = {}, batch {}, hop {}, {} updates on samples [0, {}), {} test windows\n",
+        "{} ({}): n = {}, batch {}, hop {}, {} updates on samples [0, {}), {} test windows\n",
         r.data,
         r.path.display(),
         c.n,

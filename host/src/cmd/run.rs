@@ -10,6 +10,7 @@ use crate::device::Board;
 use crate::device::infer::SampleWorkload;
 use crate::device::runner::run_on_device;
 use crate::model::AlignedModel;
+use crate::model::scaling::test_inputs;
 use crate::model::simulate::simulate;
 use crate::output::outln;
 
@@ -47,10 +48,8 @@ pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
     if parsed.is_stateful() {
         return run_streams(args, config, &file, &parsed);
     }
-    let (_, test) = config
-        .catalog
-        .with_files(args.file.options(true))
-        .load(&args.data)?;
+    let catalog = config.catalog.with_files(args.file.options(true));
+    let test = test_inputs(&parsed, &catalog, &args.data)?;
     let report = simulate(&parsed, &test)?;
     let dev = match args.device {
         Some(board) => {

@@ -4,6 +4,8 @@ use anyhow::Result;
 
 use super::Config;
 
+use crate::dict::features::DictFeatures;
+use crate::model::scaling::InputScaling;
 use crate::nn::train::{TrainConfig, evaluate, train_mlp};
 use crate::output::outln;
 
@@ -39,6 +41,10 @@ pub struct TrainArgs {
     /// Adam learning rate.
     #[arg(long, default_value_t = 1e-3, value_parser = positive_lr)]
     pub lr: f64,
+    /// Train on the outputs of this feature model (`mote dict -o`) instead of the raw inputs;
+    /// `mote quantize --dict` with the same file puts it in front of the trained model.
+    #[arg(long)]
+    pub dict: Option<std::path::PathBuf>,
     /// Output model (safetensors, PyTorch `nn.Sequential` names).
     #[arg(short, long)]
     pub output: std::path::PathBuf,
@@ -63,27 +69,31 @@ fn positive_lr(s: &str) -> Result<f64, String> {
 pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
     crate::output::claim_stdout_for_output(&args.output, args.json)?;
     let catalog = config.catalog.with_files(args.file.options(true));
-    // A model trained on a data file keeps what its inputs meant: the class names (label k is
-    // `classes[k]`) and the per-channel training range the inputs were scaled from.
-    let (train, test, metadata) = if !crate::data::NAMES.contains(&args.data.as_str())
-        && crate::data::file::looks_like_path(&args.data)
-    {
-        let l = crate::data::file::load(std::path::Path::new(&args.data), catalog.files())?;
+    // A model trained on a data file (or on BasicMotions, read from its shipped file: the same
+    // tensors) keeps what its inputs meant: the class names (label k is `classes[k]`) and the
+    // per-channel training range the inputs were scaled from, which `mote quantize` makes the
+    // model file's first layer, so the device takes the sensor's own units.
+    let (train, test, metadata) = if let Some(path) = &args.dict {
+        let d = DictFeatures::read(path)?;
+        let (train, test) = if d.scales_its_inputs()? {
+            catalog.load_unscaled(&args.data)?
+        } else {
+            catalog.load(&args.data)?
+        };
+        let metadata = vec![
+            ("mote.data".to_string(), args.data.clone()),
+            ("mote.dict".to_string(), path.display().to_string()),
+        ];
+        (d.apply(&train)?, d.apply(&test)?, metadata)
+    } else if let Some(path) = catalog.scaled_file(&args.data)? {
+        let l = crate::data::file::load(&path, catalog.files())?;
         let metadata = vec![
             ("mote.data".to_string(), args.data.clone()),
             (
                 "mote.classes".to_string(),
                 serde_json::to_string(&l.class_names)?,
             ),
-            (
-                "mote.input_scaling".to_string(),
-                serde_json::to_string(&serde_json::json!({
-                    "rule": "x' = clamp((x - min[c]) / (max[c] - min[c]), 0, 1); 0 where max[c] = min[c]",
-                    "channel_length": l.train.d / l.scaling.min.len().max(1),
-                    "min": l.scaling.min,
-                    "max": l.scaling.max,
-                }))?,
-            ),
+            InputScaling::of(&l.scaling, l.train.d).to_metadata()?,
         ];
         (l.train, l.test, metadata)
     } else {

@@ -189,6 +189,39 @@ impl Catalog {
             other => Err(DataError::UnknownName(other.to_string())),
         }
     }
+
+    /// The file a bundled set's training split is read from when mote keeps its scaling
+    /// (BasicMotions: the shipped `.ts` file, which the bundled loader parses from the same
+    /// bytes), or `name` itself if it is a path; `None` for sets whose features are fixed
+    /// transforms of the raw data rather than a training-range scaling (digits, Fashion-MNIST).
+    pub fn scaled_file(&self, name: &str) -> Result<Option<PathBuf>, DataError> {
+        match name {
+            "basicmotions" => {
+                let dir = self.data_dir().map_err(|e| DataError::Io {
+                    path: PathBuf::from("data"),
+                    source: std::io::Error::other(format!("{e:#}")),
+                })?;
+                Ok(Some(dir.join("basicmotions/BasicMotions_TRAIN.ts")))
+            }
+            path if !NAMES.contains(&path) && file::looks_like_path(path) => {
+                Ok(Some(PathBuf::from(path)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// `(train, test)` of `name` unscaled, as the sensor or file gives them: the inputs of a
+    /// model file whose first layer scales them (see [`Catalog::scaled_file`]).
+    pub fn load_unscaled(&self, name: &str) -> Result<(Dataset, Dataset), DataError> {
+        match self.scaled_file(name)? {
+            Some(path) => file::load_unscaled(&path, &self.files),
+            None => Err(malformed(
+                Path::new(name),
+                "the model scales its own inputs, but this bundled set is only available \
+                 scaled: pass the raw data as a file",
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -503,8 +503,11 @@ pub fn simulate(
             if received < w || !(received - w).is_multiple_of(hop) {
                 continue;
             }
-            for (dst, v) in x.chunks_exact_mut(CHANNELS).zip(&ring) {
-                dst.copy_from_slice(v);
+            // Channel-major, as the firmware lays out a window (`x[c·W + t]`).
+            for (t, v) in ring.iter().enumerate() {
+                for (c, &value) in v.iter().enumerate() {
+                    x[c * w as usize + t] = value;
+                }
             }
             let mut inputs = Fnv1a::default();
             x.iter().for_each(|v| inputs.word(v.to_bits()));

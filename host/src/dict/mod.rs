@@ -2,16 +2,20 @@
 //!
 //! - `--data synthetic`: the paper's experiment (SPEC §4.5): error vs iteration of NoncvxSFW, the
 //!   convex SFW baseline and batch ℓ3 GPM, medians over seeded trials.
-//! - `--data ecg | daphnet`: learns from a real stream in one pass (overlapping windows, hop
+//! - `--data ecg | daphnet | FILE`: learns from a real stream (a data file: its rows, each a
+//!   sample or a `--window` of a recording) in one pass (overlapping windows, hop
 //!   `--hop`), then reports the top-k reconstruction RMSE on held-out windows for the learned
 //!   dictionary and the DCT-II basis. The same stream is what the firmware learns from
 //!   ([`firmware`]).
 //!
+//! - [`features`]: a learned dictionary as a model file's feature stage (`mote dict -o`,
+//!   `mote train --dict`, `mote quantize --dict`).
 //! - [`synthetic`]: the synthetic experiment of SPEC §4.5.
 //! - [`stream`]: learning from a real sensor stream, and the held-out reconstruction error.
 //! - [`plot`]: the plots of both.
 //! - [`firmware`]: the dictionary-learning firmware under QEMU, checked bit for bit on the host.
 
+pub mod features;
 pub mod firmware;
 pub mod plot;
 pub mod stream;

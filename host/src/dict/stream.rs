@@ -9,7 +9,7 @@ use mote_core::dict::{OnlineOdl, OrthoDict, StepRule, dct_basis};
 use serde::Serialize;
 
 use super::{DataKind, with_n};
-use crate::data::Catalog;
+use crate::data::{Catalog, Dataset};
 
 /// How a real stream is cut and learned from. The firmware (`firmware/src/bin/dict.rs`) logs the
 /// same fields and the host recomputes its run with them.
@@ -135,11 +135,11 @@ pub fn learn_stream(signal: &[f32], cfg: &StreamConfig) -> Result<StreamRun> {
     with_n!(cfg.n, learn_stream_n(signal, cfg))
 }
 
-/// Everything `mote dict --data ecg|daphnet` computes.
+/// Everything `mote dict --data ecg|daphnet|FILE` computes.
 #[derive(Clone, Debug, Serialize)]
 pub struct StreamReport {
-    /// Data set.
-    pub data: DataKind,
+    /// Data set (`ecg`, `daphnet`, or the file's path).
+    pub data: String,
     /// Source file.
     pub path: PathBuf,
     /// Signal unit.
@@ -207,7 +207,36 @@ pub fn default_stream_config(
 /// Runs the real-data experiment.
 pub fn stream(catalog: &Catalog, data: DataKind, cfg: &StreamConfig) -> Result<StreamReport> {
     let (path, signal, unit) = load_signal(catalog, data)?;
-    let run = learn_stream(&signal, cfg)?;
+    let name = format!("{data:?}").to_lowercase();
+    stream_signal(name, path, &signal, unit, cfg).map(|(r, _)| r)
+}
+
+/// The settings that make [`learn_stream`] learn from a data file's rows: each row (a sample,
+/// or a `--window` of a recording, channel-major) is one window, the training rows in order, then
+/// the test rows as the held-out windows.
+pub fn rows_config(train: &Dataset, batch: usize, k: Option<usize>, seed: u32) -> StreamConfig {
+    let n = train.d;
+    StreamConfig {
+        n,
+        batch,
+        hop: n,
+        k: k.unwrap_or((n / 8).max(1)),
+        train_end: train.n * n,
+        checkpoint_every: 100,
+        seed,
+    }
+}
+
+/// The experiment on `signal` (named `data`, read from `path`, in `unit`); also returns the
+/// learned atoms.
+pub fn stream_signal(
+    data: String,
+    path: PathBuf,
+    signal: &[f32],
+    unit: &'static str,
+    cfg: &StreamConfig,
+) -> Result<(StreamReport, Vec<f32>)> {
+    let run = learn_stream(signal, cfg)?;
     let test = &signal[cfg.train_end..];
     let n = cfg.n;
     let learned = OrthoDict::new(n, &run.atoms)?;
@@ -220,7 +249,7 @@ pub fn stream(catalog: &Catalog, data: DataKind, cfg: &StreamConfig) -> Result<S
     let vs_k = |d: &OrthoDict<'_>| -> Result<Vec<f32>> {
         (1..=n).map(|k| test_rmse(d, test, k)).collect()
     };
-    Ok(StreamReport {
+    let report = StreamReport {
         data,
         path,
         unit,
@@ -233,9 +262,10 @@ pub fn stream(catalog: &Catalog, data: DataKind, cfg: &StreamConfig) -> Result<S
         rmse_dct: test_rmse(&dct, test, cfg.k)?,
         rmse_vs_k_learned: vs_k(&learned)?,
         rmse_vs_k_dct: vs_k(&dct)?,
-        checkpoints: run.checkpoints,
+        checkpoints: run.checkpoints.clone(),
         orthogonality_defect: learned.orthogonality_defect(),
-    })
+    };
+    Ok((report, run.atoms))
 }
 
 #[cfg(test)]

@@ -153,6 +153,28 @@ impl QuantizedLayer {
 
 /// Quantizes an MLP into model-file bytes (validated by parsing them back).
 pub fn quantize(mlp: &Mlp, scheme: Scheme, calib: Option<&Dataset>) -> Result<Vec<u8>> {
+    quantize_with(mlp, scheme, calib, &[])
+}
+
+/// [`quantize`] with `prefix` in front of the MLP's layers: the input scaling it was trained
+/// with ([`InputScaling::layer`]), or a dictionary feature stage, so the file takes the inputs
+/// the prefix takes. `calib` holds the MLP's own inputs (the prefix's outputs), as training saw
+/// them.
+pub fn quantize_with(
+    mlp: &Mlp,
+    scheme: Scheme,
+    calib: Option<&Dataset>,
+    prefix: &[LayerInfo<'_>],
+) -> Result<Vec<u8>> {
+    if let Some(last) = prefix.last()
+        && last.out_len != mlp.in_dim()
+    {
+        bail!(
+            "the model takes {} inputs, but the stage in front of it gives {}",
+            mlp.in_dim(),
+            last.out_len
+        );
+    }
     if mlp.layers.is_empty() {
         bail!("the model has no layers");
     }
@@ -239,15 +261,17 @@ pub fn quantize(mlp: &Mlp, scheme: Scheme, calib: Option<&Dataset>) -> Result<Ve
             ));
         }
     }
-    let infos: Vec<LayerInfo<'_>> = owned
+    let infos: Vec<LayerInfo<'_>> = prefix
         .iter()
-        .map(|(o, i, n)| LayerInfo {
+        .copied()
+        .chain(owned.iter().map(|(o, i, n)| LayerInfo {
             layer: o.view(),
             in_len: *i,
             out_len: *n,
-        })
+        }))
         .collect();
-    encode(&infos, mlp.in_dim())
+    let input_len = prefix.first().map_or(mlp.in_dim(), |l| l.in_len);
+    encode(&infos, input_len)
 }
 
 /// Encodes layers into model-file bytes, validated by parsing them back.

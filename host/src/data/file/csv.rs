@@ -61,8 +61,9 @@ fn column(path: &Path, names: &[String], spec: &str, what: &str) -> Result<usize
     }
 }
 
-/// The feature columns a `--features` list names.
-fn feature_columns(
+/// The feature columns a `--features` list names (for a `.ts` file: its dimensions, with no
+/// label column: `label` out of range).
+pub(super) fn feature_columns(
     path: &Path,
     names: &[String],
     spec: &str,
@@ -97,7 +98,7 @@ fn feature_columns(
             cols.push(column(path, names, item, "--features column")?);
         }
     }
-    if cols.contains(&label) {
+    if label < names.len() && cols.contains(&label) {
         return Err(malformed(
             path,
             format!(

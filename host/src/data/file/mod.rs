@@ -208,15 +208,28 @@ pub fn read_table(path: &Path, opts: &FileOptions) -> Result<(Table, Format), Da
         Format::Npz => npz::read(path, &opts.x_key, &opts.y_key, opts.drop_nan)?,
         Format::Ts => {
             let f = super::ts::parse_with(&super::ts::read(path)?, path, opts.pad_series)?;
+            let names: Vec<String> = (0..f.dimensions)
+                .map(|c| format!("dimension {c}"))
+                .collect();
+            // `--features` picks dimensions (e.g. `0:3`, a device's three accelerometer axes).
+            let dims = match &opts.features {
+                Some(spec) => csv::feature_columns(path, &names, spec, usize::MAX)?,
+                None => (0..f.dimensions).collect(),
+            };
+            let l = f.length;
+            let mut values = Vec::with_capacity(f.cases.len() * dims.len() * l);
+            for case in &f.cases {
+                for &d in &dims {
+                    values.extend_from_slice(&case[d * l..(d + 1) * l]);
+                }
+            }
             Table {
                 path: path.to_path_buf(),
                 rows: f.cases.len(),
-                width: f.dimensions * f.length,
-                channels: f.dimensions,
-                channel_names: (0..f.dimensions)
-                    .map(|c| format!("dimension {c}"))
-                    .collect(),
-                values: f.cases.concat(),
+                width: dims.len() * l,
+                channels: dims.len(),
+                channel_names: dims.iter().map(|&d| names[d].clone()).collect(),
+                values,
                 labels: f.labels.iter().map(|&l| u32::from(l)).collect(),
                 class_names: f.classes,
                 dropped: 0,
@@ -305,6 +318,17 @@ pub fn load(path: &Path, opts: &FileOptions) -> Result<Loaded, DataError> {
     }
     let (table, format) = read_table(path, opts)?;
     split_and_scale(path, table, format, opts)
+}
+
+/// [`load`] without the scaling: the test split (and the training split) as the file holds them,
+/// for a model file that scales its own inputs.
+pub fn load_unscaled(path: &Path, opts: &FileOptions) -> Result<(Dataset, Dataset), DataError> {
+    if opts.hop.is_some() && opts.window.is_none() {
+        return Err(malformed(path, "--hop needs --window"));
+    }
+    let (table, format) = read_table(path, opts)?;
+    let (train, test, _, _) = split(path, table, format, opts)?;
+    Ok((table::unscaled(train), table::unscaled(test)))
 }
 
 /// The second half of [`load`], for a table already read from `path`.

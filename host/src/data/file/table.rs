@@ -237,10 +237,9 @@ impl Scaling {
     /// `t` as a data set, each channel mapped from its training range to `[0, 1]` (values out
     /// of range clamped; a constant channel becomes 0), as every bundled loader does. In place:
     /// the table's values become the features.
-    pub fn into_dataset(&self, t: Table) -> Dataset {
+    pub fn into_dataset(&self, mut t: Table) -> Dataset {
         let (w, l) = (t.width.max(1), t.length().max(1));
-        let mut features = t.values;
-        for (i, x) in features.iter_mut().enumerate() {
+        for (i, x) in t.values.iter_mut().enumerate() {
             let ch = (i % w) / l;
             let (a, b) = (self.min[ch], self.max[ch]);
             *x = if b > a {
@@ -249,13 +248,25 @@ impl Scaling {
                 0.0
             };
         }
-        Dataset {
-            features,
-            labels: t.labels.iter().map(|&l| l as u8).collect(),
-            n: t.rows,
-            d: t.width,
-            classes: t.class_names.len(),
-        }
+        unscaled(t)
+    }
+
+    /// Values per channel of a row (`channel_length` of the model file's min–max layer).
+    pub fn channel_length(&self, width: usize) -> usize {
+        width / self.min.len().max(1)
+    }
+}
+
+/// `t` as a data set with its values as the file holds them: the inputs of a model file that
+/// scales its own inputs (a min–max layer first, as `mote quantize` writes for models trained on
+/// a data file).
+pub fn unscaled(t: Table) -> Dataset {
+    Dataset {
+        features: t.values,
+        labels: t.labels.iter().map(|&l| l as u8).collect(),
+        n: t.rows,
+        d: t.width,
+        classes: t.class_names.len(),
     }
 }
 

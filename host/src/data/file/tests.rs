@@ -382,3 +382,46 @@ proptest! {
         }
     }
 }
+
+/// Files pandas and NumPy wrote (`tools/fixtures/pandas_numpy.py`; versions in
+/// `host/tests/fixtures/VERSIONS`): the first 60 training and 20 test rows of the bundled
+/// digits as a quoted CRLF CSV with class names, an `np.savez` archive (f4 `x`, i8 `y`) and an
+/// `np.savez_compressed` one (f8 `x`, `<U5` names). Each reads back to the bundled tensors,
+/// scaled with the training rows' ranges.
+#[test]
+fn files_written_by_pandas_and_numpy_give_the_bundled_tensors() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let (train, test) = crate::data::Catalog::default()
+        .load("digits")
+        .expect("bundled");
+    let (train, test) = (train.take(60), test.take(20));
+    let names = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    for (tr, te, named) in [
+        ("digits_train.csv", "digits_test.csv", true),
+        ("digits_train.npz", "digits_test.npz", false),
+        ("digits_train_z.npz", "digits_test_z.npz", true),
+    ] {
+        let opts = FileOptions {
+            test: Some(fixtures.join(te)),
+            ..FileOptions::default()
+        };
+        let l = load(&fixtures.join(tr), &opts).unwrap_or_else(|e| panic!("{tr}: {e}"));
+        assert_eq!((l.train.n, l.train.d, l.test.n), (60, 64, 20), "{tr}");
+        assert_eq!(l.train.features, minmax(&train, &train), "{tr}");
+        assert_eq!(l.test.features, minmax(&train, &test), "{tr}");
+        let label = |d: &Dataset, i: usize| l.class_names[usize::from(d.labels[i])].clone();
+        for (ours, bundled) in [(&l.train, &train), (&l.test, &test)] {
+            for i in 0..bundled.n {
+                let want = usize::from(bundled.labels[i]);
+                let want = if named {
+                    names[want].to_string()
+                } else {
+                    want.to_string()
+                };
+                assert_eq!(label(ours, i), want, "{tr} row {i}");
+            }
+        }
+    }
+}
