@@ -6,7 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "memcheck: valgrind missing (scripts/setup.sh installs it)"; exit 1; }
-bin=$(cargo test -p mote-host --lib --no-run --message-format=json 2>/dev/null |
+# `--workspace`, as scripts/test.sh builds it: `-p mote-host` would unify other features and
+# rebuild every dependency for nothing.
+bin=$(cargo test --workspace --lib --no-run --message-format=json 2>/dev/null |
   python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)

@@ -16,6 +16,8 @@ pub const MINOR_ORTHO_DICT: u16 = 1;
 pub const MINOR_RECURRENT: u16 = 2;
 /// Minor version that introduced [`kind::MIN_MAX_SCALE`].
 pub const MINOR_MIN_MAX_SCALE: u16 = 3;
+/// Minor version that introduced [`flags::FAST_MATH`].
+pub const MINOR_FAST_MATH: u16 = 3;
 /// Most routed memories a Mixture-of-Memories layer may have (the executor builds the memory
 /// views on the stack).
 pub const MAX_MEMORIES: usize = 16;
@@ -177,6 +179,9 @@ pub mod scheme {
 pub mod flags {
     /// int8 Dense: clamp the output at its zero point (fused ReLU).
     pub const FUSED_RELU: u8 = 1;
+    /// Recurrent (format 1.3): the cell's `exp`/`ln` are `micromath`'s approximations instead
+    /// of `libm`'s (`mote_core::recurrent::Math::Fast`).
+    pub const FAST_MATH: u8 = 2;
 }
 
 /// Tensor element types.

@@ -7,6 +7,7 @@ use super::{
     Ram, RecurrentLayer, cast, crc32,
 };
 use crate::kernels::QuantMultiplier;
+use crate::recurrent::Math;
 
 /// Little-endian field readers over a slice already known to be long enough; `None` otherwise.
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
@@ -430,8 +431,12 @@ impl<'a> Model<'a> {
             }
             (kind::RECURRENT, _) if self.minor >= format::MINOR_RECURRENT => {
                 let lin_scheme = LinearScheme::from_code(sch).ok_or(unknown)?;
-                if fl != 0 || !unused(1, &[p1]) {
+                let fast = fl & flags::FAST_MATH != 0;
+                if fl & !flags::FAST_MATH != 0 || !unused(1, &[p1]) {
                     return Err(bad_param("unused fields"));
+                }
+                if fast && self.minor < format::MINOR_FAST_MATH {
+                    return Err(bad_param("fast-math flag before format 1.3"));
                 }
                 if in_len != out_len {
                     return Err(ParseError::BadRecurrentConfig {
@@ -448,9 +453,11 @@ impl<'a> Model<'a> {
                     return Err(bad);
                 }
                 let cfg = cast::slice_of::<i32>(cfg.bytes).ok_or(bad)?;
-                Layer::Recurrent(RecurrentLayer::parse(
-                    *self, li, lin_scheme, p0, in_len, cfg, values,
-                )?)
+                let math = if fast { Math::Fast } else { Math::Libm };
+                Layer::Recurrent(
+                    RecurrentLayer::parse(*self, li, lin_scheme, p0, in_len, cfg, values)?
+                        .with_math(math),
+                )
             }
             (kind::MEAN_POOL, scheme::F32) if self.minor >= format::MINOR_RECURRENT => {
                 if fl != 0 || !unused(0, &[p0, p1]) || in_len != out_len {

@@ -27,8 +27,8 @@ use super::format::{self, cell as code, dtype, rec};
 use super::{Model, ParseError, cast};
 use crate::kernels::{Linear, Weights};
 use crate::recurrent::{
-    Cell, CellError, DeltaMemory, Dims, GlaMemory, La2Memory, Liger, MemoryCell, MemoryRule, Mom,
-    Rope, Routing, Swa,
+    Cell, CellError, DeltaMemory, Dims, GlaMemory, La2Memory, Liger, Math, MemoryCell, MemoryRule,
+    Mom, Rope, Routing, Swa,
 };
 
 /// Numeric scheme of the projections of a layer with f32 activations (the format's scheme codes
@@ -358,6 +358,12 @@ impl<'a> RecurrentLayer<'a> {
         &self.config
     }
 
+    /// The layer with its cell's activations computed by `math` (the layer record's flag).
+    pub(super) fn with_math(mut self, math: Math) -> Self {
+        self.config.dims.math = math;
+        self
+    }
+
     /// Parses and validates the configuration tensor `cfg` of layer `layer`, and with `values`
     /// every tensor it names (the executor reads a validated file and skips that: the tensors
     /// are bounds- and type-checked again when the cell is built).
@@ -391,6 +397,7 @@ impl<'a> RecurrentLayer<'a> {
             heads,
             d_k,
             d_v,
+            math: Math::Libm,
         };
         let (m, k, sh) = (
             header[rec::MEMORIES],

@@ -4,6 +4,7 @@
 use super::format::{self, dict_mode, dtype, flags, kind, rec, scheme};
 use super::{DictMode, Domain, Layer, LayerInfo, LayerRam, RecurrentLayer, crc32};
 use crate::kernels::{QuantMultiplier, Weights};
+use crate::recurrent::Math;
 
 /// Why a model could not be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,9 @@ impl core::fmt::Display for WriteError {
 impl core::error::Error for WriteError {}
 
 /// A tensor to store: its dtype and raw little-endian bytes (as an iterator of chunks).
+// A recurrent layer's view is a few hundred bytes, the others two words; values of this type
+// live on the writer's stack for one record at a time, so the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy)]
 enum Data<'a> {
     F32(&'a [f32]),
@@ -264,7 +268,11 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
         Layer::Recurrent(rl) => r(
             kind::RECURRENT,
             rl.config().scheme.code(),
-            0,
+            if rl.config().dims.math == Math::Fast {
+                flags::FAST_MATH
+            } else {
+                0
+            },
             [Some(Data::Config(rl)), None, None],
             rl.config().cell.code(),
             0,
@@ -354,6 +362,7 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
         minor = minor.max(match info.layer {
             Layer::OrthoDict { .. } => format::MINOR_ORTHO_DICT,
             Layer::MinMaxScale { .. } => format::MINOR_MIN_MAX_SCALE,
+            Layer::Recurrent(r) if r.config().dims.math == Math::Fast => format::MINOR_FAST_MATH,
             Layer::DenseInt8Dynamic { .. } | Layer::Recurrent(_) | Layer::MeanPool => {
                 format::MINOR_RECURRENT
             }

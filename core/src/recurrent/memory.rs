@@ -1,9 +1,6 @@
 //! Recurrent memories with a per-token update rule, and the single-memory cell built on them.
 
-use super::{
-    Cell, CellError, Dims, check, check_at_least, check_linear, l2_normalize, log_sigmoid, project,
-    sigmoid, silu, softmax, softplus,
-};
+use super::{Cell, CellError, Dims, check, check_at_least, check_linear, l2_normalize, project};
 use crate::kernels::Linear;
 
 /// The family of a memory's update, which decides the shape of its gate features and how the
@@ -158,7 +155,7 @@ pub fn alibi_decays(out: &mut [f32]) {
     }
 }
 
-fn each_head(x: &mut [f32], size: usize, f: fn(&mut [f32])) {
+fn each_head(x: &mut [f32], size: usize, mut f: impl FnMut(&mut [f32])) {
     for h in x.chunks_exact_mut(size) {
         f(h);
     }
@@ -191,8 +188,8 @@ impl MemoryRule for La2Memory<'_> {
         }
         Ok(())
     }
-    fn query_map(_: &Dims, q: &mut [f32]) {
-        q.iter_mut().for_each(|x| *x = silu(*x));
+    fn query_map(d: &Dims, q: &mut [f32]) {
+        q.iter_mut().for_each(|x| *x = d.math.silu(*x));
     }
     fn token(
         &self,
@@ -205,7 +202,9 @@ impl MemoryRule for La2Memory<'_> {
     ) -> Result<(), CellError> {
         project("la2.wk", &self.wk, x, k, qs)?;
         project("la2.wv", &self.wv, x, v, qs)?;
-        k.iter_mut().chain(v.iter_mut()).for_each(|x| *x = silu(*x));
+        k.iter_mut()
+            .chain(v.iter_mut())
+            .for_each(|x| *x = d.math.silu(*x));
         for (g, &l) in gate.chunks_exact_mut(d.d_k).zip(self.decay) {
             g.fill(l);
         }
@@ -235,9 +234,9 @@ const GLA_GATE_TEMPERATURE: f32 = 16.0;
 /// `α = exp(logsigmoid(k)/16)` into `gate`, then replaces `k` by its per-head softmax.
 pub fn gla_key_features(d: &Dims, k: &mut [f32], gate: &mut [f32]) {
     for (g, &kr) in gate.iter_mut().zip(k.iter()) {
-        *g = libm::expf(log_sigmoid(kr) / GLA_GATE_TEMPERATURE);
+        *g = d.math.exp(d.math.log_sigmoid(kr) / GLA_GATE_TEMPERATURE);
     }
-    each_head(k, d.d_k, softmax);
+    each_head(k, d.d_k, |h| d.math.softmax(h));
 }
 
 impl MemoryRule for GlaMemory<'_> {
@@ -247,7 +246,7 @@ impl MemoryRule for GlaMemory<'_> {
         check_linear("gla.wv", &self.wv, d.vd(), d.d_model)
     }
     fn query_map(d: &Dims, q: &mut [f32]) {
-        each_head(q, d.d_k, softmax);
+        each_head(q, d.d_k, |h| d.math.softmax(h));
     }
     fn token(
         &self,
@@ -299,7 +298,7 @@ impl MemoryRule for DeltaMemory<'_> {
         check("delta.dt_bias", self.dt_bias.len(), d.heads)
     }
     fn query_map(d: &Dims, q: &mut [f32]) {
-        q.iter_mut().for_each(|x| *x = silu(*x));
+        q.iter_mut().for_each(|x| *x = d.math.silu(*x));
         each_head(q, d.d_k, l2_normalize);
     }
     fn token(
@@ -313,14 +312,17 @@ impl MemoryRule for DeltaMemory<'_> {
     ) -> Result<(), CellError> {
         project("delta.wk", &self.wk, x, k, qs)?;
         project("delta.wv", &self.wv, x, v, qs)?;
-        k.iter_mut().chain(v.iter_mut()).for_each(|x| *x = silu(*x));
+        k.iter_mut()
+            .chain(v.iter_mut())
+            .for_each(|x| *x = d.math.silu(*x));
         each_head(k, d.d_k, l2_normalize);
         let (a, b) = gate.split_at_mut(d.heads);
         project("delta.wa", &self.wa, x, a, qs)?;
         project("delta.wb", &self.wb, x, b, qs)?;
         for h in 0..d.heads {
-            a[h] = libm::expf(-libm::expf(self.a_log[h]) * softplus(a[h] + self.dt_bias[h]));
-            b[h] = sigmoid(b[h]);
+            let m = d.math;
+            a[h] = m.exp(-m.exp(self.a_log[h]) * m.softplus(a[h] + self.dt_bias[h]));
+            b[h] = m.sigmoid(b[h]);
         }
         Ok(())
     }

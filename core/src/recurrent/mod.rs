@@ -35,7 +35,7 @@ mod mom;
 mod swa;
 
 pub use classifier::StreamClassifier;
-pub use math::{l2_normalize, log_sigmoid, sigmoid, silu, softmax, softplus};
+pub use math::{Math, l2_normalize, log_sigmoid, sigmoid, silu, softmax, softplus};
 pub use memory::{
     DeltaMemory, GlaMemory, La2Memory, MemoryCell, MemoryRule, RuleKind, alibi_decays, apply_delta,
     apply_diagonal, gla_key_features,
@@ -86,6 +86,8 @@ pub struct Dims {
     pub d_k: usize,
     /// Value size per head `d_v`.
     pub d_v: usize,
+    /// The `exp`/`ln` of the cell's activations, gates and softmaxes.
+    pub math: Math,
 }
 
 impl Dims {

@@ -1,8 +1,6 @@
 //! Mixture-of-Memories (SPEC §5.2).
 
-use super::{
-    Cell, CellError, Dims, MemoryRule, check, check_at_least, check_linear, project, softmax,
-};
+use super::{Cell, CellError, Dims, MemoryRule, check, check_at_least, check_linear, project};
 use crate::kernels::Linear;
 
 /// How tokens are routed to memories.
@@ -124,7 +122,7 @@ impl<'a, R: MemoryRule> Mom<'a, R> {
         check("mom.probs", probs.len(), m)?;
         check("mom.weights", weights.len(), m)?;
         project("mom.router", &self.router, x, probs, qs)?;
-        softmax(probs);
+        self.dims.math.softmax(probs);
         weights.fill(INACTIVE);
         for _ in 0..self.routing.top_k {
             // probabilities are ≥ 0, chosen ones are marked with −1 so they are not taken twice

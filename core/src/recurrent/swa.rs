@@ -2,7 +2,7 @@
 
 use super::{
     Cell, CellError, Dims, apply_diagonal, check, check_at_least, check_linear, gla_key_features,
-    project, softmax,
+    project,
 };
 use crate::kernels::Linear;
 
@@ -82,7 +82,7 @@ pub fn swa_attend(
             }
             scores[j] = acc * scale;
         }
-        softmax(&mut scores[..filled]);
+        d.math.softmax(&mut scores[..filled]);
         let oh = &mut out[h * dv..][..dv];
         oh.fill(0.0);
         for (j, &p) in scores[..filled].iter().enumerate() {
@@ -378,7 +378,7 @@ impl Cell for Liger<'_> {
         self.swa.ring.push_attend(d, ring, q, k, v, work, o_swa)?;
         gla_key_features(d, k, gate);
         for qh in q.chunks_exact_mut(d.d_k) {
-            softmax(qh);
+            d.math.softmax(qh);
         }
         apply_diagonal(d, q, k, v, gate, gla, o_grm);
         for (g, &s) in o_grm.iter_mut().zip(o_swa.iter()) {

@@ -36,6 +36,7 @@ const D: Dims = Dims {
     heads: 2,
     d_k: 4,
     d_v: 3,
+    math: crate::recurrent::Math::Libm,
 };
 
 struct W {
@@ -196,6 +197,7 @@ fn delta_rule_overwrites_hand_case() {
         heads: 1,
         d_k: 2,
         d_v: 1,
+        math: crate::recurrent::Math::Libm,
     };
     let k = [0.6f32, 0.8];
     let g = [1.0f32, 1.0];

@@ -23,6 +23,7 @@ const D: Dims = Dims {
     heads: 2,
     d_k: 16,
     d_v: 16,
+    math: mote_core::recurrent::Math::Libm,
 };
 const TOKENS: usize = 10_000;
 const MARKS: [usize; 4] = [1, 100, 1_000, 10_000];

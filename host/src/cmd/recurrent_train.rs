@@ -17,6 +17,7 @@ use crate::recurrent::classifier::{
 };
 use crate::recurrent::streams::{DeviceRun, run_on_device};
 use crate::recurrent::weights::WeightScheme;
+use mote_core::recurrent::Math;
 
 /// Arguments of `mote recurrent-train`.
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,11 @@ pub struct RecurrentTrainArgs {
     /// AdamW learning rate.
     #[arg(long, default_value_t = TrainConfig::default().lr)]
     pub lr: f64,
+    /// The cell's exp/ln through `micromath`'s approximations instead of `libm` (a flag in the
+    /// model file; the simulator and the device compute the same bits either way): fewer
+    /// instructions per token, slightly different outputs. Training is unchanged.
+    #[arg(long)]
+    pub fast_math: bool,
     /// Scheme of the model file written to `--out`.
     #[arg(long, value_enum, default_value_t = WeightScheme::F32)]
     pub scheme: WeightScheme,
@@ -86,6 +92,8 @@ pub struct TrainOutput {
     pub simulator: Vec<SchemeAccuracy>,
     /// Firmware runs.
     pub device: Vec<DeviceRun>,
+    /// Whether the cell uses `micromath` (`--fast-math`).
+    pub fast_math: bool,
 }
 
 /// Runs the command.
@@ -134,11 +142,14 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
     } else {
         indicatif::ProgressBar::new(cfg.epochs as u64)
     };
-    let (model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
+    let (mut model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
         bar.set_message(format!("loss {loss:.4}"));
         bar.inc(1);
     })?;
     bar.finish_and_clear();
+    if args.fast_math {
+        model.dims.math = Math::Fast;
+    }
     let mut simulator = Vec::new();
     let mut device = Vec::new();
     for scheme in WeightScheme::ALL {
@@ -166,17 +177,23 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
         float,
         simulator,
         device,
+        fast_math: args.fast_math,
     };
     if args.json {
         return crate::output::print_json(&out);
     }
     outln!(
-        "BasicMotions, 1 Lightning-Attention-2 layer (d={}, {} heads × {}), {} epochs, seed {}",
+        "BasicMotions, 1 Lightning-Attention-2 layer (d={}, {} heads × {}), {} epochs, seed {}{}",
         cfg.d_model,
         cfg.heads,
         cfg.d_head,
         cfg.epochs,
-        cfg.seed
+        cfg.seed,
+        if args.fast_math {
+            "; fast math (micromath exp)"
+        } else {
+            ""
+        }
     )?;
     outln!(
         "float (candle, parallel form): train loss {:.4}, train acc {:.3}, test acc {:.3}",

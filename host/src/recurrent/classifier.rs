@@ -314,6 +314,7 @@ pub fn train(
         heads: cfg.heads,
         d_k: cfg.d_head,
         d_v: cfg.d_head,
+        math: mote_core::recurrent::Math::Libm,
     };
     let (c, k) = (train_ds.channels, train_ds.classes.len());
     let (mean, std) = channel_stats(train_ds);

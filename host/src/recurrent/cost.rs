@@ -92,6 +92,7 @@ pub fn prefill(tokens: usize, chunk: usize, repeats: usize) -> Result<Vec<Prefil
         heads: 4,
         d_k: 16,
         d_v: 16,
+        math: mote_core::recurrent::Math::Libm,
     };
     let mut rng = XorShift32(7);
     let mut mat = |r: usize, c: usize| {

@@ -659,6 +659,7 @@ mod tests {
             heads: 2,
             d_k: 4,
             d_v: 3,
+            math: mote_core::recurrent::Math::Libm,
         };
         // Mild gates keep |L| ≤ 30 in a 64-token chunk (factored path); gates near 0.2 drive
         // |L| past the limit within ~19 tokens (per-pair path for chunks of 64, factored for 4).

@@ -27,6 +27,7 @@ pub fn synth_config(cell: CellType, scheme: WeightScheme) -> RecurrentConfig {
             heads: 2,
             d_k: 4,
             d_v: 2,
+            math: mote_core::recurrent::Math::Libm,
         },
         routing: cell.is_mom().then_some(Routing {
             memories: 3,

@@ -11,6 +11,7 @@ const D: Dims = Dims {
     heads: 2,
     d_k: 4,
     d_v: 4,
+    math: mote_core::recurrent::Math::Libm,
 };
 const T: usize = 37;
 const TOL: f32 = 1e-5;

@@ -100,6 +100,7 @@ fn config(cell: CellType, scheme: LinearScheme) -> RecurrentConfig {
             heads: 2,
             d_k: 4,
             d_v: 3,
+            math: crate::recurrent::Math::Libm,
         },
         routing,
         window: if cell.is_attention() { 5 } else { 0 },
@@ -655,4 +656,58 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn the_fast_math_flag_round_trips_needs_format_1_3_and_changes_the_bits() {
+    use crate::model::format::flags::FAST_MATH;
+    use crate::recurrent::Math;
+    // A GLA cell: softmax feature maps and the exp(logsigmoid/16) gate, all through `Math`.
+    let mut cfg = config(CellType::Gla, LinearScheme::F32);
+    let (owned, vecs) = random_params(&cfg, 3);
+    let xs = tokens(9, 6, 8);
+    let run = |cfg: RecurrentConfig| {
+        let lins: Vec<Linear<'_>> = owned.iter().map(|o| o.view(cfg.scheme)).collect();
+        let vs: Vec<&[f32]> = vecs.iter().map(|v| &v[..]).collect();
+        let (mut buf, n) = encode(
+            &[LayerInfo {
+                layer: Layer::Recurrent(RecurrentLayer::new(cfg, &lins, &vs)),
+                in_len: 8,
+                out_len: 8,
+            }],
+            8,
+        );
+        let (minor, flags) = (buf.0[h::VERSION_MINOR], buf.0[64 + 3]);
+        let m = Model::parse(&buf.0[..n]).expect("parses");
+        let Layer::Recurrent(r) = m.layer(0).expect("layer").layer else {
+            panic!("not recurrent")
+        };
+        assert_eq!(r.config().dims.math, cfg.dims.math);
+        let mut s = Stream::new(&m);
+        m.reset(&mut s.ws()).expect("resets");
+        let mut out = Vec::new();
+        let mut y = [0.0f32; 8];
+        for x in xs.chunks_exact(8) {
+            m.step(x, &mut s.ws(), &mut y).expect("steps");
+            out.extend(bits(&y));
+        }
+        // The flag in a 1.2 file is refused, not ignored.
+        buf.0[h::VERSION_MINOR] = 2;
+        reseal(&mut buf.0[..n]);
+        let old = Model::parse(&buf.0[..n]).map(|_| ());
+        (out, minor, flags, old)
+    };
+    let (libm, minor, flags, old) = run(cfg);
+    assert_eq!((minor, flags, old), (2, 0, Ok(())));
+    cfg.dims.math = Math::Fast;
+    let (fast, minor, flags, old) = run(cfg);
+    assert_eq!((minor, flags), (3, FAST_MATH));
+    assert_eq!(
+        old,
+        Err(ParseError::BadParameter {
+            layer: 0,
+            what: "fast-math flag before format 1.3"
+        })
+    );
+    assert_ne!(libm, fast);
 }
