@@ -23,7 +23,9 @@ fn recurrent_classifier_bit_identical_on_firmware() {
         (Board::Mps2An386, WeightScheme::F32),
         (Board::Mps2An386, WeightScheme::Int8Dynamic),
         (Board::Mps2An386, WeightScheme::LmulE4m3),
+        (Board::Mps2An386, WeightScheme::LmulE4m3Fixed),
         (Board::Lm3s6965evb, WeightScheme::F32),
+        (Board::Lm3s6965evb, WeightScheme::LmulE4m3Fixed),
     ] {
         let m = model.to_scheme(scheme);
         let sim = m.accuracy(&test_ds).unwrap();
