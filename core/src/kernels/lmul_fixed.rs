@@ -158,7 +158,47 @@ pub fn encode(x: &[f32], codes: &mut [i8]) -> Result<Encoded, ShapeError> {
 /// because a code stands for `value · 2^(e − 7)` and products are counted in 2^−9.
 #[inline]
 pub fn finish(acc: i64, exponent: i32, scale: f32, bias: f32) -> f32 {
-    libm::scalbnf(acc as f32, exponent - 16) * scale + bias
+    scaled_f32(acc, exponent - 16) * scale + bias
+}
+
+/// `fl(scalbn(fl(v), n))`: `v` rounded to f32 (nearest, ties to even), times `2^n`. When the
+/// result is normal the scaling is exact, so it is the rounded value with its exponent field
+/// moved by `n`, all in integer operations (on a core without an FPU this replaces a soft-float
+/// conversion and a soft-float multiply per row); otherwise (zero, subnormal or overflowing
+/// results) it is `libm::scalbnf(v as f32, n)`, the same function.
+#[inline]
+fn scaled_f32(v: i64, n: i32) -> f32 {
+    let m = v.unsigned_abs();
+    if m == 0 {
+        return 0.0;
+    }
+    let sign = if v < 0 { 0x8000_0000u32 } else { 0 };
+    let mut top = 63 - m.leading_zeros() as i32; // m ∈ [2^top, 2^(top+1))
+    let sig = if top <= 23 {
+        (m << (23 - top)) as u32
+    } else {
+        let shift = (top - 23) as u32;
+        let q = m >> shift;
+        let rem = m & ((1u64 << shift) - 1);
+        let half = 1u64 << (shift - 1);
+        let q = if rem > half || (rem == half && q & 1 == 1) {
+            q + 1
+        } else {
+            q
+        };
+        if q == 1 << 24 {
+            top += 1;
+            (q >> 1) as u32
+        } else {
+            q as u32
+        }
+    };
+    let field = top + 127 + n;
+    if (1..=254).contains(&field) {
+        f32::from_bits(sign | ((field as u32) << 23) | (sig & 0x7F_FFFF))
+    } else {
+        libm::scalbnf(v as f32, n)
+    }
 }
 
 fn rows_of(w: &[u8], cols: usize, rows: usize) -> Result<(), ShapeError> {

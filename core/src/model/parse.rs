@@ -438,7 +438,9 @@ impl<'a> Model<'a> {
             }
             (kind::RECURRENT, _) if self.minor >= format::MINOR_RECURRENT => {
                 let lin_scheme = LinearScheme::from_code(sch)
-                    .filter(|s| *s != LinearScheme::LmulE4m3Fixed || self.minor >= format::MINOR_LMUL_FIXED)
+                    .filter(|s| {
+                        *s != LinearScheme::LmulE4m3Fixed || self.minor >= format::MINOR_LMUL_FIXED
+                    })
                     .ok_or(unknown)?;
                 if fl != 0 || !unused(1, &[p1]) {
                     return Err(bad_param("unused fields"));

@@ -210,8 +210,7 @@ fn lmul_e4m3_fixed_round_trip_and_run() {
     let mut codes = [0i8; 4];
     crate::kernels::dense_lmul_e4m3_fixed(&q1, &s1, Some(&B1), &X, &mut h, &mut codes).unwrap();
     h.iter_mut().for_each(|v| *v = v.max(0.0));
-    crate::kernels::dense_lmul_e4m3_fixed(&q2, &s2, Some(&B2), &h, &mut want, &mut codes)
-        .unwrap();
+    crate::kernels::dense_lmul_e4m3_fixed(&q2, &s2, Some(&B2), &h, &mut want, &mut codes).unwrap();
     assert_eq!(run(&m, &X), want);
     // By hand, row 0 of layer 1: x = [1, .5, −1, 2] → e = 1, codes 0x68, 0x60, 0xE8, 0x70;
     // W1 row 0 · 64 = [32, −64, 16, 128] → 0x60, 0xE8, 0x58, 0x70. r = 0x60 + 0x68 − 0x37 =

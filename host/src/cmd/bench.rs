@@ -128,7 +128,9 @@ pub fn weight_macs(model: &mote_core::model::Model<'_>) -> Result<u64> {
     use mote_core::model::Layer;
     let mut n = 0u64;
     for i in 0..model.layer_count() {
-        let info = model.layer(i).map_err(|e| anyhow::anyhow!("layer {i}: {e}"))?;
+        let info = model
+            .layer(i)
+            .map_err(|e| anyhow::anyhow!("layer {i}: {e}"))?;
         n += match info.layer {
             Layer::DenseF32 { .. }
             | Layer::DenseLmulE4m3 { .. }
@@ -162,10 +164,7 @@ pub struct ModelBenchRow {
     pub instructions_per_mac: f64,
 }
 
-fn with_macs(
-    rows: Vec<crate::device::runner::DeviceReport>,
-    macs: u64,
-) -> Vec<ModelBenchRow> {
+fn with_macs(rows: Vec<crate::device::runner::DeviceReport>, macs: u64) -> Vec<ModelBenchRow> {
     rows.into_iter()
         .map(|report| {
             let per = report.instructions_per_inference.unwrap_or(0) as f64 / macs.max(1) as f64;
@@ -447,4 +446,28 @@ fn count_on_both_cores(
         .into_iter()
         .map(|board| run_on_device(&config.firmware, file.bytes(), workload, board, true))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AlignedModel;
+    use crate::recurrent::synth::synth_model;
+    use crate::recurrent::weights::WeightScheme;
+    use mote_core::model::CellType;
+
+    #[test]
+    fn weight_macs_by_hand() {
+        // LA2 stream classifier of `synth_model` (d 8, 2 heads × (d_k 4, d_v 2)): input 8×3,
+        // head 4×8, wq 8×8, wo 8×4, wk 8×8, wv 4×8.
+        let bytes = synth_model(CellType::La2, WeightScheme::LmulE4m3Fixed, 3).unwrap();
+        let file = AlignedModel::new(&bytes);
+        let m = file.parse().unwrap();
+        assert_eq!(weight_macs(&m).unwrap(), 24 + 32 + 64 + 32 + 64 + 32);
+        // Gated delta adds wa, wb (2×8 each) to the memory's projections.
+        let bytes = synth_model(CellType::Delta, WeightScheme::F32, 3).unwrap();
+        let file = AlignedModel::new(&bytes);
+        let m = file.parse().unwrap();
+        assert_eq!(weight_macs(&m).unwrap(), 248 + 16 + 16);
+    }
 }

@@ -80,8 +80,16 @@ fn value_rule(w: u8, c: u8) -> f64 {
 fn every_pair_equals_the_value_domain_rule() {
     for w in 0..=255u8 {
         for c in 0..=255u8 {
-            assert_eq!(product(w, c) as f64, value_rule(w, c), "{w:#04x} · {c:#04x}");
-            assert_eq!(lookup(w, CODE[c as usize]), product(w, c), "table {w:#04x} · {c:#04x}");
+            assert_eq!(
+                product(w, c) as f64,
+                value_rule(w, c),
+                "{w:#04x} · {c:#04x}"
+            );
+            assert_eq!(
+                lookup(w, CODE[c as usize]),
+                product(w, c),
+                "table {w:#04x} · {c:#04x}"
+            );
         }
     }
 }
@@ -99,7 +107,16 @@ fn chunk_bound_holds_for_every_reachable_pair() {
 
 #[test]
 fn encoding_hand_cases() {
-    let x = [3.0f32, -1.0, 0.0, -0.0, 1e-40, 3.0 * 2f32.powi(-13), 2f32.powi(-14), 1.9375];
+    let x = [
+        3.0f32,
+        -1.0,
+        0.0,
+        -0.0,
+        1e-40,
+        3.0 * 2f32.powi(-13),
+        2f32.powi(-14),
+        1.9375,
+    ];
     let mut c = [0i8; 8];
     assert_eq!(encode(&x, &mut c), Ok(Encoded::Codes { exponent: 1 }));
     let c = c.map(|v| v as u8);
@@ -111,11 +128,50 @@ fn encoding_hand_cases() {
     let mut c = [0i8; 2];
     encode(&y, &mut c).unwrap();
     assert_eq!(c.map(|v| v as u8), [0x74, 0x08]); // 2^−12 is 13 binades below 3: field 1
-    assert_eq!(encode(&[0.0, 1e-42], &mut c), Ok(Encoded::Codes { exponent: 0 }));
+    assert_eq!(
+        encode(&[0.0, 1e-42], &mut c),
+        Ok(Encoded::Codes { exponent: 0 })
+    );
     assert_eq!(c, [0, 0]);
     assert_eq!(encode(&[1.0, f32::NAN], &mut c), Ok(Encoded::NonFinite));
-    assert_eq!(encode(&[f32::NEG_INFINITY, 1.0], &mut c), Ok(Encoded::NonFinite));
+    assert_eq!(
+        encode(&[f32::NEG_INFINITY, 1.0], &mut c),
+        Ok(Encoded::NonFinite)
+    );
     assert!(encode(&[1.0], &mut c).is_err());
+}
+
+#[test]
+fn scaled_conversion_equals_convert_then_scalbn() {
+    let mut rng = XorShift32(23);
+    let mut cases: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        (1 << 24) - 1,
+        1 << 24,
+        (1 << 24) + 1,
+        (1 << 25) + 3,
+    ];
+    cases.extend([
+        i64::MAX,
+        i64::MIN,
+        -(1 << 46),
+        (1 << 47) - 1,
+        0x0100_0001_8000_0000,
+    ]);
+    for _ in 0..20_000 {
+        let v = ((rng.next_u32() as u64) << 32 | rng.next_u32() as u64) as i64;
+        cases.push(v >> (rng.next_u32() % 63));
+    }
+    for v in cases {
+        for n in [
+            -300, -170, -150, -149, -142, -126, -60, -16, 0, 37, 100, 111, 127, 200,
+        ] {
+            let want = libm::scalbnf(v as f32, n);
+            assert_eq!(scaled_f32(v, n).to_bits(), want.to_bits(), "{v} · 2^{n}");
+        }
+    }
 }
 
 /// An independent model of [`dense`]: codes from the value (f64: scale by a power of two,
@@ -158,7 +214,11 @@ fn dense_model(q: &[u8], scale: &[f32], b: &[f32], x: &[f32]) -> Vec<f32> {
     (0..rows)
         .map(|o| {
             let row = &q[o * x.len()..(o + 1) * x.len()];
-            let acc: f64 = row.iter().zip(&codes).map(|(&w, &c)| value_rule(w, c)).sum();
+            let acc: f64 = row
+                .iter()
+                .zip(&codes)
+                .map(|(&w, &c)| value_rule(w, c))
+                .sum();
             // f64 product of an f32 and a power of two is exact; one rounding to f32 (= scalbn).
             let v = ((acc as f32) as f64 * 2f64.powi(e - 16)) as f32;
             v * scale[o] + b[o]
@@ -212,7 +272,16 @@ fn check_dense(rows: usize, cols: usize, seed: u32, mode: u32) {
 
 #[test]
 fn dense_equals_the_exact_model_on_edge_shapes() {
-    for (rows, cols) in [(1, 1), (1, 31), (1, 32), (1, 33), (5, 1), (4, 64), (9, 65), (3, 700)] {
+    for (rows, cols) in [
+        (1, 1),
+        (1, 31),
+        (1, 32),
+        (1, 33),
+        (5, 1),
+        (4, 64),
+        (9, 65),
+        (3, 700),
+    ] {
         for mode in 0..3 {
             check_dense(rows, cols, (rows * 7 + cols) as u32, mode);
         }
@@ -224,7 +293,15 @@ fn dense_non_finite_input_and_bad_shapes() {
     let q = [0x38u8; 6];
     let mut y = [0.0f32; 2];
     let mut c = [0i8; 3];
-    dense(&q, &[1.0; 2], None, &[1.0, f32::INFINITY, 2.0], &mut y, &mut c).unwrap();
+    dense(
+        &q,
+        &[1.0; 2],
+        None,
+        &[1.0, f32::INFINITY, 2.0],
+        &mut y,
+        &mut c,
+    )
+    .unwrap();
     assert!(y.iter().all(|v| v.is_nan()));
     // No bias, all-zero input: +0.
     dense(&q, &[1.0; 2], None, &[0.0; 3], &mut y, &mut c).unwrap();
@@ -254,7 +331,12 @@ fn close_to_f32_lmul_e4m3_on_random_layers() {
     dense(&q, &scale, Some(&b), &x, &mut a, &mut vec![0i8; cols]).unwrap();
     crate::kernels::dense_lmul_e4m3(&q, &scale, &b, &x, &mut f).unwrap();
     let norm = f.iter().map(|v| v * v).sum::<f32>().sqrt();
-    let err = a.iter().zip(&f).map(|(p, q)| (p - q) * (p - q)).sum::<f32>().sqrt();
+    let err = a
+        .iter()
+        .zip(&f)
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum::<f32>()
+        .sqrt();
     assert!(err / norm < 0.05, "relative error {}", err / norm);
 }
 
@@ -271,7 +353,12 @@ fn sums(kernel: Kernel, w: &[u8], rows: usize, c: &[i8]) -> Vec<i64> {
     out
 }
 
-fn reference(w: &[u8], rows: usize, c: &[i8], e: &mut dyn FnMut(usize, i64)) -> Result<(), ShapeError> {
+fn reference(
+    w: &[u8],
+    rows: usize,
+    c: &[i8],
+    e: &mut dyn FnMut(usize, i64),
+) -> Result<(), ShapeError> {
     matvec_reference(w, rows, c, e)
 }
 
@@ -366,10 +453,9 @@ macro_rules! fixed_kernel_matches_reference {
     };
 }
 
-fixed_kernel_matches_reference!(
-    dispatch,
-    |w, r, c, e: &mut dyn FnMut(usize, i64)| matvec(w, r, c, e)
-);
+fixed_kernel_matches_reference!(dispatch, |w, r, c, e: &mut dyn FnMut(usize, i64)| matvec(
+    w, r, c, e
+));
 fixed_kernel_matches_reference!(rows1, |w, r, c, e: &mut dyn FnMut(usize, i64)| {
     matvec_with::<Rows1>(w, r, c, e)
 });

@@ -326,7 +326,11 @@ fn every_cell_and_scheme_is_bit_identical_to_the_cell_api() {
                     }
                 }
                 assert_eq!(bits(&s.st), bits(&state), "{cell:?} {scheme:?} state");
-                assert_eq!(bits(&s2.st), bits(&state), "{cell:?} {scheme:?} prepared state");
+                assert_eq!(
+                    bits(&s2.st),
+                    bits(&state),
+                    "{cell:?} {scheme:?} prepared state"
+                );
             });
             assert_eq!(
                 m.run(&[0.0; 8], &mut Stream::new(&m).ws(), &mut [0.0; 8]),
