@@ -158,7 +158,8 @@ pub fn encode(x: &[f32], codes: &mut [i8]) -> Result<Encoded, ShapeError> {
 /// because a code stands for `value · 2^(e − 7)` and products are counted in 2^−9.
 #[inline]
 pub fn finish(acc: i64, exponent: i32, scale: f32, bias: f32) -> f32 {
-    scaled_f32(acc, exponent - 16) * scale + bias
+    // Saturating: `exponent` comes from `encode` (−126..=127), but this is a public function.
+    scaled_f32(acc, exponent.saturating_sub(16)) * scale + bias
 }
 
 /// `fl(scalbn(fl(v), n))`: `v` rounded to f32 (nearest, ties to even), times `2^n`. When the
@@ -193,7 +194,7 @@ fn scaled_f32(v: i64, n: i32) -> f32 {
             q as u32
         }
     };
-    let field = top + 127 + n;
+    let field = n.saturating_add(top + 127);
     if (1..=254).contains(&field) {
         f32::from_bits(sign | ((field as u32) << 23) | (sig & 0x7F_FFFF))
     } else {

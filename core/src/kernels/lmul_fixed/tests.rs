@@ -166,7 +166,22 @@ fn scaled_conversion_equals_convert_then_scalbn() {
     }
     for v in cases {
         for n in [
-            -300, -170, -150, -149, -142, -126, -60, -16, 0, 37, 100, 111, 127, 200,
+            i32::MIN,
+            -300,
+            -170,
+            -150,
+            -149,
+            -142,
+            -126,
+            -60,
+            -16,
+            0,
+            37,
+            100,
+            111,
+            127,
+            200,
+            i32::MAX,
         ] {
             let want = libm::scalbnf(v as f32, n);
             assert_eq!(scaled_f32(v, n).to_bits(), want.to_bits(), "{v} · 2^{n}");
@@ -311,6 +326,9 @@ fn dense_non_finite_input_and_bad_shapes() {
     assert!(dense(&q, &[1.0; 1], None, &[1.0; 3], &mut y, &mut c).is_err());
     assert!(dense(&q, &[1.0; 2], Some(&[0.0]), &[1.0; 3], &mut y, &mut c).is_err());
     // 1 · 1 with bias 0.5 and scale 2: acc = 576 (1.125 · 2^9 relative to e = 0) → 2.25 + 0.5.
+    // Any exponent is accepted by the epilogue (saturating, no overflow).
+    assert_eq!(finish(5, i32::MIN, 1.0, 0.0), 0.0);
+    assert_eq!(finish(5, i32::MAX, 1.0, 0.0), f32::INFINITY);
     let mut y1 = [0.0f32];
     dense(&[0x38], &[2.0], Some(&[0.5]), &[1.0], &mut y1, &mut [0i8]).unwrap();
     assert_eq!(y1, [2.75]);
