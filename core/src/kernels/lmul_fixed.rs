@@ -342,8 +342,9 @@ pub(crate) fn matvec_with<B: Block>(
 }
 
 /// The fast matvec: two rows per pass on every target. Measured under QEMU on the 256×256
-/// benchmark (instructions per MAC, M4F / M3): one row 12.24 / 12.96, two rows 11.63 / 10.95,
-/// four rows 12.25 on the M3 (LLVM's unrolled loop spills with four accumulators). Equal to
+/// benchmark (instructions per MAC, M4F / M3, with the earlier soft-float epilogue): one row
+/// 12.24 / 12.96, two rows 11.63 / 10.95, four rows 12.25 on the M3 (LLVM's unrolled loop
+/// spills with four accumulators). Equal to
 /// [`matvec_reference`].
 pub fn matvec(
     w: &[u8],
