@@ -709,16 +709,40 @@ impl<'a> RecurrentLayer<'a> {
         Ok(f(&cell))
     }
 
-    /// Builds the cell (borrowing the tensors) and hands it to `f`.
+    /// The four projections of an attention cell.
+    fn attention(&self) -> Result<[Linear<'a>; 4], ParseError> {
+        Ok([
+            self.linear(0)?,
+            self.linear(1)?,
+            self.linear(2)?,
+            self.linear(3)?,
+        ])
+    }
+
+    /// Builds the cell (borrowing the tensors) and hands it to `f`. The cell is built on the
+    /// stack as its own type (not through [`PreparedCell`]), so a per-token caller
+    /// ([`super::Model::step`]) does not copy an enum of the largest cell.
     pub fn with_cell<T>(&self, f: impl FnOnce(&dyn Cell) -> T) -> Result<T, ParseError> {
-        match self.config.cell {
+        let c = &self.config;
+        match c.cell {
+            CellType::La2 => Ok(f(&self.memory_cell(self.la2(0)?)?)),
+            CellType::Gla => Ok(f(&self.memory_cell(self.gla(0)?)?)),
+            CellType::Delta => Ok(f(&self.memory_cell(self.delta(0)?)?)),
             CellType::MomLa2 => self.mom(|m| self.la2(m), f),
             CellType::MomGla => self.mom(|m| self.gla(m), f),
             CellType::MomDelta => self.mom(|m| self.delta(m), f),
-            _ => match self.prepare()? {
-                Some(cell) => Ok(cell.with(f)),
-                None => Err(self.cell_error(CellError::Config("no prepared form"))),
-            },
+            CellType::Swa => {
+                let [wq, wk, wv, wo] = self.attention()?;
+                let cell = Swa::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
+                    .map_err(|e| self.cell_error(e))?;
+                Ok(f(&cell))
+            }
+            CellType::Liger => {
+                let [wq, wk, wv, wo] = self.attention()?;
+                let cell = Liger::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
+                    .map_err(|e| self.cell_error(e))?;
+                Ok(f(&cell))
+            }
         }
     }
 
@@ -727,14 +751,7 @@ impl<'a> RecurrentLayer<'a> {
     /// not own (`None`: it is built per token by [`RecurrentLayer::with_cell`]).
     pub fn prepare(&self) -> Result<Option<PreparedCell<'a>>, ParseError> {
         let c = &self.config;
-        let attention = || -> Result<[Linear<'a>; 4], ParseError> {
-            Ok([
-                self.linear(0)?,
-                self.linear(1)?,
-                self.linear(2)?,
-                self.linear(3)?,
-            ])
-        };
+        let attention = || self.attention();
         Ok(Some(match c.cell {
             CellType::La2 => PreparedCell::La2(self.memory_cell(self.la2(0)?)?),
             CellType::Gla => PreparedCell::Gla(self.memory_cell(self.gla(0)?)?),
