@@ -80,6 +80,12 @@ fn lmul_e4m3_model_bit_identical_on_m4f_and_m3() {
 }
 
 #[test]
+fn lmul_e4m3_fixed_model_bit_identical_on_m4f_and_m3() {
+    device_equals_host(Scheme::LmulE4m3Fixed, Board::Mps2An386);
+    device_equals_host(Scheme::LmulE4m3Fixed, Board::Lm3s6965evb);
+}
+
+#[test]
 fn pleas_merged_model_bit_identical_on_m4f_and_m3() {
     // PLeaS to uneven widths, one group wider than the inputs (48 of 2·32) and one narrower
     // (20 of 32): the merged model is an ordinary MLP file, run bit for bit like every other.
@@ -124,10 +130,12 @@ fn quantized_accuracy_within_budget() {
             .accuracy
     };
     let (f, i, l) = (acc(Scheme::F32), acc(Scheme::Int8), acc(Scheme::LmulE4m3));
+    let x = acc(Scheme::LmulE4m3Fixed);
     // The fixed split tests on the last 360 rows (other writers than the training rows): ~91%.
     assert!(f > 0.88, "f32 digits accuracy {f}");
     assert!(f - i <= 0.01, "int8 {i} vs f32 {f}");
     assert!(f - l <= 0.02, "lmul-e4m3 {l} vs f32 {f}");
+    assert!(f - x <= 0.02, "lmul-e4m3-fixed {x} vs f32 {f}");
 }
 
 #[test]

@@ -26,7 +26,9 @@ fn recurrent_classifier_bit_identical_on_firmware() {
         (Board::Mps2An386, WeightScheme::F32, &model),
         (Board::Mps2An386, WeightScheme::Int8Dynamic, &model),
         (Board::Mps2An386, WeightScheme::LmulE4m3, &model),
+        (Board::Mps2An386, WeightScheme::LmulE4m3Fixed, &model),
         (Board::Lm3s6965evb, WeightScheme::F32, &model),
+        (Board::Lm3s6965evb, WeightScheme::LmulE4m3Fixed, &model),
         // micromath's exp in the cell (the model file's fast-math flag): other bits, still equal
         (Board::Mps2An386, WeightScheme::F32, &fast),
         (Board::Lm3s6965evb, WeightScheme::F32, &fast),

@@ -14,9 +14,11 @@ use crate::shape::{ShapeError, check_len};
 
 mod argmax;
 pub mod int8;
+pub mod lmul_fixed;
 mod quant;
 
 pub use argmax::argmax;
+pub use lmul_fixed::dense as dense_lmul_e4m3_fixed;
 pub use quant::{QuantMultiplier, quantize, requantize};
 
 fn check_dense(
@@ -218,6 +220,14 @@ pub enum Weights<'a> {
         /// Per-row scale.
         scale: &'a [f32],
     },
+    /// fp8 e4m3 with per-row scales, L-Mul against activation codes with fixed-point
+    /// accumulation ([`lmul_fixed`]); the codes live in the int8 scratch.
+    LmulE4m3Fixed {
+        /// e4m3 patterns, row-major.
+        q: &'a [u8],
+        /// Per-row scale.
+        scale: &'a [f32],
+    },
 }
 
 /// A linear map `y = W x + b` on `f32` activations whose weights are borrowed (e.g. from model
@@ -235,7 +245,8 @@ pub struct Linear<'a> {
 }
 
 impl Linear<'_> {
-    /// `y = W x + b`. `scratch` must hold `cols` bytes for the int8 scheme (unused otherwise).
+    /// `y = W x + b`. `scratch` must hold `cols` bytes for the int8 and fixed-point L-Mul
+    /// schemes (unused otherwise).
     pub fn forward(&self, x: &[f32], y: &mut [f32], scratch: &mut [i8]) -> Result<(), ShapeError> {
         check_len(x.len(), self.cols)?;
         check_len(y.len(), self.rows)?;
@@ -280,6 +291,9 @@ impl Linear<'_> {
                     }
                     *out = acc * scale[o] + bias(o);
                 }
+            }
+            Weights::LmulE4m3Fixed { q, scale } => {
+                lmul_fixed::dense(q, scale, self.bias, x, y, scratch)?;
             }
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! stream classifier `input → cell → mean pool → head`, the class scores of the stream so far).
 
 use super::parse::Check;
-use super::{DictMode, Layer, LayerInfo, Model, ParseError};
+use super::{DictMode, Layer, LayerInfo, Model, ParseError, PreparedCell};
 use crate::dict::{DictError, MAX_N, OrthoDict, top_k};
 use crate::kernels::{self, Int8Dense, Linear, Weights};
 use crate::recurrent::CellError;
@@ -142,13 +142,32 @@ fn take_state<'s>(
     Ok(s)
 }
 
+/// One layer as [`Model::read_layers`] keeps it: the record read once and, for a recurrent layer,
+/// its cell built once ([`PreparedCell`]; Mixture-of-Memories cells are still built per token).
+#[derive(Clone, Copy, Debug)]
+pub struct PreparedLayer<'a> {
+    info: LayerInfo<'a>,
+    cell: Option<PreparedCell<'a>>,
+}
+
+impl<'a> PreparedLayer<'a> {
+    /// The layer and its sizes.
+    pub fn info(&self) -> &LayerInfo<'a> {
+        &self.info
+    }
+    /// The prepared cell of a recurrent layer.
+    pub fn cell(&self) -> Option<&PreparedCell<'a>> {
+        self.cell.as_ref()
+    }
+}
+
 /// A model's layers read once into a caller buffer ([`Model::read_layers`]), so a stream does
-/// not re-read the file's layer records on every token as [`Model::step`] does; the outputs are
-/// the same bits.
+/// not re-read the file's layer records, nor rebuild its recurrent cells from the file's
+/// tensors, on every token as [`Model::step`] does; the outputs are the same bits.
 #[derive(Clone, Copy, Debug)]
 pub struct Layers<'a, 'b> {
     model: Model<'a>,
-    layers: &'b [Option<LayerInfo<'a>>],
+    layers: &'b [Option<PreparedLayer<'a>>],
 }
 
 impl<'a> Layers<'a, '_> {
@@ -164,6 +183,7 @@ impl<'a> Layers<'a, '_> {
                 .get(i)
                 .copied()
                 .flatten()
+                .map(|p| (p.info, p.cell))
                 .ok_or(ExecError::Corrupt(ParseError::OutOfBounds("layer index")))
         })
     }
@@ -174,11 +194,11 @@ impl<'a> Layers<'a, '_> {
 }
 
 impl<'a> Model<'a> {
-    /// Reads every layer once into `buf` (at least [`Model::layer_count`] entries) for
-    /// [`Layers::step`].
+    /// Reads every layer once into `buf` (at least [`Model::layer_count`] entries), and builds
+    /// every recurrent cell once, for [`Layers::step`].
     pub fn read_layers<'b>(
         &self,
-        buf: &'b mut [Option<LayerInfo<'a>>],
+        buf: &'b mut [Option<PreparedLayer<'a>>],
     ) -> Result<Layers<'a, 'b>, ExecError> {
         let n = self.layer_count();
         let have = buf.len();
@@ -188,7 +208,12 @@ impl<'a> Model<'a> {
             have,
         })?;
         for (i, slot) in slots.iter_mut().enumerate() {
-            *slot = Some(self.structure(i)?);
+            let info = self.structure(i)?;
+            let cell = match info.layer {
+                Layer::Recurrent(r) => r.prepare().map_err(ExecError::Corrupt)?,
+                _ => None,
+            };
+            *slot = Some(PreparedLayer { info, cell });
         }
         Ok(Layers {
             model: *self,
@@ -207,7 +232,7 @@ impl<'a> Model<'a> {
         if self.is_stateful() {
             return Err(ExecError::Stateful);
         }
-        self.forward(input, ws, output, |i| self.structure(i))
+        self.forward(input, ws, output, |i| Ok((self.structure(i)?, None)))
     }
 
     fn structure(&self, i: usize) -> Result<LayerInfo<'a>, ExecError> {
@@ -224,7 +249,7 @@ impl<'a> Model<'a> {
         ws: &mut Workspace<'_>,
         output: &mut [f32],
     ) -> Result<(), ExecError> {
-        self.forward(input, ws, output, |i| self.structure(i))
+        self.forward(input, ws, output, |i| Ok((self.structure(i)?, None)))
     }
 
     /// Starts a stream: puts every recurrent cell's state into its start value (zeros plus
@@ -261,13 +286,14 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// The layer loop; `layer(i)` hands out layer `i` of this model.
+    /// The layer loop; `layer(i)` hands out layer `i` of this model and, if it was built before,
+    /// its recurrent cell (otherwise the cell is built from the file's tensors here).
     fn forward(
         &self,
         input: &[f32],
         ws: &mut Workspace<'_>,
         output: &mut [f32],
-        layer: impl Fn(usize) -> Result<LayerInfo<'a>, ExecError>,
+        layer: impl Fn(usize) -> Result<(LayerInfo<'a>, Option<PreparedCell<'a>>), ExecError>,
     ) -> Result<(), ExecError> {
         if input.len() != self.input_len() {
             return Err(ExecError::BadIo {
@@ -289,7 +315,7 @@ impl<'a> Model<'a> {
         let (mut f_at, mut q_at) = (Half::Lo, Half::Lo);
         let mut state_at = 0;
         for i in 0..self.layer_count() {
-            let info = layer(i)?;
+            let (info, prepared) = layer(i)?;
             let (n_in, n_out) = (info.in_len, info.out_len);
             match info.layer {
                 Layer::DenseF32 { w, b } => {
@@ -300,6 +326,19 @@ impl<'a> Model<'a> {
                 Layer::DenseLmulE4m3 { w, scale, b } => {
                     let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
                     kernels::dense_lmul_e4m3(w, scale, b, &src[..n_in], &mut dst[..n_out])?;
+                    f_at = f_at.other();
+                }
+                Layer::DenseLmulE4m3Fixed { w, scale, b } => {
+                    let (src, dst, _) = halves(ws.arena_f32, hf, f_at);
+                    let (_, _, codes) = halves(ws.arena_i8, hq, q_at);
+                    kernels::dense_lmul_e4m3_fixed(
+                        w,
+                        scale,
+                        Some(b),
+                        &src[..n_in],
+                        &mut dst[..n_out],
+                        codes,
+                    )?;
                     f_at = f_at.other();
                 }
                 Layer::DenseInt8 {
@@ -338,12 +377,15 @@ impl<'a> Model<'a> {
                     let (src, dst, scratch) = halves(ws.arena_f32, hf, f_at);
                     let (_, _, qs) = halves(ws.arena_i8, hq, q_at);
                     let st = &mut *ws.state;
-                    r.with_cell(|c| {
+                    let run = |c: &dyn crate::recurrent::Cell| {
                         let state = take_state(st, &mut state_at, c.state_len())?;
                         c.step(&src[..n_in], state, scratch, qs, &mut dst[..n_out])
                             .map_err(ExecError::Cell)
-                    })
-                    .map_err(ExecError::Corrupt)??;
+                    };
+                    match prepared {
+                        Some(cell) => cell.with(run)?,
+                        None => r.with_cell(run).map_err(ExecError::Corrupt)??,
+                    }
                     f_at = f_at.other();
                 }
                 Layer::MeanPool => {

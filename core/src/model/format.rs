@@ -18,6 +18,9 @@ pub const MINOR_RECURRENT: u16 = 2;
 pub const MINOR_MIN_MAX_SCALE: u16 = 3;
 /// Minor version that introduced [`flags::FAST_MATH`].
 pub const MINOR_FAST_MATH: u16 = 3;
+/// Minor version that introduced [`scheme::LMUL_E4M3_FIXED`] (Dense layers and recurrent
+/// projections).
+pub const MINOR_LMUL_FIXED: u16 = 3;
 /// Most routed memories a Mixture-of-Memories layer may have (the executor builds the memory
 /// views on the stack).
 pub const MAX_MEMORIES: usize = 16;
@@ -173,6 +176,10 @@ pub mod scheme {
     /// int8 weights (per-row symmetric scale) against f32 activations that are quantized per
     /// call, symmetric per tensor (`kernels::quantize_dynamic`); f32 in, f32 out (format 1.2).
     pub const INT8_DYNAMIC: u8 = 3;
+    /// fp8 e4m3 weights with per-row scale, L-Mul against activation codes with a shared
+    /// exponent, exact integer accumulation (`kernels::lmul_fixed`, `docs/lmul-fixed.md`);
+    /// tensors as [`LMUL_E4M3`] (format 1.3).
+    pub const LMUL_E4M3_FIXED: u8 = 4;
 }
 
 /// Layer flags.

@@ -32,6 +32,16 @@ pub enum Layer<'a> {
         /// Bias `[out]`.
         b: &'a [f32],
     },
+    /// L-Mul Dense with fp8 e4m3 weights and fixed-point accumulation (format 1.3,
+    /// [`crate::kernels::lmul_fixed`]); tensors as [`Layer::DenseLmulE4m3`].
+    DenseLmulE4m3Fixed {
+        /// e4m3 patterns `[out, in]`.
+        w: &'a [u8],
+        /// Per-output scale.
+        scale: &'a [f32],
+        /// Bias `[out]`.
+        b: &'a [f32],
+    },
     /// int8 Dense.
     DenseInt8 {
         /// Weights `[out, in]`.
@@ -126,6 +136,7 @@ impl Layer<'_> {
         match self {
             Layer::DenseF32 { .. }
             | Layer::DenseLmulE4m3 { .. }
+            | Layer::DenseLmulE4m3Fixed { .. }
             | Layer::DenseInt8Dynamic { .. }
             | Layer::Recurrent(_)
             | Layer::MeanPool
@@ -142,12 +153,14 @@ impl Layer<'_> {
         match self {
             Layer::DenseF32 { .. } => "dense f32",
             Layer::DenseLmulE4m3 { .. } => "dense lmul-e4m3",
+            Layer::DenseLmulE4m3Fixed { .. } => "dense lmul-e4m3-fixed",
             Layer::DenseInt8 { .. } => "dense int8",
             Layer::DenseInt8Dynamic { .. } => "dense int8-dynamic",
             Layer::Recurrent(r) => match r.config().scheme {
                 LinearScheme::F32 => "recurrent f32",
                 LinearScheme::Int8Dynamic => "recurrent int8-dyn",
                 LinearScheme::LmulE4m3 => "recurrent lmul-e4m3",
+                LinearScheme::LmulE4m3Fixed => "recurrent lmul-fixed",
             },
             Layer::MeanPool => "mean-pool",
             Layer::Relu => "relu",
@@ -161,7 +174,9 @@ impl Layer<'_> {
     pub fn weight_bytes(&self) -> usize {
         match self {
             Layer::DenseF32 { w, b } => 4 * (w.len() + b.len()),
-            Layer::DenseLmulE4m3 { w, scale, b } => w.len() + 4 * (scale.len() + b.len()),
+            Layer::DenseLmulE4m3 { w, scale, b } | Layer::DenseLmulE4m3Fixed { w, scale, b } => {
+                w.len() + 4 * (scale.len() + b.len())
+            }
             Layer::DenseInt8 { w, b, m, .. } => w.len() + 4 * b.len() + 8 * m.len(),
             Layer::DenseInt8Dynamic { w, scale, b } => w.len() + 4 * (scale.len() + b.len()),
             Layer::Recurrent(r) => r.weight_bytes(),

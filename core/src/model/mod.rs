@@ -23,11 +23,13 @@ mod write;
 
 pub use crc::crc32;
 pub use error::ParseError;
-pub use exec::{ExecError, Layers, Workspace};
+pub use exec::{ExecError, Layers, PreparedLayer, Workspace};
 pub use layer::{DICT_ORTHOGONALITY_TOL, DictMode, Domain, Layer, LayerInfo};
 pub use parse::Model;
 pub use ram::{LayerRam, Ram};
-pub use recurrent::{CellSizes, CellType, LinearScheme, RecurrentConfig, RecurrentLayer};
+pub use recurrent::{
+    CellSizes, CellType, LinearScheme, PreparedCell, RecurrentConfig, RecurrentLayer,
+};
 pub use write::{WriteError, encoded_len, write};
 
 #[cfg(test)]

@@ -383,6 +383,14 @@ impl<'a> Model<'a> {
                     b: self.typed(li, t(2), dtype::F32, out_len, "bias")?,
                 }
             }
+            (kind::DENSE, scheme::LMUL_E4M3_FIXED) if self.minor >= format::MINOR_LMUL_FIXED => {
+                let scale = row_scales()?;
+                Layer::DenseLmulE4m3Fixed {
+                    w: self.typed(li, t(0), dtype::E4M3, n, "weight")?,
+                    scale,
+                    b: self.typed(li, t(2), dtype::F32, out_len, "bias")?,
+                }
+            }
             (kind::DENSE, scheme::INT8) => {
                 if fl & !flags::FUSED_RELU != 0 {
                     return Err(bad_param("flags"));
@@ -430,7 +438,11 @@ impl<'a> Model<'a> {
                 }
             }
             (kind::RECURRENT, _) if self.minor >= format::MINOR_RECURRENT => {
-                let lin_scheme = LinearScheme::from_code(sch).ok_or(unknown)?;
+                let lin_scheme = LinearScheme::from_code(sch)
+                    .filter(|s| {
+                        *s != LinearScheme::LmulE4m3Fixed || self.minor >= format::MINOR_LMUL_FIXED
+                    })
+                    .ok_or(unknown)?;
                 let fast = fl & flags::FAST_MATH != 0;
                 if fl & !flags::FAST_MATH != 0 || !unused(1, &[p1]) {
                     return Err(bad_param("unused fields"));

@@ -40,7 +40,8 @@ impl LayerInfo<'_> {
     /// checks it on parse).
     pub fn ram(&self) -> Result<LayerRam, ParseError> {
         Ok(match self.layer {
-            Layer::DenseInt8Dynamic { .. } => LayerRam {
+            // int8-dynamic quantizes its input there, fixed L-Mul encodes it there.
+            Layer::DenseInt8Dynamic { .. } | Layer::DenseLmulE4m3Fixed { .. } => LayerRam {
                 scratch_i8: self.in_len,
                 ..LayerRam::default()
             },

@@ -42,6 +42,9 @@ pub enum LinearScheme {
     Int8Dynamic,
     /// fp8 e4m3 weights with per-row scales, L-Mul products.
     LmulE4m3,
+    /// fp8 e4m3 weights with per-row scales, L-Mul products accumulated in fixed point
+    /// ([`crate::kernels::lmul_fixed`], format 1.3).
+    LmulE4m3Fixed,
 }
 
 impl LinearScheme {
@@ -51,14 +54,16 @@ impl LinearScheme {
             LinearScheme::F32 => format::scheme::F32,
             LinearScheme::Int8Dynamic => format::scheme::INT8_DYNAMIC,
             LinearScheme::LmulE4m3 => format::scheme::LMUL_E4M3,
+            LinearScheme::LmulE4m3Fixed => format::scheme::LMUL_E4M3_FIXED,
         }
     }
-    /// The scheme of a scheme byte, if it is one of the three.
+    /// The scheme of a scheme byte, if it is one of the four.
     pub fn from_code(code: u8) -> Option<Self> {
         match code {
             format::scheme::F32 => Some(LinearScheme::F32),
             format::scheme::INT8_DYNAMIC => Some(LinearScheme::Int8Dynamic),
             format::scheme::LMUL_E4M3 => Some(LinearScheme::LmulE4m3),
+            format::scheme::LMUL_E4M3_FIXED => Some(LinearScheme::LmulE4m3Fixed),
             _ => None,
         }
     }
@@ -68,6 +73,7 @@ impl LinearScheme {
             Weights::F32(_) => LinearScheme::F32,
             Weights::Int8 { .. } => LinearScheme::Int8Dynamic,
             Weights::LmulE4m3 { .. } => LinearScheme::LmulE4m3,
+            Weights::LmulE4m3Fixed { .. } => LinearScheme::LmulE4m3Fixed,
         }
     }
     /// Name in listings.
@@ -76,6 +82,7 @@ impl LinearScheme {
             LinearScheme::F32 => "f32",
             LinearScheme::Int8Dynamic => "int8-dynamic",
             LinearScheme::LmulE4m3 => "lmul-e4m3",
+            LinearScheme::LmulE4m3Fixed => "lmul-e4m3-fixed",
         }
     }
 }
@@ -547,6 +554,10 @@ impl<'a> RecurrentLayer<'a> {
                         q: self.file_tensor(&model, slots, at, dtype::E4M3, n, role)?,
                         scale: self.file_tensor(&model, slots, at + 1, dtype::F32, rows, role)?,
                     },
+                    LinearScheme::LmulE4m3Fixed => Weights::LmulE4m3Fixed {
+                        q: self.file_tensor(&model, slots, at, dtype::E4M3, n, role)?,
+                        scale: self.file_tensor(&model, slots, at + 1, dtype::F32, rows, role)?,
+                    },
                 };
                 let bias = match slots.get(at + 2) {
                     Some(&rec::NONE) => None,
@@ -573,7 +584,9 @@ impl<'a> RecurrentLayer<'a> {
         let cfg = &self.config;
         for j in 0..cfg.projections() {
             let lin = self.linear(j)?;
-            if let Weights::Int8 { scale, .. } | Weights::LmulE4m3 { scale, .. } = lin.weights
+            if let Weights::Int8 { scale, .. }
+            | Weights::LmulE4m3 { scale, .. }
+            | Weights::LmulE4m3Fixed { scale, .. } = lin.weights
                 && scale.iter().any(|s| !(*s > 0.0 && s.is_finite()))
             {
                 let role = cfg.projection_shape(j).map_or("projection", |p| p.2);
@@ -664,14 +677,9 @@ impl<'a> RecurrentLayer<'a> {
         }
     }
 
-    fn memory_cell<R: MemoryRule, T>(
-        &self,
-        memory: R,
-        f: impl FnOnce(&dyn Cell) -> T,
-    ) -> Result<T, ParseError> {
-        let cell = MemoryCell::new(self.config.dims, self.linear(0)?, memory, self.linear(1)?)
-            .map_err(|e| self.cell_error(e))?;
-        Ok(f(&cell))
+    fn memory_cell<R: MemoryRule>(&self, memory: R) -> Result<MemoryCell<'a, R>, ParseError> {
+        MemoryCell::new(self.config.dims, self.linear(0)?, memory, self.linear(1)?)
+            .map_err(|e| self.cell_error(e))
     }
 
     fn mom<R: MemoryRule + Copy, T>(
@@ -708,32 +716,36 @@ impl<'a> RecurrentLayer<'a> {
         Ok(f(&cell))
     }
 
-    /// Builds the cell (borrowing the tensors) and hands it to `f`.
+    /// The four projections of an attention cell.
+    fn attention(&self) -> Result<[Linear<'a>; 4], ParseError> {
+        Ok([
+            self.linear(0)?,
+            self.linear(1)?,
+            self.linear(2)?,
+            self.linear(3)?,
+        ])
+    }
+
+    /// Builds the cell (borrowing the tensors) and hands it to `f`. The cell is built on the
+    /// stack as its own type (not through [`PreparedCell`]), so a per-token caller
+    /// ([`super::Model::step`]) does not copy an enum of the largest cell.
     pub fn with_cell<T>(&self, f: impl FnOnce(&dyn Cell) -> T) -> Result<T, ParseError> {
         let c = &self.config;
-        let attention = || -> Result<[Linear<'a>; 4], ParseError> {
-            Ok([
-                self.linear(0)?,
-                self.linear(1)?,
-                self.linear(2)?,
-                self.linear(3)?,
-            ])
-        };
         match c.cell {
-            CellType::La2 => self.memory_cell(self.la2(0)?, f),
-            CellType::Gla => self.memory_cell(self.gla(0)?, f),
-            CellType::Delta => self.memory_cell(self.delta(0)?, f),
+            CellType::La2 => Ok(f(&self.memory_cell(self.la2(0)?)?)),
+            CellType::Gla => Ok(f(&self.memory_cell(self.gla(0)?)?)),
+            CellType::Delta => Ok(f(&self.memory_cell(self.delta(0)?)?)),
             CellType::MomLa2 => self.mom(|m| self.la2(m), f),
             CellType::MomGla => self.mom(|m| self.gla(m), f),
             CellType::MomDelta => self.mom(|m| self.delta(m), f),
             CellType::Swa => {
-                let [wq, wk, wv, wo] = attention()?;
+                let [wq, wk, wv, wo] = self.attention()?;
                 let cell = Swa::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
                     .map_err(|e| self.cell_error(e))?;
                 Ok(f(&cell))
             }
             CellType::Liger => {
-                let [wq, wk, wv, wo] = attention()?;
+                let [wq, wk, wv, wo] = self.attention()?;
                 let cell = Liger::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
                     .map_err(|e| self.cell_error(e))?;
                 Ok(f(&cell))
@@ -741,9 +753,41 @@ impl<'a> RecurrentLayer<'a> {
         }
     }
 
+    /// The cell built once, to keep for a stream ([`super::Model::read_layers`]): every cell
+    /// type except Mixture-of-Memories, whose memories are borrowed from a slice the cell does
+    /// not own (`None`: it is built per token by [`RecurrentLayer::with_cell`]).
+    pub fn prepare(&self) -> Result<Option<PreparedCell<'a>>, ParseError> {
+        let c = &self.config;
+        let attention = || self.attention();
+        Ok(Some(match c.cell {
+            CellType::La2 => PreparedCell::La2(self.memory_cell(self.la2(0)?)?),
+            CellType::Gla => PreparedCell::Gla(self.memory_cell(self.gla(0)?)?),
+            CellType::Delta => PreparedCell::Delta(self.memory_cell(self.delta(0)?)?),
+            CellType::MomLa2 | CellType::MomGla | CellType::MomDelta => return Ok(None),
+            CellType::Swa => {
+                let [wq, wk, wv, wo] = attention()?;
+                PreparedCell::Swa(
+                    Swa::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
+                        .map_err(|e| self.cell_error(e))?,
+                )
+            }
+            CellType::Liger => {
+                let [wq, wk, wv, wo] = attention()?;
+                PreparedCell::Liger(
+                    Liger::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
+                        .map_err(|e| self.cell_error(e))?,
+                )
+            }
+        }))
+    }
+
     /// State and scratch the cell needs.
     pub fn sizes(&self) -> Result<CellSizes, ParseError> {
-        let int8 = self.config.scheme == LinearScheme::Int8Dynamic;
+        // int8-dynamic quantizes, fixed L-Mul encodes each projection's input in the i8 scratch.
+        let int8 = matches!(
+            self.config.scheme,
+            LinearScheme::Int8Dynamic | LinearScheme::LmulE4m3Fixed
+        );
         self.with_cell(|c| CellSizes {
             state: c.state_len(),
             scratch: c.scratch_len(),
@@ -764,12 +808,45 @@ impl<'a> RecurrentLayer<'a> {
     }
 }
 
+/// A recurrent layer's cell, built once from the file's tensors and kept for a stream, so a token
+/// does not re-read the configuration, re-check every projection's tensor records and re-validate
+/// the cell ([`RecurrentLayer::prepare`]). Runs the same `mote_core::recurrent` code, so the same
+/// bits as a cell built per token.
+#[derive(Clone, Copy, Debug)]
+pub enum PreparedCell<'a> {
+    /// Lightning Attention-2.
+    La2(MemoryCell<'a, La2Memory<'a>>),
+    /// GLA with the Liger gate.
+    Gla(MemoryCell<'a, GlaMemory<'a>>),
+    /// Gated DeltaNet.
+    Delta(MemoryCell<'a, DeltaMemory<'a>>),
+    /// Sliding-window attention.
+    Swa(Swa<'a>),
+    /// Liger Attention.
+    Liger(Liger<'a>),
+}
+
+impl PreparedCell<'_> {
+    /// Hands the cell to `f`.
+    pub fn with<T>(&self, f: impl FnOnce(&dyn Cell) -> T) -> T {
+        match self {
+            PreparedCell::La2(c) => f(c),
+            PreparedCell::Gla(c) => f(c),
+            PreparedCell::Delta(c) => f(c),
+            PreparedCell::Swa(c) => f(c),
+            PreparedCell::Liger(c) => f(c),
+        }
+    }
+}
+
 /// Bytes of a projection's tensors.
 fn linear_bytes(l: &Linear<'_>) -> usize {
     let w = match l.weights {
         Weights::F32(w) => 4 * w.len(),
         Weights::Int8 { q, scale } => q.len() + 4 * scale.len(),
-        Weights::LmulE4m3 { q, scale } => q.len() + 4 * scale.len(),
+        Weights::LmulE4m3 { q, scale } | Weights::LmulE4m3Fixed { q, scale } => {
+            q.len() + 4 * scale.len()
+        }
     };
     w + l.bias.map_or(0, |b| 4 * b.len())
 }

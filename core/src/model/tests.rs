@@ -168,6 +168,69 @@ fn lmul_e4m3_round_trip_and_run() {
 }
 
 #[test]
+fn lmul_e4m3_fixed_round_trip_and_run() {
+    let q1 = W1.map(|v| Fp8E4M3::from_f32(v * 64.0).0);
+    let s1 = [1.0 / 64.0; 3];
+    let q2 = W2.map(|v| Fp8E4M3::from_f32(v * 64.0).0);
+    let s2 = [1.0 / 64.0; 2];
+    let layers = [
+        LayerInfo {
+            layer: Layer::DenseLmulE4m3Fixed {
+                w: &q1,
+                scale: &s1,
+                b: &B1,
+            },
+            in_len: 4,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::Relu,
+            in_len: 3,
+            out_len: 3,
+        },
+        LayerInfo {
+            layer: Layer::DenseLmulE4m3Fixed {
+                w: &q2,
+                scale: &s2,
+                b: &B2,
+            },
+            in_len: 3,
+            out_len: 2,
+        },
+    ];
+    let buf = encode(&layers, 4);
+    let n = file_len(&buf);
+    let m = Model::parse(&buf.0[..n]).expect("parses");
+    assert_eq!(m.version(), (1, format::MINOR_LMUL_FIXED));
+    assert_eq!(m.layer(0).unwrap().layer.name(), "dense lmul-e4m3-fixed");
+    // The codes need `in` bytes of int8 scratch (the largest input: 4).
+    assert_eq!(m.ram().arena_i8, 4);
+    // The same computation by the kernel, layer by layer.
+    let (mut h, mut want) = ([0.0f32; 3], [0.0f32; 2]);
+    let mut codes = [0i8; 4];
+    crate::kernels::dense_lmul_e4m3_fixed(&q1, &s1, Some(&B1), &X, &mut h, &mut codes).unwrap();
+    h.iter_mut().for_each(|v| *v = v.max(0.0));
+    crate::kernels::dense_lmul_e4m3_fixed(&q2, &s2, Some(&B2), &h, &mut want, &mut codes).unwrap();
+    assert_eq!(run(&m, &X), want);
+    // By hand, row 0 of layer 1: x = [1, .5, −1, 2] → e = 1, codes 0x68, 0x60, 0xE8, 0x70;
+    // W1 row 0 · 64 = [32, −64, 16, 128] → 0x60, 0xE8, 0x58, 0x70. r = 0x60 + 0x68 − 0x37 =
+    // 0x91 → 9 << 17; 0xE8·0x60: −(9 << 17); 0x58·0xE8: r = 0x89 → −(9 << 16); 0x70·0x70:
+    // r = 0xA9 → 9 << 20. acc = 135 · 2^16; · 2^(1 − 16) = 270; · 1/64 = 4.21875 (= 3.75, the
+    // exact dot product, times L-Mul's 1 + 2^−3 for mantissas 0); + 0.1.
+    assert_eq!(h[0], 4.21875f32 + 0.1);
+    // A 1.2 reader does not know scheme 4: the same records under minor 2 are refused.
+    let mut old = Box::new(Aligned([0; 4096]));
+    old.0[..n].copy_from_slice(&buf.0[..n]);
+    old.0[h::VERSION_MINOR..h::VERSION_MINOR + 2].copy_from_slice(&2u16.to_le_bytes());
+    let head = crc32(&old.0[..60]);
+    old.0[60..64].copy_from_slice(&head.to_le_bytes());
+    assert!(matches!(
+        Model::parse(&old.0[..n]),
+        Err(ParseError::UnknownLayer { scheme: 4, .. })
+    ));
+}
+
+#[test]
 fn int8_round_trip_and_run() {
     // Input scale 1/64, zp 0; weights scale 1/64 (exact for W1/W2 multiples of 1/4 · ...).
     let w1: [i8; 12] = W1.map(|v| (v * 32.0) as i8);
@@ -280,11 +343,12 @@ fn distinct_errors_for_distinct_faults() {
         with(&|b| b[8] = 2),
         Some(ParseError::UnsupportedVersion { major: 2, minor: 0 })
     );
+    let next = format::VERSION_MINOR + 1;
     assert_eq!(
-        with(&|b| b[10] = format::VERSION_MINOR as u8 + 1),
+        with(&|b| b[10..12].copy_from_slice(&next.to_le_bytes())),
         Some(ParseError::UnsupportedVersion {
             major: 1,
-            minor: format::VERSION_MINOR + 1
+            minor: next
         })
     );
     assert_eq!(with(&|b| b[12] = 65), Some(ParseError::BadHeaderSize(65)));

@@ -2,7 +2,7 @@
 //! It writes into a caller-provided buffer (no allocation): [`encoded_len`] says how many bytes.
 
 use super::format::{self, dict_mode, dtype, flags, kind, rec, scheme};
-use super::{DictMode, Domain, Layer, LayerInfo, LayerRam, RecurrentLayer, crc32};
+use super::{DictMode, Domain, Layer, LayerInfo, LayerRam, LinearScheme, RecurrentLayer, crc32};
 use crate::kernels::{QuantMultiplier, Weights};
 use crate::recurrent::Math;
 
@@ -168,7 +168,7 @@ fn recurrent_tensors<'a>(
                 f(Data::I8(q))?;
                 f(Data::F32(scale))?;
             }
-            Weights::LmulE4m3 { q, scale } => {
+            Weights::LmulE4m3 { q, scale } | Weights::LmulE4m3Fixed { q, scale } => {
                 f(Data::E4m3(q))?;
                 f(Data::F32(scale))?;
             }
@@ -252,6 +252,18 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
             [Some(Data::I8(w)), Some(Data::I32(b)), Some(Data::QMult(m))],
             input_zero_point,
             output_zero_point,
+        ),
+        Layer::DenseLmulE4m3Fixed { w, scale, b } => r(
+            kind::DENSE,
+            scheme::LMUL_E4M3_FIXED,
+            0,
+            [
+                Some(Data::E4m3(w)),
+                Some(Data::F32(scale)),
+                Some(Data::F32(b)),
+            ],
+            0,
+            0,
         ),
         Layer::DenseInt8Dynamic { w, scale, b } => r(
             kind::DENSE,
@@ -360,6 +372,10 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
         }
         // The lowest minor that holds these layers, so older readers still read older models.
         minor = minor.max(match info.layer {
+            Layer::DenseLmulE4m3Fixed { .. } => format::MINOR_LMUL_FIXED,
+            Layer::Recurrent(r) if r.config().scheme == LinearScheme::LmulE4m3Fixed => {
+                format::MINOR_LMUL_FIXED
+            }
             Layer::OrthoDict { .. } => format::MINOR_ORTHO_DICT,
             Layer::MinMaxScale { .. } => format::MINOR_MIN_MAX_SCALE,
             Layer::Recurrent(r) if r.config().dims.math == Math::Fast => format::MINOR_FAST_MATH,

@@ -7,11 +7,12 @@
 //! ```text
 //! state   = [0; cell.state_len()]     // or cell.reset(&mut state) for cells with constant tables
 //! scratch = [0; cell.scratch_len()]   // f32 work space, contents irrelevant between calls
-//! qbuf    = [0i8; cell.qscratch_len()] // int8 activations of the int8 weight scheme
+//! qbuf    = [0i8; cell.qscratch_len()] // int8 activations, or fixed L-Mul codes
 //! for x_t in stream: cell.step(x_t, &mut state, &mut scratch, &mut qbuf, &mut y_t)?
 //! ```
 //!
-//! Weights are borrowed [`Linear`](crate::kernels::Linear) maps (f32, int8 or L-Mul e4m3), one
+//! Weights are borrowed [`Linear`](crate::kernels::Linear) maps (f32, int8, L-Mul e4m3 or L-Mul
+//! e4m3 with fixed-point accumulation; int8 and fixed-point L-Mul use `qbuf` as scratch), one
 //! per projection, plus `&[f32]` parameters (decays, gate biases). The cells:
 //!
 //! - [`MemoryCell`] with a [`MemoryRule`]: [`La2Memory`] (Lightning Attention-2, SPEC §5.1),

@@ -82,7 +82,7 @@ fn main() -> ! {
         cortex_m::singleton!(: [f32; ARENA_F32] = [0.0; ARENA_F32]),
         cortex_m::singleton!(: [i8; ARENA_I8] = [0; ARENA_I8]),
         cortex_m::singleton!(: [f32; STATE_F32] = [0.0; STATE_F32]),
-        cortex_m::singleton!(: [Option<mote_core::model::LayerInfo<'static>>; LAYERS] = [None; LAYERS]),
+        cortex_m::singleton!(: [Option<mote_core::model::PreparedLayer<'static>>; LAYERS] = [None; LAYERS]),
     ) else {
         fail("buffers taken twice")
     };

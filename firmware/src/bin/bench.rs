@@ -1,5 +1,6 @@
 //! Kernel benchmark: a 256×256 matvec as L-Mul f32, plain f32 (hardware FPU on M4F, soft float
-//! on M3), L-Mul with fp8 e4m3 weights, and int8 with Q31 requantization. Each kernel runs once
+//! on M3), L-Mul with fp8 e4m3 weights (f32 accumulation, then fixed-point accumulation), and
+//! int8 with Q31 requantization. Each kernel runs once
 //! between `bench_start()` and `bench_end()`, in this order, so the instruction-counting QEMU
 //! plugin reports one region per kernel (`mote bench kernels`).
 #![no_std]
@@ -9,7 +10,9 @@ use core::hint::black_box;
 
 use cortex_m_rt::entry;
 use mote_core::check::{Fnv1a, XorShift32};
-use mote_core::kernels::{Int8Dense, QuantMultiplier, dense_f32, dense_lmul_e4m3};
+use mote_core::kernels::{
+    Int8Dense, QuantMultiplier, dense_f32, dense_lmul_e4m3, dense_lmul_e4m3_fixed,
+};
 use mote_core::lmul::{Fp8E4M3, matvec_lmul_f32};
 use mote_firmware as fw;
 
@@ -55,6 +58,22 @@ fn main() -> ! {
     fw::bench_end();
     check(r.is_ok());
     defmt::info!("bench lmul-e4m3 {=u32:#010x}", digest_f32(&y));
+
+    // The same weights and input; the activation codes live in `codes` (the int8 scratch of a
+    // model's workspace).
+    let mut codes = [0i8; N];
+    fw::bench_start();
+    let r = dense_lmul_e4m3_fixed(
+        black_box(&q8),
+        &scale,
+        Some(&b),
+        black_box(&x),
+        &mut y,
+        &mut codes,
+    );
+    fw::bench_end();
+    check(r.is_ok());
+    defmt::info!("bench lmul-e4m3-fixed {=u32:#010x}", digest_f32(&y));
 
     let mut wi = [0i8; N * N];
     wi.iter_mut()

@@ -121,6 +121,67 @@ pub struct PleasStudyArgs {
     pub file: super::data_args::DataFileArgs,
 }
 
+/// Weight multiply-accumulates of one inference (one token of a stateful model): `in · out` per
+/// Dense layer, `n²` per dictionary stage, `rows · cols` per recurrent projection. A
+/// Mixture-of-Memories layer counts every memory's projections, though a token runs only its
+/// top-k (an upper bound there); attention scores and state updates are not weight MACs.
+pub fn weight_macs(model: &mote_core::model::Model<'_>) -> Result<u64> {
+    use mote_core::model::Layer;
+    let mut n = 0u64;
+    for i in 0..model.layer_count() {
+        let info = model
+            .layer(i)
+            .map_err(|e| anyhow::anyhow!("layer {i}: {e}"))?;
+        n += match info.layer {
+            Layer::DenseF32 { .. }
+            | Layer::DenseLmulE4m3 { .. }
+            | Layer::DenseLmulE4m3Fixed { .. }
+            | Layer::DenseInt8 { .. }
+            | Layer::DenseInt8Dynamic { .. }
+            | Layer::OrthoDict { .. } => (info.in_len * info.out_len) as u64,
+            Layer::Recurrent(r) => {
+                let mut m = 0u64;
+                for j in 0..r.config().projections() {
+                    let l = r.linear(j).map_err(|e| anyhow::anyhow!("layer {i}: {e}"))?;
+                    m += (l.rows * l.cols) as u64;
+                }
+                m
+            }
+            Layer::Relu
+            | Layer::Quantize { .. }
+            | Layer::Dequantize { .. }
+            | Layer::MeanPool
+            | Layer::MinMaxScale { .. } => 0,
+        };
+    }
+    Ok(n)
+}
+
+/// One board's row of `mote bench model`.
+#[derive(Debug, serde::Serialize)]
+pub struct ModelBenchRow {
+    /// The device run.
+    #[serde(flatten)]
+    pub report: crate::device::runner::DeviceReport,
+    /// Weight MACs per inference or token ([`weight_macs`]).
+    pub weight_macs: u64,
+    /// Instructions per weight MAC (everything the inference runs, over its weight MACs).
+    pub instructions_per_mac: f64,
+}
+
+fn with_macs(rows: Vec<crate::device::runner::DeviceReport>, macs: u64) -> Vec<ModelBenchRow> {
+    rows.into_iter()
+        .map(|report| {
+            let per = report.instructions_per_inference.unwrap_or(0) as f64 / macs.max(1) as f64;
+            ModelBenchRow {
+                report,
+                weight_macs: macs,
+                instructions_per_mac: per,
+            }
+        })
+        .collect()
+}
+
 /// Prints `rows` as JSON, or as the text `render` makes of them.
 fn emit<T: serde::Serialize>(
     json: bool,
@@ -158,16 +219,22 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             let test = test_inputs(&parsed, &config.catalog, data)?.take(*samples);
             let host = simulate(&parsed, &test)?;
             let workload = SampleWorkload::new(&test, &host)?;
-            let rows = count_on_both_cores(config, &file, &workload)?;
+            let rows = with_macs(
+                count_on_both_cores(config, &file, &workload)?,
+                weight_macs(&parsed)?,
+            );
             emit(json, &rows, |rows| {
                 rows.iter()
-                    .map(|r| {
+                    .map(|m| {
+                        let r = &m.report;
                         format!(
-                            "{:<12} {:<10} {:>10} instructions/inference  (outputs identical to \
-                             host: {})\n",
+                            "{:<12} {:<10} {:>10} instructions/inference  {:>8.2}/MAC ({} weight \
+                             MACs; outputs identical to host: {})\n",
                             r.board.machine(),
                             r.board.cpu(),
                             r.instructions_per_inference.unwrap_or(0),
+                            m.instructions_per_mac,
+                            m.weight_macs,
                             r.mismatches == 0
                         )
                     })
@@ -349,16 +416,22 @@ fn bench_stream_model(
     let (_, mut test) = test_series(&config.catalog, data, channels)?;
     test.series.truncate(samples.max(1));
     let workload = StreamWorkload::from_file(parsed, &test)?;
-    let rows = count_on_both_cores(config, file, &workload)?;
+    let rows = with_macs(
+        count_on_both_cores(config, file, &workload)?,
+        weight_macs(parsed)?,
+    );
     let tokens = test.length;
     emit(json, &rows, |rows| {
         rows.iter()
-            .map(|r| {
+            .map(|m| {
+                let r = &m.report;
                 format!(
-                    "{:<12} {:<10} {:>10} instructions/token  ({} series × {tokens} tokens; windows identical to host: {})\n",
+                    "{:<12} {:<10} {:>10} instructions/token  {:>8.2}/MAC ({} weight MACs; {} series × {tokens} tokens; windows identical to host: {})\n",
                     r.board.machine(),
                     r.board.cpu(),
                     r.instructions_per_inference.unwrap_or(0),
+                    m.instructions_per_mac,
+                    m.weight_macs,
                     r.samples,
                     r.mismatches == 0
                 )
@@ -377,4 +450,28 @@ fn count_on_both_cores(
         .into_iter()
         .map(|board| run_on_device(&config.firmware, file.bytes(), workload, board, true))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AlignedModel;
+    use crate::recurrent::synth::synth_model;
+    use crate::recurrent::weights::WeightScheme;
+    use mote_core::model::CellType;
+
+    #[test]
+    fn weight_macs_by_hand() {
+        // LA2 stream classifier of `synth_model` (d 8, 2 heads × (d_k 4, d_v 2)): input 8×3,
+        // head 4×8, wq 8×8, wo 8×4, wk 8×8, wv 4×8.
+        let bytes = synth_model(CellType::La2, WeightScheme::LmulE4m3Fixed, 3).unwrap();
+        let file = AlignedModel::new(&bytes);
+        let m = file.parse().unwrap();
+        assert_eq!(weight_macs(&m).unwrap(), 24 + 32 + 64 + 32 + 64 + 32);
+        // Gated delta adds wa, wb (2×8 each) to the memory's projections.
+        let bytes = synth_model(CellType::Delta, WeightScheme::F32, 3).unwrap();
+        let file = AlignedModel::new(&bytes);
+        let m = file.parse().unwrap();
+        assert_eq!(weight_macs(&m).unwrap(), 248 + 16 + 16);
+    }
 }

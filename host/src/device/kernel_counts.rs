@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::device::{Board, Firmware};
 
 /// Kernels of `firmware/src/bin/bench.rs`, in the order they run.
-pub const KERNELS: [&str; 4] = ["lmul-f32", "f32", "lmul-e4m3", "int8"];
+pub const KERNELS: [&str; 5] = ["lmul-f32", "f32", "lmul-e4m3", "lmul-e4m3-fixed", "int8"];
 
 /// Instruction count of one kernel on one board.
 #[derive(Clone, Debug, Serialize)]

@@ -21,17 +21,27 @@ pub enum Scheme {
     Int8,
     /// fp8 e4m3 weights (per-channel scale) multiplied with L-Mul against f32 activations.
     LmulE4m3,
+    /// fp8 e4m3 weights as `lmul-e4m3`, L-Mul against activations encoded once per layer call
+    /// (shared exponent, 3-bit mantissas), products summed exactly in an integer accumulator
+    /// (format 1.3; `docs/lmul-fixed.md`).
+    LmulE4m3Fixed,
 }
 
 impl Scheme {
     /// All schemes.
-    pub const ALL: [Scheme; 3] = [Scheme::F32, Scheme::Int8, Scheme::LmulE4m3];
+    pub const ALL: [Scheme; 4] = [
+        Scheme::F32,
+        Scheme::Int8,
+        Scheme::LmulE4m3,
+        Scheme::LmulE4m3Fixed,
+    ];
     /// CLI spelling.
     pub fn name(self) -> &'static str {
         match self {
             Scheme::F32 => "f32",
             Scheme::Int8 => "int8",
             Scheme::LmulE4m3 => "lmul-e4m3",
+            Scheme::LmulE4m3Fixed => "lmul-e4m3-fixed",
         }
     }
 }
@@ -104,6 +114,7 @@ enum QuantizedLayer {
         w: Vec<u8>,
         scale: Vec<f32>,
         b: Vec<f32>,
+        fixed: bool,
     },
     DenseInt8 {
         w: Vec<i8>,
@@ -122,7 +133,18 @@ impl QuantizedLayer {
     fn view(&self) -> Layer<'_> {
         match self {
             QuantizedLayer::DenseF32 { w, b } => Layer::DenseF32 { w, b },
-            QuantizedLayer::DenseE4m3 { w, scale, b } => Layer::DenseLmulE4m3 { w, scale, b },
+            QuantizedLayer::DenseE4m3 {
+                w,
+                scale,
+                b,
+                fixed: false,
+            } => Layer::DenseLmulE4m3 { w, scale, b },
+            QuantizedLayer::DenseE4m3 {
+                w,
+                scale,
+                b,
+                fixed: true,
+            } => Layer::DenseLmulE4m3Fixed { w, scale, b },
             QuantizedLayer::DenseInt8 {
                 w,
                 b,
@@ -181,7 +203,7 @@ pub fn quantize_with(
     let last = mlp.layers.len() - 1;
     let mut owned: Vec<(QuantizedLayer, usize, usize)> = Vec::new();
     match scheme {
-        Scheme::F32 | Scheme::LmulE4m3 => {
+        Scheme::F32 | Scheme::LmulE4m3 | Scheme::LmulE4m3Fixed => {
             for (l, d) in mlp.layers.iter().enumerate() {
                 let layer = if scheme == Scheme::F32 {
                     QuantizedLayer::DenseF32 {
@@ -202,6 +224,7 @@ pub fn quantize_with(
                         w,
                         scale,
                         b: d.bias.clone(),
+                        fixed: scheme == Scheme::LmulE4m3Fixed,
                     }
                 };
                 owned.push((layer, d.in_dim, d.out_dim));

@@ -183,6 +183,11 @@ fn forms_agree_lmul_e4m3() {
 }
 
 #[test]
+fn forms_agree_lmul_e4m3_fixed() {
+    all_cells(WeightScheme::LmulE4m3Fixed, 5);
+}
+
+#[test]
 fn ragged_input_is_an_error() {
     let (p, _) = proj(5, WeightScheme::F32);
     let cell = Swa::new(D, p.q.view(), p.k.view(), p.v.view(), p.o.view(), 3, None).unwrap();

@@ -24,14 +24,18 @@ pub enum WeightScheme {
     Int8Dynamic,
     /// fp8 e4m3 weights, per-row scale, L-Mul products.
     LmulE4m3,
+    /// fp8 e4m3 weights, per-row scale, L-Mul products accumulated in fixed point
+    /// (`kernels::lmul_fixed`: no float operation inside a dot product).
+    LmulE4m3Fixed,
 }
 
 impl WeightScheme {
     /// All schemes.
-    pub const ALL: [WeightScheme; 3] = [
+    pub const ALL: [WeightScheme; 4] = [
         WeightScheme::F32,
         WeightScheme::Int8Dynamic,
         WeightScheme::LmulE4m3,
+        WeightScheme::LmulE4m3Fixed,
     ];
     /// The model file's projection scheme.
     pub fn linear_scheme(self) -> LinearScheme {
@@ -39,6 +43,7 @@ impl WeightScheme {
             WeightScheme::F32 => LinearScheme::F32,
             WeightScheme::Int8Dynamic => LinearScheme::Int8Dynamic,
             WeightScheme::LmulE4m3 => LinearScheme::LmulE4m3,
+            WeightScheme::LmulE4m3Fixed => LinearScheme::LmulE4m3Fixed,
         }
     }
     /// CLI spelling.
@@ -129,6 +134,10 @@ impl OwnedLinear {
                 q: &self.codes,
                 scale: &self.scale,
             },
+            WeightScheme::LmulE4m3Fixed => Weights::LmulE4m3Fixed {
+                q: &self.codes,
+                scale: &self.scale,
+            },
         };
         Linear {
             rows: self.rows,
@@ -148,6 +157,7 @@ impl OwnedLinear {
             Weights::F32(w) => Layer::DenseF32 { w, b },
             Weights::Int8 { q, scale } => Layer::DenseInt8Dynamic { w: q, scale, b },
             Weights::LmulE4m3 { q, scale } => Layer::DenseLmulE4m3 { w: q, scale, b },
+            Weights::LmulE4m3Fixed { q, scale } => Layer::DenseLmulE4m3Fixed { w: q, scale, b },
         };
         Some(LayerInfo {
             layer,

@@ -62,6 +62,10 @@ impl Owned {
                 q: &self.e4,
                 scale: &self.scale4,
             },
+            LinearScheme::LmulE4m3Fixed => Weights::LmulE4m3Fixed {
+                q: &self.e4,
+                scale: &self.scale4,
+            },
         };
         Linear {
             rows: self.rows,
@@ -72,10 +76,11 @@ impl Owned {
     }
 }
 
-const SCHEMES: [LinearScheme; 3] = [
+const SCHEMES: [LinearScheme; 4] = [
     LinearScheme::F32,
     LinearScheme::Int8Dynamic,
     LinearScheme::LmulE4m3,
+    LinearScheme::LmulE4m3Fixed,
 ];
 
 fn config(cell: CellType, scheme: LinearScheme) -> RecurrentConfig {
@@ -279,7 +284,29 @@ fn every_cell_and_scheme_is_bit_identical_to_the_cell_api() {
             );
             let m =
                 Model::parse(&buf.0[..n]).unwrap_or_else(|e| panic!("{cell:?} {scheme:?}: {e}"));
-            assert_eq!(m.version(), (1, 2));
+            // The lowest minor holding the layer: 1.3 only for the fixed-point L-Mul scheme.
+            let minor = if scheme == LinearScheme::LmulE4m3Fixed {
+                format::MINOR_LMUL_FIXED
+            } else {
+                format::MINOR_RECURRENT
+            };
+            assert_eq!(m.version(), (1, minor));
+            if scheme == LinearScheme::LmulE4m3Fixed {
+                // A 1.2 reader does not know the scheme: the same file sealed as 1.2 is refused.
+                let mut old = Box::new(Aligned([0; 1 << 16]));
+                old.0[..n].copy_from_slice(&buf.0[..n]);
+                old.0[h::VERSION_MINOR..h::VERSION_MINOR + 2]
+                    .copy_from_slice(&format::MINOR_RECURRENT.to_le_bytes());
+                let head = crc32(&old.0[..h::HEADER_CRC32]);
+                old.0[h::HEADER_CRC32..h::HEADER_CRC32 + 4].copy_from_slice(&head.to_le_bytes());
+                assert!(
+                    matches!(
+                        Model::parse(&old.0[..n]),
+                        Err(ParseError::UnknownLayer { scheme: 4, .. })
+                    ),
+                    "{cell:?}"
+                );
+            }
             assert!(m.is_stateful());
             let parsed = match m.layer(0).unwrap().layer {
                 Layer::Recurrent(r) => r,
@@ -292,20 +319,35 @@ fn every_cell_and_scheme_is_bit_identical_to_the_cell_api() {
                 let mut scratch = vec![0.0; c.scratch_len()];
                 let mut qs = vec![0i8; c.qscratch_len()];
                 let mut want = vec![0.0; d];
-                let mut got = vec![0.0; d];
+                let (mut got, mut got2) = (vec![0.0; d], vec![0.0; d]);
                 let mut s = Stream::new(&m);
+                // The layers read once, the cell built once (every type but MoM).
+                let mut lbuf = [None; 1];
+                m.read_layers(&mut lbuf).unwrap();
+                let prepared = lbuf[0].as_ref().and_then(|p| p.cell()).is_some();
+                assert_eq!(prepared, !cell.is_mom(), "{cell:?}");
+                let layers = m.read_layers(&mut lbuf).unwrap();
+                let mut s2 = Stream::new(&m);
                 // two streams: reset must restart the second one exactly
                 for _ in 0..2 {
                     c.reset(&mut state).unwrap();
                     m.reset(&mut s.ws()).unwrap();
+                    layers.reset(&mut s2.ws()).unwrap();
                     for (t, x) in tokens(3, 23, d).chunks_exact(d).enumerate() {
                         c.step(x, &mut state, &mut scratch, &mut qs, &mut want)
                             .unwrap();
                         m.step(x, &mut s.ws(), &mut got).unwrap();
+                        layers.step(x, &mut s2.ws(), &mut got2).unwrap();
                         assert_eq!(bits(&got), bits(&want), "{cell:?} {scheme:?} token {t}");
+                        assert_eq!(bits(&got2), bits(&want), "{cell:?} {scheme:?} prepared {t}");
                     }
                 }
                 assert_eq!(bits(&s.st), bits(&state), "{cell:?} {scheme:?} state");
+                assert_eq!(
+                    bits(&s2.st),
+                    bits(&state),
+                    "{cell:?} {scheme:?} prepared state"
+                );
             });
             assert_eq!(
                 m.run(&[0.0; 8], &mut Stream::new(&m).ws(), &mut [0.0; 8]),
@@ -326,6 +368,11 @@ fn dense(o: &Owned, scheme: LinearScheme) -> Layer<'_> {
             b,
         },
         LinearScheme::LmulE4m3 => Layer::DenseLmulE4m3 {
+            w: &o.e4,
+            scale: &o.scale4,
+            b,
+        },
+        LinearScheme::LmulE4m3Fixed => Layer::DenseLmulE4m3Fixed {
             w: &o.e4,
             scale: &o.scale4,
             b,
