@@ -48,6 +48,9 @@ pub enum BenchCommand {
         /// Stateful models: the series' channels to stream, in order (default: all).
         #[arg(long, value_delimiter = ',')]
         channels: Vec<usize>,
+        /// How a `--data` file is read.
+        #[command(flatten)]
+        file: super::data_args::DataFileArgs,
     },
     /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
     /// under QEMU (M4F), next to softmax attention with a growing KV cache.
@@ -208,7 +211,9 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             data,
             samples,
             channels,
+            file: file_args,
         } => {
+            let catalog = config.catalog.with_files(file_args.options(!json));
             let file = AlignedModel::read(model)?;
             let parsed = file
                 .parse()
@@ -216,7 +221,7 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             if parsed.is_stateful() {
                 return bench_stream_model(config, json, &file, &parsed, data, *samples, channels);
             }
-            let test = test_inputs(&parsed, &config.catalog, data)?.take(*samples);
+            let test = test_inputs(&parsed, &catalog, data)?.take(*samples);
             let host = simulate(&parsed, &test)?;
             let workload = SampleWorkload::new(&test, &host)?;
             let rows = with_macs(
