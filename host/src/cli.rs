@@ -7,10 +7,12 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
+use crate::cmd::attention_train::AttentionTrainArgs;
 use crate::cmd::barrier::BarrierArgs;
 use crate::cmd::bench::BenchArgs;
 use crate::cmd::dict::DictArgs;
 use crate::cmd::inspect::InspectArgs;
+use crate::cmd::linearize::LinearizeArgs;
 use crate::cmd::lmul_error::LmulErrorArgs;
 use crate::cmd::r#match::MatchArgs;
 use crate::cmd::merge::MergeArgs;
@@ -140,6 +142,12 @@ pub enum Command {
     /// Write a random-weight `.mote` stream classifier for every recurrent cell type and weight
     /// scheme (fuzzing seeds, examples).
     RecurrentSynth(RecurrentSynthArgs),
+    /// Train the softmax-attention stream classifier (RoPE, 1-4 blocks, mean pool, head) and
+    /// save it as safetensors with PyTorch key names (q_proj, k_proj, v_proj, o_proj, ...).
+    AttentionTrain(AttentionTrainArgs),
+    /// Convert a softmax-attention classifier into a constant-memory recurrent .mote model (GLA,
+    /// Liger Attention, MoM; SPEC §5.3), optionally LoRA fine-tuned, with accuracies.
+    Linearize(LinearizeArgs),
 }
 
 /// Runs a parsed command line.
@@ -164,6 +172,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Analyze(args) => cmd::analyze::run(&args, &config),
         Command::RecurrentTrain(args) => cmd::recurrent_train::run(&args, &config),
         Command::RecurrentSynth(args) => cmd::recurrent_synth::run(&args),
+        Command::AttentionTrain(args) => cmd::attention_train::run(&args, &config),
+        Command::Linearize(args) => cmd::linearize::run(&args, &config),
     }
 }
 

@@ -8,14 +8,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Config;
-use crate::data::basicmotions;
 use crate::device::Board;
 use crate::model::AlignedModel;
 use crate::output::outln;
 use crate::recurrent::classifier::{
     TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train,
 };
-use crate::recurrent::streams::{DeviceRun, run_on_device};
+use crate::recurrent::streams::{DeviceRun, load_splits, run_on_device};
 use crate::recurrent::weights::WeightScheme;
 
 /// Arguments of `mote recurrent-train`.
@@ -102,24 +101,12 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
     for p in [&args.out, &args.samples].into_iter().flatten() {
         crate::output::claim_stdout_for_output(p, args.json)?;
     }
-    let dir = match &args.data {
-        Some(d) => d.clone(),
-        None => config.catalog.data_dir()?.join("basicmotions"),
-    };
-    let (mut train_ds, mut test_ds) = if dir.is_file() {
-        let (train, test, _) =
-            crate::data::file::load_series(&dir, &args.file.options(!args.json))?;
-        (train, test)
-    } else {
-        (
-            basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?,
-            basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?,
-        )
-    };
-    if !args.channels.is_empty() {
-        train_ds = train_ds.select_channels(&args.channels)?;
-        test_ds = test_ds.select_channels(&args.channels)?;
-    }
+    let (train_ds, test_ds) = load_splits(
+        &config.catalog,
+        args.data.as_deref(),
+        &args.file.options(!args.json),
+        &args.channels,
+    )?;
     let cfg = TrainConfig {
         epochs: args.epochs,
         seed: args.seed,
