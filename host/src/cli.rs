@@ -254,6 +254,43 @@ mod tests {
             cli.command,
             Command::RecurrentSynth(ref a) if a.out_dir == std::path::Path::new("seeds") && a.seed == 1
         ));
+        let cli = Cli::try_parse_from([
+            "mote",
+            "linearize",
+            "att.safetensors",
+            "--to",
+            "liger",
+            "--window",
+            "32",
+            "--finetune",
+            "lora:8",
+            "-o",
+            "l.mote",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Linearize(ref a) if a.to == crate::cmd::linearize::To::Liger
+                && a.window == 32 && a.finetune.as_deref() == Some("lora:8")
+                && a.steps == 200 && a.model == std::path::Path::new("att.safetensors")
+        ));
+        assert!(Cli::try_parse_from(["mote", "linearize", "m", "--to", "lstm"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mote",
+            "attention-train",
+            "--mixer",
+            "gla",
+            "--blocks",
+            "2",
+            "-o",
+            "a.safetensors",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::AttentionTrain(ref a) if a.mixer == crate::cmd::attention_train::MixerArg::Gla
+                && a.blocks == 2 && a.epochs == 300
+        ));
         let cli = Cli::try_parse_from(["mote", "bench", "prefill", "--tokens", "512", "--json"])
             .expect("parses");
         assert!(matches!(

@@ -10,7 +10,8 @@ use mote_core::recurrent::Dims;
 use super::model::{AttentionModel, Block};
 
 /// How a block mixes tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "mixer")]
 pub enum Mixer {
     /// Causal softmax attention with RoPE over every earlier token (`None`) or the last
     /// `window` tokens (the current one included).

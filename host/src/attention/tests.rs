@@ -608,6 +608,25 @@ fn softmax_model_trains_and_lora_trains_only_adapters() {
 }
 
 #[test]
+fn linearized_mixers_train_from_scratch() {
+    // the native recurrent baseline: the same architecture trained through GLA / Liger
+    let (tr, te) = (toy_set(3, 24, 16), toy_set(4, 24, 16));
+    for mixer in [Mixer::Gla, Mixer::Liger { window: 4 }] {
+        let cfg = AttentionConfig {
+            d_model: 8,
+            heads: 2,
+            d_head: 4,
+            epochs: 150,
+            lr: 3e-2,
+            mixer,
+            ..AttentionConfig::default()
+        };
+        let (_, rep) = train(&tr, &te, &cfg, |_, _| {}).expect("trains");
+        assert!(rep.train_accuracy >= 0.9, "{mixer:?}: {rep:?}");
+    }
+}
+
+#[test]
 fn lora_specs_and_ranks() {
     assert_eq!(parse_spec("lora:8").unwrap(), 8);
     for bad in ["lora:0", "lora:x", "8", "lora:"] {

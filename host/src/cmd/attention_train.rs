@@ -7,6 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Config;
+use crate::attention::Mixer;
 use crate::attention::linearize::{Target, to_mote};
 use crate::attention::safetensors::to_safetensors;
 use crate::attention::train::{AttentionConfig, FitReport, train};
@@ -15,6 +16,17 @@ use crate::output::outln;
 use crate::recurrent::classifier::file_accuracy;
 use crate::recurrent::streams::load_splits;
 use crate::recurrent::weights::WeightScheme;
+
+/// The token mixer `mote attention-train` trains through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MixerArg {
+    /// Causal softmax attention with RoPE (the model `mote linearize` converts).
+    Softmax,
+    /// GLA with the Liger gate, from scratch (a native recurrent model of the same shape).
+    Gla,
+    /// Liger Attention (½ GLA + ½ SWA over `--swa-window` tokens), from scratch.
+    Liger,
+}
 
 /// Arguments of `mote attention-train`.
 #[derive(Debug, clap::Args)]
@@ -45,6 +57,12 @@ pub struct AttentionTrainArgs {
     /// RoPE base θ.
     #[arg(long, default_value_t = AttentionConfig::default().rope_theta)]
     pub rope_theta: f32,
+    /// Token mixer to train through.
+    #[arg(long, value_enum, default_value_t = MixerArg::Softmax)]
+    pub mixer: MixerArg,
+    /// SWA window of `--mixer liger`.
+    #[arg(long, default_value_t = 64)]
+    pub swa_window: usize,
     /// Full-batch AdamW steps.
     #[arg(long, default_value_t = AttentionConfig::default().epochs)]
     pub epochs: usize,
@@ -70,9 +88,11 @@ pub struct AttentionTrainOutput {
     /// Float (candle, causal softmax attention) results.
     pub float: FitReport,
     /// Test accuracy of the model file streaming the same weights token by token (mote-core's
-    /// executor, f32): an SWA cell whose window is the series length, i.e. the softmax model
-    /// with a KV cache of the whole series.
+    /// executor, f32). Softmax: an SWA cell whose window is the series length, i.e. the softmax
+    /// model with a KV cache of the whole series; GLA, Liger: those cells.
     pub simulator_test_accuracy: f64,
+    /// The cell of that model file.
+    pub simulator_cell: &'static str,
     /// Samples per series (the window of that file).
     pub length: usize,
 }
@@ -88,6 +108,13 @@ impl AttentionTrainArgs {
             epochs: self.epochs,
             lr: self.lr,
             seed: self.seed,
+            mixer: match self.mixer {
+                MixerArg::Softmax => Mixer::Softmax { window: None },
+                MixerArg::Gla => Mixer::Gla,
+                MixerArg::Liger => Mixer::Liger {
+                    window: self.swa_window,
+                },
+            },
         }
     }
 }
@@ -104,6 +131,15 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
         &args.channels,
     )?;
     let cfg = args.config();
+    let target = match cfg.mixer {
+        Mixer::Softmax { .. } => Target::Swa {
+            window: test_ds.length,
+        },
+        Mixer::Gla => Target::Gla,
+        Mixer::Liger { window } => Target::Liger { window },
+    };
+    // a bad window is refused before training
+    target.validate(Some(test_ds.length.min(train_ds.length)))?;
     let bar = if args.json {
         indicatif::ProgressBar::hidden()
     } else {
@@ -114,19 +150,14 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
-    let bytes = to_mote(
-        &model,
-        Target::Swa {
-            window: test_ds.length,
-        },
-        WeightScheme::F32,
-    )?;
+    let bytes = to_mote(&model, target, WeightScheme::F32)?;
     let file = AlignedModel::new(&bytes);
     let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = AttentionTrainOutput {
         config: cfg,
         float,
         simulator_test_accuracy: file_accuracy(&parsed, &test_ds)?,
+        simulator_cell: target.cell().name(),
         length: test_ds.length,
     };
     if let Some(p) = &args.out {
@@ -136,7 +167,8 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
         return crate::output::print_json(&out);
     }
     outln!(
-        "softmax attention, {} block(s) (d={}, {} heads × {}, RoPE θ {}), {} epochs, seed {}",
+        "{:?}, {} block(s) (d={}, {} heads × {}, RoPE θ {}), {} epochs, seed {}",
+        cfg.mixer,
         cfg.blocks,
         cfg.d_model,
         cfg.heads,
@@ -152,7 +184,8 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
         out.float.test_accuracy
     )?;
     outln!(
-        "simulator (model file, SWA window {} = whole series, token by token, f32): test acc {:.3}",
+        "simulator (model file, {} cell, token by token, f32; {}-sample series): test acc {:.3}",
+        out.simulator_cell,
         out.length,
         out.simulator_test_accuracy
     )?;
