@@ -88,6 +88,9 @@ pub fn load(path: &Path) -> Result<AttentionModel> {
     from_safetensors(&bytes, path)
 }
 
+/// A tensor read from the file: its shape and its values as f32.
+type Loaded = (Vec<usize>, Vec<f32>);
+
 /// What a tensor name refers to.
 enum Role {
     InW,
@@ -141,7 +144,7 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         },
     };
     let (mut w_in, mut b_in, mut w_head, mut b_head) = (None, None, None, None);
-    let mut blocks: BTreeMap<usize, [Option<(Vec<usize>, Vec<f32>)>; 4]> = BTreeMap::new();
+    let mut blocks: BTreeMap<usize, [Option<Loaded>; 4]> = BTreeMap::new();
     for (name, view) in st.tensors() {
         let Some(r) = role(&name) else {
             bail!(
@@ -215,7 +218,7 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         if n != want {
             return Err(missing(&key(want, "q_proj")));
         }
-        let mut got: Vec<(Vec<usize>, Vec<f32>)> = Vec::new();
+        let mut got: Vec<Loaded> = Vec::new();
         for (p, part) in parts.into_iter().enumerate() {
             got.push(part.ok_or_else(|| missing(&key(n, PROJECTIONS[p])))?);
         }

@@ -365,6 +365,9 @@ fn safetensors_round_trip_with_pytorch_names() {
     assert_eq!(back, m);
 }
 
+/// Tensor names and shapes of a test file.
+type Spec = Vec<(String, Vec<usize>)>;
+
 fn tensor_file(
     tensors: &[(String, Vec<usize>)],
     meta: &[(&str, &str)],
@@ -400,7 +403,7 @@ fn tensor_file(
     safetensors::serialize(views, Some(meta)).expect("serialises")
 }
 
-fn good_tensors() -> Vec<(String, Vec<usize>)> {
+fn good_tensors() -> Spec {
     let p = |n: &str| format!("layers.0.self_attn.{n}.weight");
     vec![
         ("input_proj.weight".into(), vec![8, 3]),
@@ -430,7 +433,7 @@ fn pytorch_files_load_and_bad_ones_name_the_tensor() {
         (2, 4, 3, 4, 3)
     );
     assert_eq!(m.rope_theta, 10_000.0);
-    let edit = |f: &dyn Fn(&mut Vec<(String, Vec<usize>)>)| {
+    let edit = |f: &dyn Fn(&mut Spec)| {
         let mut t = good_tensors();
         f(&mut t);
         t
