@@ -29,6 +29,18 @@ pub enum Mixer {
     },
 }
 
+impl Mixer {
+    /// Name in listings.
+    pub fn name(self) -> String {
+        match self {
+            Mixer::Softmax { window: None } => "causal softmax attention".into(),
+            Mixer::Softmax { window: Some(w) } => format!("softmax attention, window {w}"),
+            Mixer::Gla => "GLA-Liger".into(),
+            Mixer::Liger { window } => format!("Liger Attention, window {window}"),
+        }
+    }
+}
+
 /// A low-rank update `W + scale · B A` of one projection (`A` is `[r, in]`, `B` is `[out, r]`).
 pub struct Lora {
     /// Down projection `[r, in]`.

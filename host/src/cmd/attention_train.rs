@@ -167,8 +167,8 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
         return crate::output::print_json(&out);
     }
     outln!(
-        "{:?}, {} block(s) (d={}, {} heads × {}, RoPE θ {}), {} epochs, seed {}",
-        cfg.mixer,
+        "{}, {} block(s) (d={}, {} heads × {}, RoPE θ {}), {} epochs, seed {}",
+        cfg.mixer.name(),
         cfg.blocks,
         cfg.d_model,
         cfg.heads,

@@ -293,3 +293,111 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attention::AttentionModel;
+    use crate::attention::safetensors::save;
+    use mote_core::check::XorShift32;
+    use mote_core::recurrent::Dims;
+
+    fn model() -> AttentionModel {
+        let mut rng = XorShift32(5);
+        let mut r =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| (rng.next_f32() - 0.5) * 0.5).collect() };
+        let d = Dims {
+            d_model: 8,
+            heads: 2,
+            d_k: 4,
+            d_v: 4,
+        };
+        AttentionModel {
+            channels: 6,
+            classes: 4,
+            dims: d,
+            rope_theta: 10_000.0,
+            w_in: r(8 * 6),
+            b_in: r(8),
+            blocks: vec![crate::attention::Block {
+                wq: r(64),
+                wk: r(64),
+                wv: r(64),
+                wo: r(64),
+            }],
+            w_head: r(4 * 8),
+            b_head: r(4),
+        }
+    }
+
+    fn args(model: PathBuf, out: PathBuf, to: To, window: usize) -> LinearizeArgs {
+        LinearizeArgs {
+            model,
+            to,
+            window,
+            memories: 4,
+            top_k: 2,
+            finetune: None,
+            lora_alpha: None,
+            steps: 1,
+            lr: 1e-3,
+            seed: 1,
+            data: None,
+            channels: vec![],
+            scheme: WeightScheme::Int8Dynamic,
+            out: Some(out),
+            json: true,
+        }
+    }
+
+    #[test]
+    fn writes_the_converted_file_and_nothing_on_bad_input() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let st = dir.path().join("att.safetensors");
+        save(&model(), &st).expect("saves");
+        let config = Config::default();
+        let out = dir.path().join("bad.mote");
+        // BasicMotions series have 100 samples
+        for (a, want) in [
+            (
+                args(st.clone(), out.clone(), To::Liger, 101),
+                "--window 101 is longer",
+            ),
+            (
+                LinearizeArgs {
+                    finetune: Some("lora:2".into()),
+                    ..args(st.clone(), out.clone(), To::Mom, 8)
+                },
+                "zero-step only",
+            ),
+            (
+                LinearizeArgs {
+                    channels: vec![0, 1],
+                    ..args(st.clone(), out.clone(), To::Gla, 8)
+                },
+                "takes 6 channels",
+            ),
+            (
+                args(
+                    dir.path().join("missing.safetensors"),
+                    out.clone(),
+                    To::Gla,
+                    8,
+                ),
+                "missing.safetensors",
+            ),
+        ] {
+            let e = run(&a, &config).expect_err(want);
+            assert!(format!("{e:#}").contains(want), "{e:#}");
+            assert!(!out.exists(), "{want}: an output was written");
+        }
+        let good = dir.path().join("liger.mote");
+        run(&args(st, good.clone(), To::Liger, 16), &config).expect("converts");
+        let bytes = std::fs::read(&good).expect("written");
+        let file = AlignedModel::new(&bytes);
+        let m = file.parse().expect("parses");
+        let info = crate::model::inspect::inspect(&m).expect("inspects");
+        let rec = info.layers[1].recurrent.as_ref().expect("recurrent layer");
+        assert_eq!((rec.cell, rec.scheme), ("liger", "int8-dynamic"));
+    }
+}
