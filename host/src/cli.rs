@@ -248,6 +248,21 @@ mod tests {
                 && a.samples.as_deref() == Some(std::path::Path::new("w.bin"))
         ));
         assert!(Cli::try_parse_from(["mote", "recurrent-train", "--scheme", "int8"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mote",
+            "recurrent-train",
+            "--d-model",
+            "32",
+            "--heads",
+            "4",
+            "--head-dim",
+            "4",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentTrain(ref a) if (a.d_model, a.heads, a.head_dim) == (32, 4, 4)
+        ));
         let cli =
             Cli::try_parse_from(["mote", "recurrent-synth", "--out-dir", "seeds"]).expect("parses");
         assert!(matches!(

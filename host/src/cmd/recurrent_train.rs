@@ -33,6 +33,15 @@ pub struct RecurrentTrainArgs {
     /// axes, what the 3-axis sensor of `mote firmware run` gives). Default: every channel.
     #[arg(long, value_delimiter = ',')]
     pub channels: Vec<usize>,
+    /// Width of the recurrent layer.
+    #[arg(long, default_value_t = TrainConfig::default().d_model)]
+    pub d_model: usize,
+    /// Heads of the LA2 layer.
+    #[arg(long, default_value_t = TrainConfig::default().heads)]
+    pub heads: usize,
+    /// Key/value size per head.
+    #[arg(long, default_value_t = TrainConfig::default().d_head)]
+    pub head_dim: usize,
     /// Full-batch AdamW steps.
     #[arg(long, default_value_t = 300)]
     pub epochs: usize,
@@ -107,11 +116,20 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
         &args.file.options(!args.json),
         &args.channels,
     )?;
+    anyhow::ensure!(
+        args.d_model > 0 && args.heads > 0 && args.head_dim > 0,
+        "--d-model {}, --heads {}, --head-dim {}: every size must be at least 1",
+        args.d_model,
+        args.heads,
+        args.head_dim
+    );
     let cfg = TrainConfig {
+        d_model: args.d_model,
+        heads: args.heads,
+        d_head: args.head_dim,
         epochs: args.epochs,
         seed: args.seed,
         lr: args.lr,
-        ..TrainConfig::default()
     };
     if let Some(p) = &args.samples {
         crate::output::write_atomic(p, &samples_blob(&test_ds)?)?;
