@@ -1,5 +1,5 @@
 //! The Liger conversion on the device: a softmax-attention classifier trained on BasicMotions,
-//! converted with no training (`mote linearize`: GLA, Liger Attention with window 64) and
+//! converted with no training (`mote linearize`: GLA, Liger Attention with window 64, MoM) and
 //! streamed token by token on the `recurrent` firmware under QEMU, bit-identical to the host
 //! simulator on Cortex-M4F and Cortex-M3 (per-token output digest and final logits of every test
 //! window).
@@ -44,6 +44,16 @@ fn linearized_attention_bit_identical_on_firmware() {
             2708,
         ),
         (Board::Mps2An386, Target::Gla, WeightScheme::F32, 145),
+        // 4 GLA memories of 2 × 8 × 8 (zero router, top-2) + running sum and count
+        (
+            Board::Mps2An386,
+            Target::Mom {
+                memories: 4,
+                top_k: 2,
+            },
+            WeightScheme::F32,
+            529,
+        ),
         (
             Board::Lm3s6965evb,
             Target::Liger { window: 64 },
