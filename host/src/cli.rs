@@ -7,10 +7,12 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 use crate::cmd::analyze::AnalyzeArgs;
+use crate::cmd::attention_train::AttentionTrainArgs;
 use crate::cmd::barrier::BarrierArgs;
 use crate::cmd::bench::BenchArgs;
 use crate::cmd::dict::DictArgs;
 use crate::cmd::inspect::InspectArgs;
+use crate::cmd::linearize::LinearizeArgs;
 use crate::cmd::lmul_error::LmulErrorArgs;
 use crate::cmd::r#match::MatchArgs;
 use crate::cmd::merge::MergeArgs;
@@ -140,6 +142,12 @@ pub enum Command {
     /// Write a random-weight `.mote` stream classifier for every recurrent cell type and weight
     /// scheme (fuzzing seeds, examples).
     RecurrentSynth(RecurrentSynthArgs),
+    /// Train the softmax-attention stream classifier (RoPE, 1-4 blocks, mean pool, head) and
+    /// save it as safetensors with PyTorch key names (q_proj, k_proj, v_proj, o_proj, ...).
+    AttentionTrain(AttentionTrainArgs),
+    /// Convert a softmax-attention classifier into a constant-memory recurrent .mote model (GLA,
+    /// Liger Attention, MoM; SPEC §5.3), optionally LoRA fine-tuned, with accuracies.
+    Linearize(LinearizeArgs),
 }
 
 /// Runs a parsed command line.
@@ -164,6 +172,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Analyze(args) => cmd::analyze::run(&args, &config),
         Command::RecurrentTrain(args) => cmd::recurrent_train::run(&args, &config),
         Command::RecurrentSynth(args) => cmd::recurrent_synth::run(&args),
+        Command::AttentionTrain(args) => cmd::attention_train::run(&args, &config),
+        Command::Linearize(args) => cmd::linearize::run(&args, &config),
     }
 }
 
@@ -238,11 +248,63 @@ mod tests {
                 && a.samples.as_deref() == Some(std::path::Path::new("w.bin"))
         ));
         assert!(Cli::try_parse_from(["mote", "recurrent-train", "--scheme", "int8"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mote",
+            "recurrent-train",
+            "--d-model",
+            "32",
+            "--heads",
+            "4",
+            "--head-dim",
+            "4",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::RecurrentTrain(ref a) if (a.d_model, a.heads, a.head_dim) == (32, 4, 4)
+        ));
         let cli =
             Cli::try_parse_from(["mote", "recurrent-synth", "--out-dir", "seeds"]).expect("parses");
         assert!(matches!(
             cli.command,
             Command::RecurrentSynth(ref a) if a.out_dir == std::path::Path::new("seeds") && a.seed == 1
+        ));
+        let cli = Cli::try_parse_from([
+            "mote",
+            "linearize",
+            "att.safetensors",
+            "--to",
+            "liger",
+            "--window",
+            "32",
+            "--finetune",
+            "lora:8",
+            "-o",
+            "l.mote",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Linearize(ref a) if a.to == crate::cmd::linearize::To::Liger
+                && a.window == 32 && a.finetune.as_deref() == Some("lora:8")
+                && a.steps == 200 && a.model == std::path::Path::new("att.safetensors")
+        ));
+        assert!(Cli::try_parse_from(["mote", "linearize", "m", "--to", "lstm"]).is_err());
+        let cli = Cli::try_parse_from([
+            "mote",
+            "attention-train",
+            "--mixer",
+            "gla",
+            "--blocks",
+            "2",
+            "-o",
+            "a.safetensors",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::AttentionTrain(ref a) if a.mixer == crate::cmd::attention_train::MixerArg::Gla
+                && a.blocks == 2 && a.epochs == 300
         ));
         let cli = Cli::try_parse_from(["mote", "bench", "prefill", "--tokens", "512", "--json"])
             .expect("parses");

@@ -10,6 +10,7 @@
 //! - [`model`]: the `.mote` model file: quantize, inspect, simulate.
 //! - [`device`]: boards, firmware builds, QEMU runs, the device runner, instruction counting.
 //! - [`dict`]: online orthogonal dictionary learning experiments (SPEC §4), and on the firmware.
+//! - [`attention`]: the softmax-attention classifier and its Liger conversion (SPEC §5.3).
 //! - [`recurrent`]: sequence forms of the recurrent cells, the BasicMotions classifier, costs.
 //! - [`plugin`]: custom merge rules as sandboxed WebAssembly components.
 //! - [`data`]: data sets by name and their file formats.
@@ -24,6 +25,7 @@
 //! - [`subcargo`]: `cargo build` of the cross-compiled firmware and plugin workspaces.
 
 pub mod align;
+pub mod attention;
 pub mod budget;
 pub mod cli;
 pub mod cmd;

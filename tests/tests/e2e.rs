@@ -4,6 +4,7 @@
 mod app_qemu;
 mod dict_qemu;
 mod kernels_qemu;
+mod liger_qemu;
 mod lmul_qemu;
 mod model_qemu;
 mod plugins;

@@ -1,9 +1,10 @@
 //! One module per subcommand: its arguments (clap), its run, its rendering. The algorithms they
 //! call live in the concern folders (`align`, `nn`, `model`, `device`, `dict`, `recurrent`,
-//! `plugin`, `data`); nothing there imports from here.
+//! `attention`, `plugin`, `data`); nothing there imports from here.
 
 pub mod align_args;
 pub mod analyze;
+pub mod attention_train;
 pub mod barrier;
 pub mod bench;
 pub mod data;
@@ -12,6 +13,7 @@ pub mod demo;
 pub mod dict;
 pub mod firmware;
 pub mod inspect;
+pub mod linearize;
 pub mod lmul_error;
 pub mod r#match;
 pub mod merge;

@@ -8,14 +8,13 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Config;
-use crate::data::basicmotions;
 use crate::device::Board;
 use crate::model::AlignedModel;
 use crate::output::outln;
 use crate::recurrent::classifier::{
     TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train,
 };
-use crate::recurrent::streams::{DeviceRun, run_on_device};
+use crate::recurrent::streams::{DeviceRun, load_splits, run_on_device};
 use crate::recurrent::weights::WeightScheme;
 use mote_core::recurrent::Math;
 
@@ -35,6 +34,15 @@ pub struct RecurrentTrainArgs {
     /// axes, what the 3-axis sensor of `mote firmware run` gives). Default: every channel.
     #[arg(long, value_delimiter = ',')]
     pub channels: Vec<usize>,
+    /// Width of the recurrent layer.
+    #[arg(long, default_value_t = TrainConfig::default().d_model)]
+    pub d_model: usize,
+    /// Heads of the LA2 layer.
+    #[arg(long, default_value_t = TrainConfig::default().heads)]
+    pub heads: usize,
+    /// Key/value size per head.
+    #[arg(long, default_value_t = TrainConfig::default().d_head)]
+    pub head_dim: usize,
     /// Full-batch AdamW steps.
     #[arg(long, default_value_t = 300)]
     pub epochs: usize,
@@ -110,29 +118,26 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
     for p in [&args.out, &args.samples].into_iter().flatten() {
         crate::output::claim_stdout_for_output(p, args.json)?;
     }
-    let dir = match &args.data {
-        Some(d) => d.clone(),
-        None => config.catalog.data_dir()?.join("basicmotions"),
-    };
-    let (mut train_ds, mut test_ds) = if dir.is_file() {
-        let (train, test, _) =
-            crate::data::file::load_series(&dir, &args.file.options(!args.json))?;
-        (train, test)
-    } else {
-        (
-            basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?,
-            basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?,
-        )
-    };
-    if !args.channels.is_empty() {
-        train_ds = train_ds.select_channels(&args.channels)?;
-        test_ds = test_ds.select_channels(&args.channels)?;
-    }
+    let (train_ds, test_ds) = load_splits(
+        &config.catalog,
+        args.data.as_deref(),
+        &args.file.options(!args.json),
+        &args.channels,
+    )?;
+    anyhow::ensure!(
+        args.d_model > 0 && args.heads > 0 && args.head_dim > 0,
+        "--d-model {}, --heads {}, --head-dim {}: every size must be at least 1",
+        args.d_model,
+        args.heads,
+        args.head_dim
+    );
     let cfg = TrainConfig {
+        d_model: args.d_model,
+        heads: args.heads,
+        d_head: args.head_dim,
         epochs: args.epochs,
         seed: args.seed,
         lr: args.lr,
-        ..TrainConfig::default()
     };
     if let Some(p) = &args.samples {
         crate::output::write_atomic(p, &samples_blob(&test_ds)?)?;

@@ -222,7 +222,11 @@ fn parse_key(key: &str) -> Option<(&'static str, usize, Part)> {
 }
 
 /// Converts a tensor to f32, rejecting unsupported dtypes and non-finite values.
-fn to_f32(path: &Path, name: &str, view: &TensorView<'_>) -> Result<Vec<f32>, ModelError> {
+pub(crate) fn to_f32(
+    path: &Path,
+    name: &str,
+    view: &TensorView<'_>,
+) -> Result<Vec<f32>, ModelError> {
     let data = view.data();
     let values: Vec<f32> = match view.dtype() {
         Dtype::F32 => data

@@ -185,13 +185,13 @@ impl OwnedModel {
     }
 }
 
-fn uniform(rng: &mut XorShift32, n: usize, fan_in: usize) -> Vec<f32> {
+pub(crate) fn uniform(rng: &mut XorShift32, n: usize, fan_in: usize) -> Vec<f32> {
     let a = 1.0 / (fan_in as f32).sqrt();
     (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * a).collect()
 }
 
 /// Per-channel mean and standard deviation over every sample of `ds`.
-fn channel_stats(ds: &SeriesSet) -> (Vec<f32>, Vec<f32>) {
+pub(crate) fn channel_stats(ds: &SeriesSet) -> (Vec<f32>, Vec<f32>) {
     let c = ds.channels;
     let (mut sum, mut sq, mut n) = (vec![0f64; c], vec![0f64; c], 0f64);
     for s in &ds.series {
@@ -272,7 +272,9 @@ fn decay_mask(decay: &[f32], t: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(m, (h, t, t), &Device::Cpu)?)
 }
 
-fn batch(ds: &SeriesSet, mean: &[f32], std: &[f32]) -> Result<(Tensor, Tensor)> {
+/// The series of `ds` as one `B × T × C` tensor, each channel standardised with `mean`, `std`,
+/// and their labels.
+pub(crate) fn batch(ds: &SeriesSet, mean: &[f32], std: &[f32]) -> Result<(Tensor, Tensor)> {
     let c = ds.channels;
     let mut xs = Vec::with_capacity(ds.series.len() * ds.length * c);
     for s in &ds.series {

@@ -190,3 +190,33 @@ pub fn test_series(
     }
     Ok((path, test))
 }
+
+/// The train and test series of a stream task: `data` is `None` or `basicmotions` (the bundled
+/// BasicMotions split), a directory holding `BasicMotions_TRAIN.ts` and `BasicMotions_TEST.ts`,
+/// or a data file (a `.ts` archive, or a recording cut into series as `opts` says); then only
+/// `channels` are kept (all when empty).
+pub fn load_splits(
+    catalog: &crate::data::Catalog,
+    data: Option<&std::path::Path>,
+    opts: &crate::data::file::FileOptions,
+    channels: &[usize],
+) -> Result<(SeriesSet, SeriesSet)> {
+    let dir = match data {
+        Some(d) if d.as_os_str() != "basicmotions" => d.to_path_buf(),
+        _ => catalog.data_dir()?.join("basicmotions"),
+    };
+    let (mut train, mut test) = if dir.is_file() {
+        let (train, test, _) = crate::data::file::load_series(&dir, opts)?;
+        (train, test)
+    } else {
+        (
+            crate::data::basicmotions::load(&dir.join("BasicMotions_TRAIN.ts"))?,
+            crate::data::basicmotions::load(&dir.join("BasicMotions_TEST.ts"))?,
+        )
+    };
+    if !channels.is_empty() {
+        train = train.select_channels(channels)?;
+        test = test.select_channels(channels)?;
+    }
+    Ok((train, test))
+}

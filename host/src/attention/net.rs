@@ -1,0 +1,377 @@
+//! The candle forward pass of the attention family, in every token mixer the weights can run
+//! with: the softmax attention the model is trained with, and the linearized mixers of SPEC §5.3
+//! (GLA with the Liger gate, Liger Attention) that fine-tuning trains through. Whole sequences
+//! at once (quadratic forms); the device runs the same mixers token by token (`mote-core`).
+
+use anyhow::Result;
+use candle_core::{D, Device, Tensor, Var};
+use mote_core::recurrent::Dims;
+
+use super::model::{AttentionModel, Block};
+
+/// How a block mixes tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case", tag = "mixer")]
+pub enum Mixer {
+    /// Causal softmax attention with RoPE over every earlier token (`None`) or the last
+    /// `window` tokens (the current one included).
+    Softmax {
+        /// Keys visible to a query, the current token included.
+        window: Option<usize>,
+    },
+    /// GLA with the Liger gate: `S_t = diag(α_t) S_{t−1} + φ(k_t)ᵀ v_t`, `o_t = φ(q_t) S_t`,
+    /// `log α = logsigmoid(k)/16`, `φ` = softmax over the head, no RoPE, no denominator.
+    Gla,
+    /// Liger Attention: `0.5 · GLA + 0.5 · softmax attention over the last `window` tokens`.
+    Liger {
+        /// SWA window.
+        window: usize,
+    },
+}
+
+impl Mixer {
+    /// Name in listings.
+    pub fn name(self) -> String {
+        match self {
+            Mixer::Softmax { window: None } => "causal softmax attention".into(),
+            Mixer::Softmax { window: Some(w) } => format!("softmax attention, window {w}"),
+            Mixer::Gla => "GLA-Liger".into(),
+            Mixer::Liger { window } => format!("Liger Attention, window {window}"),
+        }
+    }
+}
+
+/// A low-rank update `W + scale · B A` of one projection (`A` is `[r, in]`, `B` is `[out, r]`).
+pub struct Lora {
+    /// Down projection `[r, in]`.
+    pub a: Var,
+    /// Up projection `[out, r]`, zero at the start so the adapted model starts as the base.
+    pub b: Var,
+    /// `alpha / r`.
+    pub scale: f64,
+}
+
+impl Lora {
+    /// `scale · B A` as a row-major `[out, in]` matrix (what merging adds to the weights).
+    pub fn delta(&self) -> Result<Vec<f32>> {
+        let m = self.b.as_tensor().matmul(self.a.as_tensor())?;
+        Ok(m.affine(self.scale, 0.0)?.flatten_all()?.to_vec1::<f32>()?)
+    }
+}
+
+/// The LoRA adapters of one block, on `q_proj`, `k_proj`, `v_proj` (SPEC §5.3).
+pub struct BlockLora {
+    /// On `q_proj`.
+    pub q: Lora,
+    /// On `k_proj`.
+    pub k: Lora,
+    /// On `v_proj`.
+    pub v: Lora,
+}
+
+struct BlockNet {
+    wq: Tensor,
+    wk: Tensor,
+    wv: Tensor,
+    wo: Tensor,
+    lora: Option<BlockLora>,
+}
+
+/// The model as candle tensors. Weights are either `Var`s (training from scratch) or constants
+/// with LoRA `Var`s beside them (fine-tuning).
+pub struct Net {
+    dims: Dims,
+    rope_theta: f32,
+    w_in: Tensor,
+    b_in: Tensor,
+    blocks: Vec<BlockNet>,
+    w_head: Tensor,
+    b_head: Tensor,
+}
+
+fn matrix(v: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
+    Ok(Tensor::from_vec(v.to_vec(), (rows, cols), &Device::Cpu)?)
+}
+
+fn vector(v: &[f32]) -> Result<Tensor> {
+    Ok(Tensor::from_vec(v.to_vec(), v.len(), &Device::Cpu)?)
+}
+
+/// Softmax over the last dimension, built from differentiable ops: candle's fused
+/// `softmax_last_dim` has no backward pass (its gradient is silently zero), which would freeze
+/// q and k in training.
+fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    Ok(candle_nn::ops::softmax(x, D::Minus1)?)
+}
+
+/// `x Wᵀ (+ scale · x Aᵀ Bᵀ)` over the last dimension.
+fn project(x: &Tensor, w: &Tensor, lora: Option<&Lora>) -> Result<Tensor> {
+    let y = x.broadcast_matmul(&w.t()?)?;
+    match lora {
+        None => Ok(y),
+        Some(l) => {
+            let low = x
+                .broadcast_matmul(&l.a.as_tensor().t()?)?
+                .broadcast_matmul(&l.b.as_tensor().t()?)?;
+            Ok((y + low.affine(l.scale, 0.0)?)?)
+        }
+    }
+}
+
+/// `(B, T, H·size) → (B, H, T, size)`.
+fn split_heads(x: &Tensor, heads: usize, size: usize) -> Result<Tensor> {
+    let (b, t, _) = x.dims3()?;
+    Ok(x.reshape((b, t, heads, size))?
+        .transpose(1, 2)?
+        .contiguous()?)
+}
+
+/// `cos(t θ_i)` and `sin(t θ_i)` for positions `t < n`, laid out for the rotate-half
+/// convention (dimension `i` pairs with `i + d_k/2`, Llama's): `[n, d_k]` each, both halves
+/// equal. Computed in f64 like the core's table.
+fn rope_tables(n: usize, d_k: usize, theta: f32) -> Result<(Tensor, Tensor)> {
+    let half = d_k / 2;
+    let (mut c, mut s) = (vec![0f32; n * d_k], vec![0f32; n * d_k]);
+    for t in 0..n {
+        for i in 0..half {
+            let a = t as f64 * (theta as f64).powf(-2.0 * i as f64 / d_k as f64);
+            for j in [i, i + half] {
+                c[t * d_k + j] = a.cos() as f32;
+                s[t * d_k + j] = a.sin() as f32;
+            }
+        }
+    }
+    Ok((matrix(&c, n, d_k)?, matrix(&s, n, d_k)?))
+}
+
+/// RoPE at absolute positions: `x cos + rotate_half(x) sin`, `rotate_half(x) = [−x₂, x₁]`.
+fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let dk = x.dim(D::Minus1)?;
+    let half = dk / 2;
+    let x1 = x.narrow(D::Minus1, 0, half)?;
+    let x2 = x.narrow(D::Minus1, half, half)?;
+    let rot = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
+    Ok((x.broadcast_mul(cos)? + rot.broadcast_mul(sin)?)?)
+}
+
+/// Additive mask `[T, T]`: 0 where key `s` is visible to query `t` (`t − w < s ≤ t`), else a
+/// large negative number (its softmax weight is exactly 0 in f32).
+fn band_bias(t: usize, window: Option<usize>) -> Result<Tensor> {
+    let w = window.unwrap_or(t).max(1);
+    let mut m = vec![-1e9f32; t * t];
+    for i in 0..t {
+        for j in i.saturating_sub(w - 1)..=i {
+            m[i * t + j] = 0.0;
+        }
+    }
+    matrix(&m, t, t)
+}
+
+/// Causal softmax attention with RoPE on `q`, `k` (`B, H, T, d_k`), scale `1/√d_k`.
+fn softmax_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    window: Option<usize>,
+    theta: f32,
+) -> Result<Tensor> {
+    let (_, _, t, dk) = q.dims4()?;
+    let (cos, sin) = rope_tables(t, dk, theta)?;
+    let qr = rope(q, &cos, &sin)?;
+    let kr = rope(k, &cos, &sin)?;
+    let s = qr
+        .matmul(&kr.t()?)?
+        .affine(1.0 / (dk as f64).sqrt(), 0.0)?
+        .broadcast_add(&band_bias(t, window)?)?;
+    Ok(softmax_last_dim(&s)?.matmul(v)?)
+}
+
+/// `ln σ(x) = min(x, 0) − ln(1 + e^{−|x|})` (no overflow for any `x`).
+fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
+    let neg_abs = x.abs()?.neg()?;
+    let soft = (neg_abs.exp()? + 1.0)?.log()?;
+    Ok((x.clamp(f32::MIN, 0f32)? - soft)?)
+}
+
+/// GLA with the Liger gate in its parallel form: `o_t = Σ_{s≤t} Σ_i φ(q_t)_i φ(k_s)_i
+/// e^{L_t,i − L_s,i} v_s`, `L` the inclusive cumulative sum of `logsigmoid(k)/16` over time.
+fn gla(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let (_, _, t, _) = q.dims4()?;
+    let qf = softmax_last_dim(q)?;
+    let kf = softmax_last_dim(k)?;
+    let l = (log_sigmoid(k)? / 16.0)?.cumsum(2)?;
+    // [B, H, T(t), T(s), d_k]: L_t − L_s ≤ 0 for s ≤ t; the rest is masked below, clamped
+    // first so that it cannot overflow.
+    let decay = l
+        .unsqueeze(3)?
+        .broadcast_sub(&l.unsqueeze(2)?)?
+        .clamp(f32::MIN, 0f32)?
+        .exp()?;
+    let causal = Tensor::tril2(t, candle_core::DType::F32, &Device::Cpu)?;
+    let a = qf
+        .unsqueeze(3)?
+        .broadcast_mul(&kf.unsqueeze(2)?)?
+        .mul(&decay)?
+        .sum(D::Minus1)?
+        .broadcast_mul(&causal)?;
+    Ok(a.matmul(&v.contiguous()?)?)
+}
+
+impl Net {
+    /// Trainable copy of `model` for training from scratch: every weight a `Var` (returned).
+    pub fn trainable(model: &AttentionModel) -> Result<(Net, Vec<Var>)> {
+        let mut vars = Vec::new();
+        let mut var = |t: Tensor| -> Result<Tensor> {
+            let v = Var::from_tensor(&t)?;
+            let t = v.as_tensor().clone();
+            vars.push(v);
+            Ok(t)
+        };
+        let net = Net::build(model, &mut var)?;
+        Ok((net, vars))
+    }
+
+    /// Frozen copy of `model` (constants), e.g. for evaluation or to put LoRA on.
+    pub fn frozen(model: &AttentionModel) -> Result<Net> {
+        Net::build(model, &mut |t| Ok(t))
+    }
+
+    fn build(
+        model: &AttentionModel,
+        wrap: &mut dyn FnMut(Tensor) -> Result<Tensor>,
+    ) -> Result<Net> {
+        model.validate()?;
+        let d = model.dims;
+        let (dm, qk, vd) = (d.d_model, d.qk(), d.vd());
+        let mut blocks = Vec::new();
+        let w_in = wrap(matrix(&model.w_in, dm, model.channels)?)?;
+        let b_in = wrap(vector(&model.b_in)?)?;
+        for b in &model.blocks {
+            blocks.push(BlockNet {
+                wq: wrap(matrix(&b.wq, qk, dm)?)?,
+                wk: wrap(matrix(&b.wk, qk, dm)?)?,
+                wv: wrap(matrix(&b.wv, vd, dm)?)?,
+                wo: wrap(matrix(&b.wo, dm, vd)?)?,
+                lora: None,
+            });
+        }
+        Ok(Net {
+            dims: d,
+            rope_theta: model.rope_theta,
+            w_in,
+            b_in,
+            blocks,
+            w_head: wrap(matrix(&model.w_head, model.classes, dm)?)?,
+            b_head: wrap(vector(&model.b_head)?)?,
+        })
+    }
+
+    /// Puts LoRA adapters of rank `rank` on every block's q, k, v: `A` uniform in
+    /// `±1/√in` from `rng`, `B = 0` (the adapted model starts equal to the base), scale
+    /// `alpha / rank`. Returns the new `Var`s, the only trainable parameters.
+    pub fn add_lora(
+        &mut self,
+        rank: usize,
+        alpha: f64,
+        rng: &mut mote_core::check::XorShift32,
+    ) -> Result<Vec<Var>> {
+        let d = self.dims;
+        let mut vars = Vec::new();
+        let mut lora = |out: usize| -> Result<Lora> {
+            let bound = 1.0 / (d.d_model as f32).sqrt();
+            let a: Vec<f32> = (0..rank * d.d_model)
+                .map(|_| (rng.next_f32() * 2.0 - 1.0) * bound)
+                .collect();
+            let a = Var::from_tensor(&matrix(&a, rank, d.d_model)?)?;
+            let b = Var::from_tensor(&Tensor::zeros(
+                (out, rank),
+                candle_core::DType::F32,
+                &Device::Cpu,
+            )?)?;
+            vars.push(a.clone());
+            vars.push(b.clone());
+            Ok(Lora {
+                a,
+                b,
+                scale: alpha / rank as f64,
+            })
+        };
+        for b in &mut self.blocks {
+            b.lora = Some(BlockLora {
+                q: lora(d.qk())?,
+                k: lora(d.qk())?,
+                v: lora(d.vd())?,
+            });
+        }
+        Ok(vars)
+    }
+
+    /// Logits `[B, K]` of a batch `x` (`B × T × C`).
+    pub fn forward(&self, x: &Tensor, mixer: Mixer) -> Result<Tensor> {
+        let d = self.dims;
+        let mut h = x
+            .broadcast_matmul(&self.w_in.t()?)?
+            .broadcast_add(&self.b_in)?;
+        for b in &self.blocks {
+            let l = b.lora.as_ref();
+            let q = split_heads(&project(&h, &b.wq, l.map(|l| &l.q))?, d.heads, d.d_k)?;
+            let k = split_heads(&project(&h, &b.wk, l.map(|l| &l.k))?, d.heads, d.d_k)?;
+            let v = split_heads(&project(&h, &b.wv, l.map(|l| &l.v))?, d.heads, d.d_v)?;
+            let o = match mixer {
+                Mixer::Softmax { window } => {
+                    softmax_attention(&q, &k, &v, window, self.rope_theta)?
+                }
+                Mixer::Gla => gla(&q, &k, &v)?,
+                Mixer::Liger { window } => {
+                    let g = gla(&q, &k, &v)?;
+                    let s = softmax_attention(&q, &k, &v, Some(window), self.rope_theta)?;
+                    ((g + s)? * 0.5)?
+                }
+            };
+            let (bs, _, t, _) = o.dims4()?;
+            let o = o.transpose(1, 2)?.contiguous()?.reshape((bs, t, d.vd()))?;
+            h = project(&o, &b.wo, None)?;
+        }
+        Ok(h.mean(1)?
+            .broadcast_matmul(&self.w_head.t()?)?
+            .broadcast_add(&self.b_head)?)
+    }
+
+    /// The weights as an [`AttentionModel`], every LoRA update merged into its projection
+    /// (`W + scale · B A`), so the result has the base model's shapes and no adapter.
+    pub fn to_model(&self, channels: usize, classes: usize) -> Result<AttentionModel> {
+        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        let merged = |w: &Tensor, l: Option<&Lora>| -> Result<Vec<f32>> {
+            let mut w = flat(w)?;
+            if let Some(l) = l {
+                for (x, dx) in w.iter_mut().zip(l.delta()?) {
+                    *x += dx;
+                }
+            }
+            Ok(w)
+        };
+        let mut blocks = Vec::new();
+        for b in &self.blocks {
+            let l = b.lora.as_ref();
+            blocks.push(Block {
+                wq: merged(&b.wq, l.map(|l| &l.q))?,
+                wk: merged(&b.wk, l.map(|l| &l.k))?,
+                wv: merged(&b.wv, l.map(|l| &l.v))?,
+                wo: flat(&b.wo)?,
+            });
+        }
+        let m = AttentionModel {
+            channels,
+            classes,
+            dims: self.dims,
+            rope_theta: self.rope_theta,
+            w_in: flat(&self.w_in)?,
+            b_in: flat(&self.b_in)?,
+            blocks,
+            w_head: flat(&self.w_head)?,
+            b_head: flat(&self.b_head)?,
+        };
+        m.validate()?;
+        Ok(m)
+    }
+}

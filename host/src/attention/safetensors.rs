@@ -1,0 +1,300 @@
+//! The attention classifier as safetensors, with PyTorch / Hugging Face key names so a model
+//! trained in PyTorch loads as-is (docs/attention.md, "Files"):
+//!
+//! ```text
+//! input_proj.weight               [d, C]      input_proj.bias  [d]
+//! layers.N.self_attn.q_proj.weight [H·d_k, d]  (N = 0 .. blocks−1, no biases)
+//! layers.N.self_attn.k_proj.weight [H·d_k, d]
+//! layers.N.self_attn.v_proj.weight [H·d_v, d]
+//! layers.N.self_attn.o_proj.weight [d, H·d_v]
+//! head.weight                     [K, d]      head.bias        [K]
+//! __metadata__: num_attention_heads = "H" (required), rope_theta = "θ" (default 10000)
+//! ```
+//!
+//! Tensors may be f32, f16 or bf16; mote writes f32 (plus `format: pt`). Loading is strict:
+//! every tensor must be one of the above, every block complete, shapes consistent, values
+//! finite; an error names the file and the tensor or metadata field.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail, ensure};
+use mote_core::recurrent::Dims;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use super::model::{AttentionModel, Block, MAX_BLOCKS};
+use crate::nn::mlp::{ModelError, to_f32};
+
+/// Metadata key of the head count (Hugging Face's config name).
+pub const HEADS_KEY: &str = "num_attention_heads";
+/// Metadata key of the RoPE base.
+pub const ROPE_KEY: &str = "rope_theta";
+/// RoPE base when the file does not say (Llama's).
+pub const DEFAULT_ROPE_THETA: f32 = 10_000.0;
+
+const PROJECTIONS: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+
+fn key(block: usize, proj: &str) -> String {
+    format!("layers.{block}.self_attn.{proj}.weight")
+}
+
+/// The model as safetensors bytes (f32).
+pub fn to_safetensors(model: &AttentionModel) -> Result<Vec<u8>> {
+    model.validate()?;
+    let d = model.dims;
+    let (dm, qk, vd) = (d.d_model, d.qk(), d.vd());
+    let mut owned: Vec<(String, Vec<usize>, &[f32])> = vec![
+        (
+            "input_proj.weight".into(),
+            vec![dm, model.channels],
+            &model.w_in,
+        ),
+        ("input_proj.bias".into(), vec![dm], &model.b_in),
+        ("head.weight".into(), vec![model.classes, dm], &model.w_head),
+        ("head.bias".into(), vec![model.classes], &model.b_head),
+    ];
+    for (i, b) in model.blocks.iter().enumerate() {
+        owned.push((key(i, "q_proj"), vec![qk, dm], &b.wq));
+        owned.push((key(i, "k_proj"), vec![qk, dm], &b.wk));
+        owned.push((key(i, "v_proj"), vec![vd, dm], &b.wv));
+        owned.push((key(i, "o_proj"), vec![dm, vd], &b.wo));
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = owned
+        .into_iter()
+        .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .collect();
+    let mut views = Vec::new();
+    for (name, shape, data) in &bytes {
+        let v = TensorView::new(Dtype::F32, shape.clone(), data)
+            .map_err(|e| anyhow!("tensor {name}: {e}"))?;
+        views.push((name.clone(), v));
+    }
+    let meta = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (HEADS_KEY.to_string(), d.heads.to_string()),
+        (ROPE_KEY.to_string(), model.rope_theta.to_string()),
+    ]);
+    Ok(safetensors::serialize(views, Some(meta))?)
+}
+
+/// Writes the model atomically.
+pub fn save(model: &AttentionModel, path: &Path) -> Result<()> {
+    crate::output::write_atomic(path, &to_safetensors(model)?)
+}
+
+/// Reads and validates a safetensors file (sizes checked before reading).
+pub fn load(path: &Path) -> Result<AttentionModel> {
+    let bytes = crate::input::safetensors(path).map_err(ModelError::from)?;
+    from_safetensors(&bytes, path)
+}
+
+/// A tensor read from the file: its shape and its values as f32.
+type Loaded = (Vec<usize>, Vec<f32>);
+
+/// What a tensor name refers to.
+enum Role {
+    InW,
+    InB,
+    HeadW,
+    HeadB,
+    Proj(usize, usize),
+}
+
+fn role(name: &str) -> Option<Role> {
+    match name {
+        "input_proj.weight" => return Some(Role::InW),
+        "input_proj.bias" => return Some(Role::InB),
+        "head.weight" => return Some(Role::HeadW),
+        "head.bias" => return Some(Role::HeadB),
+        _ => {}
+    }
+    let rest = name.strip_prefix("layers.")?;
+    let (n, rest) = rest.split_once('.')?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let proj = rest.strip_prefix("self_attn.")?.strip_suffix(".weight")?;
+    let p = PROJECTIONS.iter().position(|&x| x == proj)?;
+    Some(Role::Proj(n.parse().ok()?, p))
+}
+
+/// Parses safetensors bytes; `path` names the file in errors.
+pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
+    let file = path.display();
+    let st = SafeTensors::deserialize(bytes)
+        .map_err(|e| anyhow!("{file}: not a valid safetensors file: {e}"))?;
+    let (_, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| anyhow!("{file}: not a valid safetensors file: {e}"))?;
+    let meta = meta.metadata().clone().unwrap_or_default();
+    let heads: usize = match meta.get(HEADS_KEY) {
+        None => bail!(
+            "{file}: missing metadata `{HEADS_KEY}` (the head count cannot be read from the \
+             shapes; save with metadata={{\"{HEADS_KEY}\": \"H\"}})"
+        ),
+        Some(h) => match h.parse() {
+            Ok(h) if h > 0 => h,
+            _ => bail!("{file}: metadata `{HEADS_KEY}` = {h:?}, expected a whole number ≥ 1"),
+        },
+    };
+    let rope_theta = match meta.get(ROPE_KEY) {
+        None => DEFAULT_ROPE_THETA,
+        Some(s) => match s.parse::<f32>() {
+            Ok(t) if t.is_finite() && t > 1.0 => t,
+            _ => bail!("{file}: metadata `{ROPE_KEY}` = {s:?}, expected a finite number > 1"),
+        },
+    };
+    let (mut w_in, mut b_in, mut w_head, mut b_head) = (None, None, None, None);
+    let mut blocks: BTreeMap<usize, [Option<Loaded>; 4]> = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let Some(r) = role(&name) else {
+            bail!(
+                "{file}: unexpected tensor `{name}` (an attention classifier holds \
+                 input_proj.weight/bias, layers.N.self_attn.{{q,k,v,o}}_proj.weight without \
+                 biases, head.weight/bias)"
+            );
+        };
+        let value = (view.shape().to_vec(), to_f32(path, &name, &view)?);
+        match r {
+            Role::InW => w_in = Some(value),
+            Role::InB => b_in = Some(value),
+            Role::HeadW => w_head = Some(value),
+            Role::HeadB => b_head = Some(value),
+            Role::Proj(n, p) => {
+                ensure!(
+                    n < MAX_BLOCKS,
+                    "{file}: tensor `{name}`: block {n}, the family has at most {MAX_BLOCKS} \
+                     blocks (layers.0 .. layers.{})",
+                    MAX_BLOCKS - 1
+                );
+                blocks.entry(n).or_default()[p] = Some(value);
+            }
+        }
+    }
+    let missing = |t: &str| anyhow!("{file}: missing tensor `{t}`");
+    let shape_err = |t: &str, found: &[usize], expected: String| {
+        anyhow!("{file}: tensor `{t}` has shape {found:?}, expected {expected}")
+    };
+    let (wi_shape, w_in) = w_in.ok_or_else(|| missing("input_proj.weight"))?;
+    let [dm, channels] = wi_shape[..] else {
+        bail!(shape_err(
+            "input_proj.weight",
+            &wi_shape,
+            "[d_model, channels]".into()
+        ));
+    };
+    ensure!(
+        dm > 0 && channels > 0,
+        shape_err("input_proj.weight", &wi_shape, "non-zero sizes".into())
+    );
+    let (bi_shape, b_in) = b_in.ok_or_else(|| missing("input_proj.bias"))?;
+    ensure!(
+        bi_shape == [dm],
+        shape_err("input_proj.bias", &bi_shape, format!("[{dm}]"))
+    );
+    let (wh_shape, w_head) = w_head.ok_or_else(|| missing("head.weight"))?;
+    let [classes, hd] = wh_shape[..] else {
+        bail!(shape_err(
+            "head.weight",
+            &wh_shape,
+            format!("[classes, {dm}]")
+        ));
+    };
+    ensure!(
+        hd == dm && classes > 0,
+        shape_err("head.weight", &wh_shape, format!("[classes ≥ 1, {dm}]"))
+    );
+    let (bh_shape, b_head) = b_head.ok_or_else(|| missing("head.bias"))?;
+    ensure!(
+        bh_shape == [classes],
+        shape_err("head.bias", &bh_shape, format!("[{classes}]"))
+    );
+    if blocks.is_empty() {
+        return Err(missing(&key(0, "q_proj")));
+    }
+    // sizes from block 0's q_proj and v_proj, then every tensor checked against them
+    let mut dims: Option<Dims> = None;
+    let mut out = Vec::new();
+    for (want, (n, parts)) in blocks.into_iter().enumerate() {
+        if n != want {
+            return Err(missing(&key(want, "q_proj")));
+        }
+        let mut got: Vec<Loaded> = Vec::new();
+        for (p, part) in parts.into_iter().enumerate() {
+            got.push(part.ok_or_else(|| missing(&key(n, PROJECTIONS[p])))?);
+        }
+        let d = match dims {
+            Some(d) => d,
+            None => {
+                let (qn, vn) = (key(n, "q_proj"), key(n, "v_proj"));
+                let (qs, vs) = (&got[0].0, &got[2].0);
+                let (&[qk, qc], &[vd, vc]) = (&qs[..], &vs[..]) else {
+                    let (t, s) = if qs.len() != 2 { (&qn, qs) } else { (&vn, vs) };
+                    bail!(shape_err(t, s, format!("[rows, {dm}]")));
+                };
+                ensure!(qc == dm, shape_err(&qn, qs, format!("[H·d_k, {dm}]")));
+                ensure!(vc == dm, shape_err(&vn, vs, format!("[H·d_v, {dm}]")));
+                ensure!(
+                    qk > 0 && qk.is_multiple_of(heads),
+                    "{file}: tensor `{qn}` has {qk} rows, which do not split into \
+                     {heads} heads ({HEADS_KEY})"
+                );
+                ensure!(
+                    vd > 0 && vd.is_multiple_of(heads),
+                    "{file}: tensor `{vn}` has {vd} rows, which do not split into \
+                     {heads} heads ({HEADS_KEY})"
+                );
+                ensure!(
+                    (qk / heads).is_multiple_of(2),
+                    "{file}: tensor `{qn}`: head size d_k = {qk}/{heads} = {} is odd; RoPE \
+                     rotates pairs of dimensions",
+                    qk / heads
+                );
+                let d = Dims {
+                    d_model: dm,
+                    heads,
+                    d_k: qk / heads,
+                    d_v: vd / heads,
+                };
+                dims = Some(d);
+                d
+            }
+        };
+        let want_shapes = [[d.qk(), dm], [d.qk(), dm], [d.vd(), dm], [dm, d.vd()]];
+        for (p, ((shape, _), want)) in got.iter().zip(want_shapes).enumerate() {
+            if shape[..] != want {
+                let why = if p == 1 {
+                    " (k_proj as large as q_proj: no grouped-query attention, the cells have \
+                     as many key heads as query heads)"
+                } else {
+                    ""
+                };
+                bail!(
+                    "{}{why}",
+                    shape_err(&key(n, PROJECTIONS[p]), shape, format!("{want:?}"))
+                );
+            }
+        }
+        let mut it = got.into_iter().map(|(_, v)| v);
+        let mut next = || it.next().context("four projections per block");
+        out.push(Block {
+            wq: next()?,
+            wk: next()?,
+            wv: next()?,
+            wo: next()?,
+        });
+    }
+    let dims = dims.context("at least one block")?;
+    let model = AttentionModel {
+        channels,
+        classes,
+        dims,
+        rope_theta,
+        w_in,
+        b_in,
+        blocks: out,
+        w_head,
+        b_head,
+    };
+    model.validate().with_context(|| format!("{file}"))?;
+    Ok(model)
+}

@@ -1,0 +1,658 @@
+use std::path::Path;
+
+use mote_core::check::XorShift32;
+use mote_core::model::Workspace;
+use mote_core::recurrent::Dims;
+
+use super::linearize::{Target, to_mote};
+use super::lora::{LoraConfig, finetune, parse_spec};
+use super::model::{AttentionModel, Block};
+use super::net::{Mixer, Net};
+use super::safetensors::{from_safetensors, to_safetensors};
+use super::train::{AttentionConfig, raw_batch, train};
+use crate::data::basicmotions::{Series, SeriesSet};
+use crate::model::AlignedModel;
+use crate::recurrent::weights::WeightScheme;
+
+fn random_model(seed: u32, dims: Dims, blocks: usize, channels: usize) -> AttentionModel {
+    let mut rng = XorShift32(seed);
+    let mut r = |n: usize, fan_in: usize| -> Vec<f32> {
+        let a = 1.5 / (fan_in as f32).sqrt();
+        (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * a).collect()
+    };
+    let (dm, qk, vd) = (dims.d_model, dims.qk(), dims.vd());
+    let blocks = (0..blocks)
+        .map(|_| Block {
+            wq: r(qk * dm, dm),
+            wk: r(qk * dm, dm),
+            wv: r(vd * dm, dm),
+            wo: r(dm * vd, vd),
+        })
+        .collect();
+    AttentionModel {
+        channels,
+        classes: 3,
+        dims,
+        rope_theta: 100.0,
+        w_in: r(dm * channels, channels),
+        b_in: r(dm, 4),
+        blocks,
+        w_head: r(3 * dm, dm),
+        b_head: r(3, 4),
+    }
+}
+
+fn dims() -> Dims {
+    Dims {
+        d_model: 8,
+        heads: 2,
+        d_k: 4,
+        d_v: 3,
+    }
+}
+
+fn random_tokens(seed: u32, t: usize, c: usize) -> Vec<f32> {
+    let mut rng = XorShift32(seed);
+    (0..t * c).map(|_| rng.next_f32() * 4.0 - 2.0).collect()
+}
+
+// --- An independent f64 re-implementation of the SPEC §5.3 decode-step pseudo-code ----------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Branches {
+    Grm,
+    Swa,
+    Both,
+}
+
+fn matvec(w: &[f32], x: &[f64], rows: usize) -> Vec<f64> {
+    let cols = x.len();
+    (0..rows)
+        .map(|r| (0..cols).map(|c| w[r * cols + c] as f64 * x[c]).sum())
+        .collect()
+}
+
+fn softmax64(x: &mut [f64]) {
+    let m = x.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let s: f64 = x.iter().map(|v| (v - m).exp()).sum();
+    x.iter_mut().for_each(|v| *v = (*v - m).exp() / s);
+}
+
+/// `rope(x, pos)` per head, rotate-half pairing (i, i + d_k/2), `θ_i = base^(−2i/d_k)`.
+fn rope64(x: &[f64], pos: usize, dk: usize, base: f64) -> Vec<f64> {
+    let mut y = x.to_vec();
+    let half = dk / 2;
+    for h in 0..x.len() / dk {
+        for i in 0..half {
+            let a = pos as f64 * base.powf(-2.0 * i as f64 / dk as f64);
+            let (x1, x2) = (x[h * dk + i], x[h * dk + i + half]);
+            y[h * dk + i] = x1 * a.cos() - x2 * a.sin();
+            y[h * dk + i + half] = x1 * a.sin() + x2 * a.cos();
+        }
+    }
+    y
+}
+
+/// One block over a whole stream, token by token, as SPEC §5.3 writes it.
+fn reference_block(
+    b: &Block,
+    d: Dims,
+    base: f64,
+    window: usize,
+    which: Branches,
+    hs: &[Vec<f64>],
+) -> Vec<Vec<f64>> {
+    let (dk, dv, nh) = (d.d_k, d.d_v, d.heads);
+    let mut s = vec![0.0f64; nh * dk * dv];
+    let mut ring: Vec<(Vec<f64>, Vec<f64>)> = Vec::new();
+    let mut out = Vec::new();
+    for (pos, x) in hs.iter().enumerate() {
+        let q = matvec(&b.wq, x, d.qk());
+        let k = matvec(&b.wk, x, d.qk());
+        let v = matvec(&b.wv, x, d.vd());
+        // log_a = logsigmoid(k_raw) / 16
+        let log_a: Vec<f64> = k.iter().map(|&z| -(1.0 + (-z).exp()).ln() / 16.0).collect();
+        let (mut qf, mut kf) = (q.clone(), k.clone());
+        qf.chunks_mut(dk).for_each(softmax64);
+        kf.chunks_mut(dk).for_each(softmax64);
+        let mut o_grm = vec![0.0; d.vd()];
+        for h in 0..nh {
+            for i in 0..dk {
+                let a = log_a[h * dk + i].exp();
+                for j in 0..dv {
+                    let sij = &mut s[(h * dk + i) * dv + j];
+                    *sij = a * *sij + kf[h * dk + i] * v[h * dv + j];
+                    o_grm[h * dv + j] += qf[h * dk + i] * *sij;
+                }
+            }
+        }
+        let (qr, kr) = (rope64(&q, pos, dk, base), rope64(&k, pos, dk, base));
+        ring.push((kr, v.clone()));
+        if ring.len() > window {
+            ring.remove(0);
+        }
+        let mut o_swa = vec![0.0; d.vd()];
+        for h in 0..nh {
+            let mut sc: Vec<f64> = ring
+                .iter()
+                .map(|(kk, _)| {
+                    (0..dk)
+                        .map(|i| qr[h * dk + i] * kk[h * dk + i])
+                        .sum::<f64>()
+                        / (dk as f64).sqrt()
+                })
+                .collect();
+            softmax64(&mut sc);
+            for (p, (_, vv)) in sc.iter().zip(&ring) {
+                for j in 0..dv {
+                    o_swa[h * dv + j] += p * vv[h * dv + j];
+                }
+            }
+        }
+        let mixed: Vec<f64> = match which {
+            Branches::Grm => o_grm,
+            Branches::Swa => o_swa,
+            Branches::Both => o_grm
+                .iter()
+                .zip(&o_swa)
+                .map(|(g, w)| 0.5 * g + 0.5 * w)
+                .collect(),
+        };
+        out.push(matvec(&b.wo, &mixed, d.d_model));
+    }
+    out
+}
+
+/// Logits of the stream so far after every token.
+fn reference_logits(
+    m: &AttentionModel,
+    window: usize,
+    which: Branches,
+    xs: &[f32],
+) -> Vec<Vec<f64>> {
+    let c = m.channels;
+    let dm = m.dims.d_model;
+    let mut hs: Vec<Vec<f64>> = xs
+        .chunks(c)
+        .map(|x| {
+            let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let mut h = matvec(&m.w_in, &x, dm);
+            h.iter_mut().zip(&m.b_in).for_each(|(a, b)| *a += *b as f64);
+            h
+        })
+        .collect();
+    for b in &m.blocks {
+        hs = reference_block(b, m.dims, m.rope_theta as f64, window, which, &hs);
+    }
+    let mut sum = vec![0.0; dm];
+    hs.iter()
+        .enumerate()
+        .map(|(t, h)| {
+            sum.iter_mut().zip(h).for_each(|(s, v)| *s += v);
+            let mean: Vec<f64> = sum.iter().map(|s| s / (t + 1) as f64).collect();
+            let mut l = matvec(&m.w_head, &mean, m.classes);
+            l.iter_mut()
+                .zip(&m.b_head)
+                .for_each(|(a, b)| *a += *b as f64);
+            l
+        })
+        .collect()
+}
+
+/// The model file's output after every token (mote-core's executor).
+fn file_logits(bytes: &[u8], xs: &[f32]) -> Vec<Vec<f32>> {
+    let file = AlignedModel::new(bytes);
+    let m = file.parse().expect("parses");
+    let ram = m.ram();
+    let (mut af, mut aq, mut st) = (
+        vec![0.0f32; ram.arena_f32],
+        vec![0i8; ram.arena_i8],
+        vec![0.0f32; ram.state_f32],
+    );
+    let mut ws = Workspace {
+        arena_f32: &mut af,
+        arena_i8: &mut aq,
+        state: &mut st,
+    };
+    m.reset(&mut ws).expect("reset");
+    let mut y = vec![0.0; m.output_len()];
+    xs.chunks(m.input_len())
+        .map(|x| {
+            m.step(x, &mut ws, &mut y).expect("step");
+            y.clone()
+        })
+        .collect()
+}
+
+fn max_rel_diff(a: &[Vec<f32>], b: &[Vec<f64>]) -> f64 {
+    let mut worst = 0.0f64;
+    for (x, y) in a.iter().zip(b) {
+        for (&p, &q) in x.iter().zip(y) {
+            worst = worst.max((p as f64 - q).abs() / (1.0 + q.abs()));
+        }
+    }
+    worst
+}
+
+#[test]
+fn zero_step_conversion_equals_the_spec_pseudo_code() {
+    let (t, c) = (23, 3);
+    for (seed, blocks) in [(7u32, 1usize), (11, 2)] {
+        let m = random_model(seed, dims(), blocks, c);
+        let xs = random_tokens(seed + 1, t, c);
+        for (target, window, which) in [
+            (Target::Liger { window: 5 }, 5, Branches::Both),
+            (Target::Liger { window: 1 }, 1, Branches::Both),
+            (Target::Gla, 1, Branches::Grm),
+            (Target::Swa { window: t }, t, Branches::Swa),
+            (Target::Swa { window: 4 }, 4, Branches::Swa),
+            // the zero-router MoM is the GLA conversion (module docs of `linearize`)
+            (
+                Target::Mom {
+                    memories: 3,
+                    top_k: 2,
+                },
+                1,
+                Branches::Grm,
+            ),
+        ] {
+            let bytes = to_mote(&m, target, WeightScheme::F32).expect("converts");
+            let got = file_logits(&bytes, &xs);
+            let want = reference_logits(&m, window, which, &xs);
+            assert_eq!(got.len(), t);
+            let diff = max_rel_diff(&got, &want);
+            assert!(
+                diff < 2e-5,
+                "{target:?}, {blocks} blocks: max rel diff {diff}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_training_forward_equals_the_token_by_token_file() {
+    // The candle mixers (what training and fine-tuning optimise) against the reference; the
+    // file is checked against the same reference above.
+    let (t, c) = (19, 3);
+    let m = random_model(5, dims(), 2, c);
+    let xs = random_tokens(9, t, c);
+    let x = candle_core::Tensor::from_vec(xs.clone(), (1, t, c), &candle_core::Device::Cpu)
+        .expect("tensor");
+    let net = Net::frozen(&m).expect("net");
+    for (mixer, window, which) in [
+        (Mixer::Softmax { window: None }, t, Branches::Swa),
+        (Mixer::Softmax { window: Some(3) }, 3, Branches::Swa),
+        (Mixer::Gla, 1, Branches::Grm),
+        (Mixer::Liger { window: 4 }, 4, Branches::Both),
+    ] {
+        let got = net.forward(&x, mixer).expect("forward");
+        let got = got
+            .flatten_all()
+            .expect("flat")
+            .to_vec1::<f32>()
+            .expect("vec");
+        let want = reference_logits(&m, window, which, &xs);
+        let diff = max_rel_diff(&[got], &want[t - 1..]);
+        assert!(diff < 1e-4, "{mixer:?}: max rel diff {diff}");
+    }
+}
+
+#[test]
+fn every_scheme_converts_and_quantized_files_stay_close() {
+    let (t, c) = (17, 3);
+    let m = random_model(3, dims(), 1, c);
+    let xs = random_tokens(4, t, c);
+    let want = reference_logits(&m, 6, Branches::Both, &xs);
+    for scheme in WeightScheme::ALL {
+        let bytes = to_mote(&m, Target::Liger { window: 6 }, scheme).expect("converts");
+        let got = file_logits(&bytes, &xs);
+        let diff = max_rel_diff(&got, &want);
+        let tol = if scheme == WeightScheme::F32 {
+            2e-5
+        } else {
+            0.15
+        };
+        assert!(diff < tol, "{scheme:?}: {diff}");
+    }
+}
+
+#[test]
+fn bad_targets_are_refused() {
+    let m = random_model(3, dims(), 1, 3);
+    let e = Target::Liger { window: 101 }
+        .validate(Some(100))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("--window 101 is longer than the 100-sample series"),
+        "{e}"
+    );
+    assert!(Target::Liger { window: 100 }.validate(Some(100)).is_ok());
+    let e = to_mote(&m, Target::Liger { window: 0 }, WeightScheme::F32).unwrap_err();
+    assert!(e.to_string().contains("--window 0"), "{e}");
+    let e = to_mote(
+        &m,
+        Target::Mom {
+            memories: 2,
+            top_k: 3,
+        },
+        WeightScheme::F32,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--top-k 3"), "{e}");
+    let e = to_mote(
+        &m,
+        Target::Mom {
+            memories: 17,
+            top_k: 1,
+        },
+        WeightScheme::F32,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--memories 17"), "{e}");
+}
+
+#[test]
+fn safetensors_round_trip_with_pytorch_names() {
+    let m = random_model(8, dims(), 2, 3);
+    let bytes = to_safetensors(&m).expect("writes");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid");
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    assert!(names.contains(&"layers.1.self_attn.o_proj.weight".to_string()));
+    assert_eq!(names.len(), 4 + 2 * 4);
+    let back = from_safetensors(&bytes, Path::new("m.safetensors")).expect("loads");
+    assert_eq!(back, m);
+}
+
+/// Tensor names and shapes of a test file.
+type Spec = Vec<(String, Vec<usize>)>;
+
+fn tensor_file(
+    tensors: &[(String, Vec<usize>)],
+    meta: &[(&str, &str)],
+    half_key: Option<&str>,
+) -> Vec<u8> {
+    let data: Vec<(String, Vec<usize>, Vec<u8>, safetensors::Dtype)> = tensors
+        .iter()
+        .map(|(n, s)| {
+            let count: usize = s.iter().product();
+            if half_key == Some(n.as_str()) {
+                let b = (0..count)
+                    .flat_map(|i| half::f16::from_f32(0.01 * i as f32).to_le_bytes())
+                    .collect();
+                (n.clone(), s.clone(), b, safetensors::Dtype::F16)
+            } else {
+                let b = (0..count)
+                    .flat_map(|i| (0.01 * i as f32).to_le_bytes())
+                    .collect();
+                (n.clone(), s.clone(), b, safetensors::Dtype::F32)
+            }
+        })
+        .collect();
+    let views = data.iter().map(|(n, s, b, dt)| {
+        (
+            n.clone(),
+            safetensors::tensor::TensorView::new(*dt, s.clone(), b).expect("view"),
+        )
+    });
+    let meta = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    safetensors::serialize(views, Some(meta)).expect("serialises")
+}
+
+fn good_tensors() -> Spec {
+    let p = |n: &str| format!("layers.0.self_attn.{n}.weight");
+    vec![
+        ("input_proj.weight".into(), vec![8, 3]),
+        ("input_proj.bias".into(), vec![8]),
+        (p("q_proj"), vec![8, 8]),
+        (p("k_proj"), vec![8, 8]),
+        (p("v_proj"), vec![6, 8]),
+        (p("o_proj"), vec![8, 6]),
+        ("head.weight".into(), vec![4, 8]),
+        ("head.bias".into(), vec![4]),
+    ]
+}
+
+#[test]
+fn pytorch_files_load_and_bad_ones_name_the_tensor() {
+    let path = Path::new("att.safetensors");
+    let heads = [("num_attention_heads", "2")];
+    // a good file, one tensor in f16
+    let ok = tensor_file(
+        &good_tensors(),
+        &heads,
+        Some("layers.0.self_attn.k_proj.weight"),
+    );
+    let m = from_safetensors(&ok, path).expect("loads");
+    assert_eq!(
+        (m.dims.heads, m.dims.d_k, m.dims.d_v, m.classes, m.channels),
+        (2, 4, 3, 4, 3)
+    );
+    assert_eq!(m.rope_theta, 10_000.0);
+    let edit = |f: &dyn Fn(&mut Spec)| {
+        let mut t = good_tensors();
+        f(&mut t);
+        t
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            tensor_file(
+                &edit(&|t| {
+                    t.retain(|(n, _)| !n.contains("k_proj"));
+                }),
+                &heads,
+                None,
+            ),
+            "missing tensor `layers.0.self_attn.k_proj.weight`",
+        ),
+        (
+            tensor_file(&good_tensors(), &[("num_attention_heads", "3")], None),
+            "tensor `layers.0.self_attn.q_proj.weight` has 8 rows, which do not split into 3 heads",
+        ),
+        (
+            tensor_file(&good_tensors(), &[("num_attention_heads", "4")], None),
+            "tensor `layers.0.self_attn.v_proj.weight` has 6 rows, which do not split into 4 heads",
+        ),
+        (
+            tensor_file(
+                &edit(&|t| {
+                    t[4].1 = vec![8, 8];
+                    t[5].1 = vec![8, 8];
+                }),
+                &[("num_attention_heads", "8")],
+                None,
+            ),
+            "head size d_k = 8/8 = 1 is odd",
+        ),
+        (
+            tensor_file(&good_tensors(), &[], None),
+            "missing metadata `num_attention_heads`",
+        ),
+        (
+            tensor_file(&edit(&|t| t[3].1 = vec![4, 8]), &heads, None),
+            "tensor `layers.0.self_attn.k_proj.weight` has shape [4, 8], expected [8, 8] (k_proj as large as q_proj",
+        ),
+        (
+            tensor_file(&edit(&|t| t[5].1 = vec![8, 5]), &heads, None),
+            "tensor `layers.0.self_attn.o_proj.weight` has shape [8, 5], expected [8, 6]",
+        ),
+        (
+            tensor_file(
+                &edit(&|t| t.push(("layers.0.self_attn.q_proj.bias".into(), vec![8]))),
+                &heads,
+                None,
+            ),
+            "unexpected tensor `layers.0.self_attn.q_proj.bias`",
+        ),
+        (
+            tensor_file(
+                &edit(&|t| {
+                    for (n, _) in t.iter_mut() {
+                        *n = n.replace("layers.0.", "layers.1.");
+                    }
+                }),
+                &heads,
+                None,
+            ),
+            "missing tensor `layers.0.self_attn.q_proj.weight`",
+        ),
+        (
+            tensor_file(&edit(&|t| t[6].1 = vec![4, 7]), &heads, None),
+            "tensor `head.weight` has shape [4, 7]",
+        ),
+        (
+            tensor_file(
+                &good_tensors(),
+                &[("num_attention_heads", "2"), ("rope_theta", "0.5")],
+                None,
+            ),
+            "metadata `rope_theta` = \"0.5\"",
+        ),
+        (b"garbage".to_vec(), "not a valid safetensors file"),
+    ];
+    for (bytes, want) in cases {
+        let e = from_safetensors(&bytes, path).expect_err(want);
+        let e = format!("{e:#}");
+        assert!(e.starts_with("att.safetensors: "), "{e}");
+        assert!(e.contains(want), "{e}\n  does not contain: {want}");
+    }
+}
+
+fn toy_set(seed: u32, n: usize, t: usize) -> SeriesSet {
+    // class = sign of channel 0's offset (±0.6) under uniform noise in ±0.5 on both channels
+    let mut rng = XorShift32(seed);
+    let series = (0..n)
+        .map(|i| {
+            let label = i % 2;
+            let values = (0..t * 2)
+                .map(|j| {
+                    let noise = rng.next_f32() - 0.5;
+                    if j % 2 == 0 {
+                        noise + if label == 1 { 0.6 } else { -0.6 }
+                    } else {
+                        noise
+                    }
+                })
+                .collect();
+            Series { values, label }
+        })
+        .collect();
+    SeriesSet {
+        classes: vec!["a".into(), "b".into()],
+        channels: 2,
+        length: t,
+        series,
+    }
+}
+
+#[test]
+fn softmax_model_trains_and_lora_trains_only_adapters() {
+    let (tr, te) = (toy_set(1, 24, 16), toy_set(2, 24, 16));
+    let cfg = AttentionConfig {
+        d_model: 8,
+        heads: 2,
+        d_head: 4,
+        epochs: 200,
+        lr: 3e-2,
+        ..AttentionConfig::default()
+    };
+    let (m, rep) = train(&tr, &te, &cfg, |_, _| {}).expect("trains");
+    assert!(rep.train_accuracy >= 0.9, "{rep:?}");
+    // zero steps: the merged model is the base model, bit for bit
+    let lcfg = LoraConfig {
+        rank: 2,
+        alpha: 2.0,
+        steps: 0,
+        lr: 1e-2,
+        seed: 1,
+    };
+    let (same, r0) =
+        finetune(&m, Mixer::Liger { window: 4 }, &tr, &te, &lcfg, |_, _| {}).expect("zero steps");
+    assert_eq!(same, m);
+    // rank r on q, k, v of one block: r·(d + H·d_k) · 2 + r·(d + H·d_v)
+    assert_eq!(r0.parameters, 2 * (8 + 8) * 2 + 2 * (8 + 8));
+    let mut losses = Vec::new();
+    let lcfg = LoraConfig { steps: 30, ..lcfg };
+    let (tuned, r1) =
+        finetune(&m, Mixer::Gla, &tr, &te, &lcfg, |_, l| losses.push(l)).expect("fine-tunes");
+    assert_eq!(losses.len(), 30);
+    assert!(losses[29] < losses[0], "{losses:?}");
+    assert_eq!(r1.fit.final_loss, losses[29]);
+    // only q, k, v moved
+    assert_eq!(
+        (&tuned.w_in, &tuned.b_in, &tuned.w_head, &tuned.b_head),
+        (&m.w_in, &m.b_in, &m.w_head, &m.b_head)
+    );
+    assert_eq!(tuned.blocks[0].wo, m.blocks[0].wo);
+    // (q reaches the loss only through the softmax feature map: a softmax without a backward
+    // pass would leave it untouched)
+    assert_ne!(tuned.blocks[0].wq, m.blocks[0].wq);
+    assert_ne!(tuned.blocks[0].wk, m.blocks[0].wk);
+    assert_ne!(tuned.blocks[0].wv, m.blocks[0].wv);
+    // the merged weights compute what the adapted network computed
+    let (x, y) = raw_batch(&tr).expect("batch");
+    let logits = Net::frozen(&tuned)
+        .expect("net")
+        .forward(&x, Mixer::Gla)
+        .expect("fwd");
+    let merged_loss = candle_nn::loss::cross_entropy(&logits, &y)
+        .and_then(|l| l.to_scalar::<f32>())
+        .expect("loss");
+    assert!(
+        (merged_loss - r1.adapted_loss).abs() < 1e-5,
+        "{merged_loss} vs {}",
+        r1.adapted_loss
+    );
+    assert!(r1.adapted_loss < losses[0]);
+}
+
+#[test]
+fn linearized_mixers_train_from_scratch() {
+    // the native recurrent baseline: the same architecture trained through GLA / Liger
+    let (tr, te) = (toy_set(3, 24, 16), toy_set(4, 24, 16));
+    for mixer in [Mixer::Gla, Mixer::Liger { window: 4 }] {
+        let cfg = AttentionConfig {
+            d_model: 8,
+            heads: 2,
+            d_head: 4,
+            epochs: 150,
+            lr: 3e-2,
+            mixer,
+            ..AttentionConfig::default()
+        };
+        let (_, rep) = train(&tr, &te, &cfg, |_, _| {}).expect("trains");
+        assert!(rep.train_accuracy >= 0.9, "{mixer:?}: {rep:?}");
+    }
+}
+
+#[test]
+fn lora_specs_and_ranks() {
+    assert_eq!(parse_spec("lora:8").unwrap(), 8);
+    for bad in ["lora:0", "lora:x", "8", "lora:"] {
+        assert!(parse_spec(bad).is_err(), "{bad}");
+    }
+    let m = random_model(3, dims(), 1, 2);
+    let (tr, te) = (toy_set(1, 4, 8), toy_set(2, 4, 8));
+    let mut m2 = m.clone();
+    m2.classes = 2;
+    m2.w_head.truncate(2 * 8);
+    m2.b_head.truncate(2);
+    let cfg = LoraConfig {
+        rank: 7,
+        alpha: 7.0,
+        steps: 1,
+        lr: 1e-3,
+        seed: 1,
+    };
+    let e = finetune(&m2, Mixer::Gla, &tr, &te, &cfg, |_, _| {}).unwrap_err();
+    assert!(
+        e.to_string().contains("LoRA rank 7 must lie in 1..=6"),
+        "{e}"
+    );
+    let e = finetune(&m, Mixer::Gla, &tr, &te, &cfg, |_, _| {}).unwrap_err();
+    assert!(e.to_string().contains("2 classes"), "{e}");
+}

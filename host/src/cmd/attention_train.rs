@@ -1,0 +1,196 @@
+//! `mote attention-train`: train the softmax-attention stream classifier (docs/attention.md)
+//! and save it as PyTorch-named safetensors, the input of `mote linearize`.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::Config;
+use crate::attention::Mixer;
+use crate::attention::linearize::{Target, to_mote};
+use crate::attention::safetensors::to_safetensors;
+use crate::attention::train::{AttentionConfig, FitReport, train};
+use crate::model::AlignedModel;
+use crate::output::outln;
+use crate::recurrent::classifier::file_accuracy;
+use crate::recurrent::streams::load_splits;
+use crate::recurrent::weights::WeightScheme;
+
+/// The token mixer `mote attention-train` trains through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MixerArg {
+    /// Causal softmax attention with RoPE (the model `mote linearize` converts).
+    Softmax,
+    /// GLA with the Liger gate, from scratch (a native recurrent model of the same shape).
+    Gla,
+    /// Liger Attention (½ GLA + ½ SWA over `--swa-window` tokens), from scratch.
+    Liger,
+}
+
+/// Arguments of `mote attention-train`.
+#[derive(Debug, clap::Args)]
+pub struct AttentionTrainArgs {
+    /// `basicmotions` (default: the bundled split), a directory holding BasicMotions_TRAIN.ts and
+    /// BasicMotions_TEST.ts, or a data file (a `.ts` archive, or a recording cut into series by
+    /// `--window`/`--hop`, see the data-file flags).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// How a `--data` file is read.
+    #[command(flatten)]
+    pub file: super::data_args::DataFileArgs,
+    /// Train on these channels only, in this order. Default: every channel.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<usize>,
+    /// Attention blocks (1 to 4).
+    #[arg(long, default_value_t = AttentionConfig::default().blocks)]
+    pub blocks: usize,
+    /// Width of the token vectors.
+    #[arg(long, default_value_t = AttentionConfig::default().d_model)]
+    pub d_model: usize,
+    /// Attention heads.
+    #[arg(long, default_value_t = AttentionConfig::default().heads)]
+    pub heads: usize,
+    /// Query/key and value size per head (even: RoPE rotates pairs).
+    #[arg(long, default_value_t = AttentionConfig::default().d_head)]
+    pub head_dim: usize,
+    /// RoPE base θ.
+    #[arg(long, default_value_t = AttentionConfig::default().rope_theta)]
+    pub rope_theta: f32,
+    /// Token mixer to train through.
+    #[arg(long, value_enum, default_value_t = MixerArg::Softmax)]
+    pub mixer: MixerArg,
+    /// SWA window of `--mixer liger`.
+    #[arg(long, default_value_t = 64)]
+    pub swa_window: usize,
+    /// Full-batch AdamW steps.
+    #[arg(long, default_value_t = AttentionConfig::default().epochs)]
+    pub epochs: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = AttentionConfig::default().lr)]
+    pub lr: f64,
+    /// Seed of the weight initialisation.
+    #[arg(long, default_value_t = AttentionConfig::default().seed)]
+    pub seed: u32,
+    /// Write the model here (safetensors, f32, PyTorch key names).
+    #[arg(long, short = 'o')]
+    pub out: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything `mote attention-train` measured.
+#[derive(Debug, Serialize)]
+pub struct AttentionTrainOutput {
+    /// Hyper-parameters.
+    pub config: AttentionConfig,
+    /// Float (candle, causal softmax attention) results.
+    pub float: FitReport,
+    /// Test accuracy of the model file streaming the same weights token by token (mote-core's
+    /// executor, f32). Softmax: an SWA cell whose window is the series length, i.e. the softmax
+    /// model with a KV cache of the whole series; GLA, Liger: those cells.
+    pub simulator_test_accuracy: f64,
+    /// The cell of that model file.
+    pub simulator_cell: &'static str,
+    /// Samples per series (the window of that file).
+    pub length: usize,
+}
+
+impl AttentionTrainArgs {
+    fn config(&self) -> AttentionConfig {
+        AttentionConfig {
+            d_model: self.d_model,
+            heads: self.heads,
+            d_head: self.head_dim,
+            blocks: self.blocks,
+            rope_theta: self.rope_theta,
+            epochs: self.epochs,
+            lr: self.lr,
+            seed: self.seed,
+            mixer: match self.mixer {
+                MixerArg::Softmax => Mixer::Softmax { window: None },
+                MixerArg::Gla => Mixer::Gla,
+                MixerArg::Liger => Mixer::Liger {
+                    window: self.swa_window,
+                },
+            },
+        }
+    }
+}
+
+/// Runs the command.
+pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
+    if let Some(p) = &args.out {
+        crate::output::claim_stdout_for_output(p, args.json)?;
+    }
+    let (train_ds, test_ds) = load_splits(
+        &config.catalog,
+        args.data.as_deref(),
+        &args.file.options(!args.json),
+        &args.channels,
+    )?;
+    let cfg = args.config();
+    let target = match cfg.mixer {
+        Mixer::Softmax { .. } => Target::Swa {
+            window: test_ds.length,
+        },
+        Mixer::Gla => Target::Gla,
+        Mixer::Liger { window } => Target::Liger { window },
+    };
+    // a bad window is refused before training
+    target.validate(Some(test_ds.length.min(train_ds.length)))?;
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(cfg.epochs as u64)
+    };
+    let (model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
+        bar.set_message(format!("loss {loss:.4}"));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    let bytes = to_mote(&model, target, WeightScheme::F32)?;
+    let file = AlignedModel::new(&bytes);
+    let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let out = AttentionTrainOutput {
+        config: cfg,
+        float,
+        simulator_test_accuracy: file_accuracy(&parsed, &test_ds)?,
+        simulator_cell: target.cell().name(),
+        length: test_ds.length,
+    };
+    if let Some(p) = &args.out {
+        crate::output::write_atomic(p, &to_safetensors(&model)?)?;
+    }
+    if args.json {
+        return crate::output::print_json(&out);
+    }
+    outln!(
+        "{}, {} block(s) (d={}, {} heads × {}, RoPE θ {}), {} epochs, seed {}",
+        cfg.mixer.name(),
+        cfg.blocks,
+        cfg.d_model,
+        cfg.heads,
+        cfg.d_head,
+        cfg.rope_theta,
+        cfg.epochs,
+        cfg.seed
+    )?;
+    outln!(
+        "float (candle): train loss {:.4}, train acc {:.3}, test acc {:.3}",
+        out.float.final_loss,
+        out.float.train_accuracy,
+        out.float.test_accuracy
+    )?;
+    outln!(
+        "simulator (model file, {} cell, token by token, f32; {}-sample series): test acc {:.3}",
+        out.simulator_cell,
+        out.length,
+        out.simulator_test_accuracy
+    )?;
+    if let Some(p) = &args.out {
+        outln!("wrote {}", p.display())?;
+    }
+    Ok(())
+}
