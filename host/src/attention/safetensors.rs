@@ -254,6 +254,7 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
                     heads,
                     d_k: qk / heads,
                     d_v: vd / heads,
+                    math: mote_core::recurrent::Math::Libm,
                 };
                 dims = Some(d);
                 d

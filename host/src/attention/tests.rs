@@ -48,6 +48,7 @@ fn dims() -> Dims {
         heads: 2,
         d_k: 4,
         d_v: 3,
+        math: mote_core::recurrent::Math::Libm,
     }
 }
 

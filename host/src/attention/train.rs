@@ -110,6 +110,7 @@ pub fn train(
         heads: cfg.heads,
         d_k: cfg.d_head,
         d_v: cfg.d_head,
+        math: mote_core::recurrent::Math::Libm,
     };
     let (c, k, d) = (train_ds.channels, train_ds.classes.len(), cfg.d_model);
     let mut rng = XorShift32(cfg.seed.max(1));

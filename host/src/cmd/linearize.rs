@@ -311,6 +311,7 @@ mod tests {
             heads: 2,
             d_k: 4,
             d_v: 4,
+            math: mote_core::recurrent::Math::Libm,
         };
         AttentionModel {
             channels: 6,
