@@ -11,9 +11,8 @@ section fmt
 cargo fmt --all -- --check
 (cd firmware && cargo fmt -- --check)
 if [ -f plugins/Cargo.toml ]; then (cd plugins && cargo fmt --all -- --check); fi
-section "no_std core for both Cortex-M targets"
-cargo build --quiet -p mote-core --target thumbv7m-none-eabi
-cargo build --quiet -p mote-core --target thumbv7em-none-eabihf
+# The no_std core for both Cortex-M targets is compiled by the firmware's clippy runs below
+# (thumbv7em and thumbv7m) and built by the QEMU tests.
 section "clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 (cd firmware && cargo clippy --release --quiet -- -D warnings)

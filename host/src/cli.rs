@@ -115,7 +115,7 @@ pub enum Command {
     },
     /// Train an MLP (minibatch Adam, cross-entropy) and save it as safetensors.
     Train(TrainArgs),
-    /// Data files: `inspect` prints what mote reads from a CSV, TSV, .npz, .ts or IDX file.
+    /// Data files: `inspect` prints what mote reads from a CSV, TSV, .npz, .npy, .ts or IDX file.
     Data {
         /// The data subcommand.
         #[command(subcommand)]

@@ -18,7 +18,7 @@ pub enum DataCommand {
 /// `mote data inspect` arguments.
 #[derive(Debug, clap::Args)]
 pub struct InspectDataArgs {
-    /// The file (CSV, TSV, .npz, .ts, IDX).
+    /// The file (CSV, TSV, .npz, .npy, .ts, IDX).
     pub path: PathBuf,
     /// Sample rate of a recording in Hz, to state its duration.
     #[arg(long)]

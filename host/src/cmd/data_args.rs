@@ -12,7 +12,9 @@ pub struct DataFileArgs {
     #[arg(long, value_enum, help_heading = "Data files")]
     pub format: Option<Format>,
     /// CSV: the label column, by header name or 0-based index [default: the last column].
-    /// Labels may be class names (sorted to indices) or whole numbers 0-255.
+    /// Labels may be class names (sorted to indices) or whole numbers 0-255. `.npy` (`np.save`):
+    /// the labels' `.npy` file [default: beside it, `X_train.npy` → `y_train.npy`, `x.npy` →
+    /// `y.npy`].
     #[arg(long, help_heading = "Data files")]
     pub label: Option<String>,
     /// CSV: feature columns, comma-separated names, indices and START:END ranges (0-based, END

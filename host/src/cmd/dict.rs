@@ -24,7 +24,7 @@ pub struct DictArgs {
     /// Dictionary size = window length (default 50 for synthetic, 32 for real data).
     #[arg(long)]
     pub n: Option<usize>,
-    /// Data source: `synthetic`, `ecg`, `daphnet`, or a data file (CSV, TSV, .npz, .ts, IDX; see
+    /// Data source: `synthetic`, `ecg`, `daphnet`, or a data file (CSV, TSV, .npz, .npy, .ts, IDX; see
     /// the data-file flags), whose rows (samples, or `--window`s of a recording) are the windows:
     /// a row's values, channel-major, must number one of the supported sizes.
     #[arg(long)]

@@ -84,7 +84,7 @@ impl fmt::Display for DataError {
             Self::UnknownName(name) => {
                 write!(
                     f,
-                    "unknown data set `{name}`; known: {} (or the path of a CSV, TSV, .npz, .ts \
+                    "unknown data set `{name}`; known: {} (or the path of a CSV, TSV, .npz, .npy, .ts \
                      or IDX file)",
                     NAMES.join(", ")
                 )
@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(
             e,
             "unknown data set `cifar`; known: digits, fashion-mnist, basicmotions (or the path \
-             of a CSV, TSV, .npz, .ts or IDX file)"
+             of a CSV, TSV, .npz, .npy, .ts or IDX file)"
         );
     }
 }

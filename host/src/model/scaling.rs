@@ -132,7 +132,7 @@ mod tests {
     use crate::model::AlignedModel;
     use crate::model::quantize::{Scheme, quantize, quantize_with};
     use crate::model::simulate::simulate;
-    use crate::nn::{Dense, Mlp};
+    use crate::nn::Mlp;
     use mote_core::check::XorShift32;
 
     /// A table of `rows` rows of 2 channels × 3 values in wild units, labels alternating.
@@ -162,16 +162,7 @@ mod tests {
     }
 
     fn mlp() -> Mlp {
-        let mut rng = XorShift32(5);
-        let mut dense = |o: usize, i: usize| Dense {
-            out_dim: o,
-            in_dim: i,
-            weight: (0..o * i).map(|_| rng.next_f32() - 0.5).collect(),
-            bias: (0..o).map(|_| rng.next_f32() - 0.5).collect(),
-        };
-        Mlp {
-            layers: vec![dense(5, 6), dense(2, 5)],
-        }
+        crate::nn::testing::random_mlp(&[6, 5, 2], &mut crate::rng::Rng::new(5))
     }
 
     fn outputs(bytes: &[u8], data: &Dataset) -> Vec<Vec<u32>> {

@@ -33,6 +33,9 @@ pub enum Format {
     Tsv,
     /// NumPy `.npz` archive.
     Npz,
+    /// NumPy `.npy` array (`np.save`) of features, its labels in a second `.npy` (`--label`,
+    /// or beside it: `X_train.npy` → `y_train.npy`, `x.npy` → `y.npy`).
+    Npy,
     /// UCR/UEA (sktime, aeon) `.ts` time series.
     Ts,
     /// IDX (MNIST), gzip or not; labels from the sibling `*-labels-idx1-ubyte` file.
@@ -117,6 +120,9 @@ pub fn infer_format(path: &Path) -> Result<Format, DataError> {
     if stem.ends_with(".npz") {
         return Ok(Format::Npz);
     }
+    if stem.ends_with(".npy") {
+        return Ok(Format::Npy);
+    }
     if stem.ends_with(".ts") {
         return Ok(Format::Ts);
     }
@@ -128,6 +134,7 @@ pub fn infer_format(path: &Path) -> Result<Format, DataError> {
     let got = input.read_full(&mut head)?;
     Ok(match &head[..got] {
         [b'P', b'K', 3, 4] => Format::Npz,
+        [0x93, b'N', b'U', b'M'] => Format::Npy,
         [0, 0, 8, _] | [0x1f, 0x8b, ..] => Format::Idx,
         [b'#', ..] | [b'@', ..] => Format::Ts,
         _ => Format::Csv,
@@ -206,6 +213,13 @@ pub fn read_table(path: &Path, opts: &FileOptions) -> Result<(Table, Format), Da
         Format::Csv => csv::read(path, csv::sniff_delimiter(path), &csv_opts)?,
         Format::Tsv => csv::read(path, b'\t', &csv_opts)?,
         Format::Npz => npz::read(path, &opts.x_key, &opts.y_key, opts.drop_nan)?,
+        Format::Npy => {
+            let labels = match &opts.label {
+                Some(l) => PathBuf::from(l),
+                None => npz::npy_labels_beside(path)?,
+            };
+            npz::read_npy_pair(path, &labels, opts.drop_nan)?
+        }
         Format::Ts => {
             let f = super::ts::parse_with(&super::ts::read(path)?, path, opts.pad_series)?;
             let names: Vec<String> = (0..f.dimensions)
@@ -288,6 +302,7 @@ fn partner(path: &Path, format: Format) -> Option<PathBuf> {
     let other = match format {
         Format::Ts if name.contains("_TRAIN") => name.replace("_TRAIN", "_TEST"),
         Format::Idx if name.starts_with("train-") => name.replacen("train-", "t10k-", 1),
+        Format::Npy if name.contains("train") => name.replacen("train", "test", 1),
         _ => return None,
     };
     let p = path.with_file_name(other);
@@ -405,6 +420,13 @@ fn split(
                 tp,
                 &FileOptions {
                     format: Some(format),
+                    // A `.npy` test file's labels are its own (found beside it), not the
+                    // training file's `--label`.
+                    label: if format == Format::Npy {
+                        None
+                    } else {
+                        opts.label.clone()
+                    },
                     ..opts.clone()
                 },
             )?;

@@ -292,6 +292,87 @@ pub fn read(path: &Path, x_key: &str, y_key: &str, drop_nan: bool) -> Result<Tab
     };
     let x = get(x_key)?;
     let y = get(y_key)?;
+    table_of(path, x, y, x_key, y_key, drop_nan)
+}
+
+/// Reads one array written by `np.save` from `path` (`what` names it in errors).
+fn load_npy(path: &Path, what: &str) -> Result<Array, DataError> {
+    let mut input = crate::input::open(path)?;
+    let Some(size) = input.size() else {
+        return Err(malformed(path, "a .npy file must be a regular file"));
+    };
+    read_npy(&mut input, size, what).map_err(|m| malformed(path, m))
+}
+
+/// The labels file of a `.npy` feature file when `--label` does not name one: the NumPy
+/// conventions `X_train.npy` → `y_train.npy`, `x.npy` → `y.npy`, `features.npy` →
+/// `labels.npy` (the first that exists).
+pub fn npy_labels_beside(path: &Path) -> Result<std::path::PathBuf, DataError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".npy").unwrap_or(&name);
+    let mut candidates = Vec::new();
+    for (from, to) in [
+        ("X", "y"),
+        ("x", "y"),
+        ("features", "labels"),
+        ("data", "labels"),
+    ] {
+        if stem == from {
+            candidates.push(format!("{to}.npy"));
+        }
+        for (a, b) in [
+            (format!("{from}_"), format!("{to}_")),
+            (format!("_{from}"), format!("_{to}")),
+        ] {
+            if let Some(rest) = stem.strip_prefix(a.as_str()) {
+                candidates.push(format!("{b}{rest}.npy"));
+            }
+            if let Some(rest) = stem.strip_suffix(a.as_str()) {
+                candidates.push(format!("{rest}{b}.npy"));
+            }
+        }
+    }
+    for c in &candidates {
+        let p = path.with_file_name(c);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(malformed(
+        path,
+        format!(
+            "a .npy file holds one array (the features); its labels were not found beside it{}: \
+             name their .npy file with --label",
+            if candidates.is_empty() {
+                String::new()
+            } else {
+                format!(" (looked for {})", candidates.join(", "))
+            }
+        ),
+    ))
+}
+
+/// Reads a feature array written by `np.save` (`path`) and its labels, a second `.npy`
+/// (`labels`), into a table, as [`read`] does for the two arrays of an archive.
+pub fn read_npy_pair(path: &Path, labels: &Path, drop_nan: bool) -> Result<Table, DataError> {
+    let x = load_npy(path, "the feature array")?;
+    let y = load_npy(labels, "the label array")?;
+    let ln = labels.display().to_string();
+    table_of(path, x, y, "x", &ln, drop_nan)
+}
+
+/// The table of feature array `x` and label array `y` (named `x_key`, `y_key` in errors).
+fn table_of(
+    path: &Path,
+    x: Array,
+    y: Array,
+    x_key: &str,
+    y_key: &str,
+    drop_nan: bool,
+) -> Result<Table, DataError> {
     if !x.strings.is_empty() {
         return Err(malformed(
             path,

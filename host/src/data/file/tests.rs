@@ -385,9 +385,9 @@ proptest! {
 
 /// Files pandas and NumPy wrote (`tools/fixtures/pandas_numpy.py`; versions in
 /// `host/tests/fixtures/VERSIONS`): the first 60 training and 20 test rows of the bundled
-/// digits as a quoted CRLF CSV with class names, an `np.savez` archive (f4 `x`, i8 `y`) and an
-/// `np.savez_compressed` one (f8 `x`, `<U5` names). Each reads back to the bundled tensors,
-/// scaled with the training rows' ranges.
+/// digits as a quoted CRLF CSV with class names, an `np.savez` archive (f4 `x`, i8 `y`), an
+/// `np.savez_compressed` one (f8 `x`, `<U5` names) and `np.save` pairs (f2 `X_*.npy`, u1
+/// `y_*.npy`). Each reads back to the bundled tensors, scaled with the training rows' ranges.
 #[test]
 fn files_written_by_pandas_and_numpy_give_the_bundled_tensors() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -399,12 +399,15 @@ fn files_written_by_pandas_and_numpy_give_the_bundled_tensors() {
         "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
     ];
     for (tr, te, named) in [
-        ("digits_train.csv", "digits_test.csv", true),
-        ("digits_train.npz", "digits_test.npz", false),
-        ("digits_train_z.npz", "digits_test_z.npz", true),
+        ("digits_train.csv", Some("digits_test.csv"), true),
+        ("digits_train.npz", Some("digits_test.npz"), false),
+        ("digits_train_z.npz", Some("digits_test_z.npz"), true),
+        // np.save: f2 features in X_train.npy, u1 labels found beside it (y_train.npy), the
+        // test pair found as its partner (X_test.npy, y_test.npy).
+        ("npy/X_train.npy", None, false),
     ] {
         let opts = FileOptions {
-            test: Some(fixtures.join(te)),
+            test: te.map(|te| fixtures.join(te)),
             ..FileOptions::default()
         };
         let l = load(&fixtures.join(tr), &opts).unwrap_or_else(|e| panic!("{tr}: {e}"));
@@ -424,4 +427,20 @@ fn files_written_by_pandas_and_numpy_give_the_bundled_tensors() {
             }
         }
     }
+}
+
+#[test]
+fn a_npy_without_labels_beside_it_says_where_it_looked() {
+    let d = dir("npy");
+    let p = d.join("X_train.npy");
+    let x = super::npz::tests::npy("<f4", &[2, 1], false, &[0u8; 8]);
+    std::fs::write(&p, x).expect("writes");
+    let e = load(&p, &FileOptions::default())
+        .expect_err("no labels")
+        .to_string();
+    assert!(
+        e.contains("X_train.npy") && e.contains("y_train.npy") && e.contains("--label"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }
