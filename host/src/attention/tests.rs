@@ -270,6 +270,24 @@ fn zero_step_conversion_equals_the_spec_pseudo_code() {
 }
 
 #[test]
+fn zero_router_mom_is_the_gla_conversion_bit_for_bit_at_top_two() {
+    // equal memories, weights 1/2 each: 0 + r/2 + r/2 = r exactly, in every scheme
+    let (t, c) = (29, 3);
+    let m = random_model(13, dims(), 2, c);
+    let xs = random_tokens(14, t, c);
+    for scheme in WeightScheme::ALL {
+        let gla = file_logits(&to_mote(&m, Target::Gla, scheme).expect("gla"), &xs);
+        for memories in [2, 4] {
+            let target = Target::Mom { memories, top_k: 2 };
+            let mom = file_logits(&to_mote(&m, target, scheme).expect("mom"), &xs);
+            let bits =
+                |v: &[Vec<f32>]| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
+            assert_eq!(bits(&mom), bits(&gla), "{scheme:?}, {memories} memories");
+        }
+    }
+}
+
+#[test]
 fn the_training_forward_equals_the_token_by_token_file() {
     // The candle mixers (what training and fine-tuning optimise) against the reference; the
     // file is checked against the same reference above.
