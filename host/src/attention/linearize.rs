@@ -205,11 +205,13 @@ pub fn to_mote(model: &AttentionModel, target: Target, scheme: WeightScheme) -> 
             out_len: dm,
         });
     }
-    layers.push(LayerInfo {
-        layer: Layer::MeanPool,
-        in_len: dm,
-        out_len: dm,
-    });
+    if model.pool == super::model::Pool::Mean {
+        layers.push(LayerInfo {
+            layer: Layer::MeanPool,
+            in_len: dm,
+            out_len: dm,
+        });
+    }
     layers.push(head.dense().context(bias)?);
     match encode(&layers, model.channels) {
         Ok(bytes) => Ok(bytes),

@@ -25,6 +25,8 @@ pub struct AttentionConfig {
     pub blocks: usize,
     /// RoPE base.
     pub rope_theta: f32,
+    /// Pooling before the head.
+    pub pool: super::model::Pool,
     /// Full-batch AdamW steps.
     pub epochs: usize,
     /// Learning rate.
@@ -44,6 +46,7 @@ impl Default for AttentionConfig {
             d_head: 8,
             blocks: 1,
             rope_theta: 10_000.0,
+            pool: super::model::Pool::Mean,
             epochs: 300,
             lr: 1e-2,
             seed: 1,
@@ -125,6 +128,7 @@ pub fn train(
         channels: c,
         classes: k,
         dims,
+        pool: cfg.pool,
         rope_theta: cfg.rope_theta,
         w_in: uniform(&mut rng, d * c, c),
         b_in: vec![0.0; d],

@@ -54,6 +54,9 @@ pub struct AttentionTrainArgs {
     /// Query/key and value size per head (even: RoPE rotates pairs).
     #[arg(long, default_value_t = AttentionConfig::default().d_head)]
     pub head_dim: usize,
+    /// Pooling before the head: the running mean, or the last token (associative recall).
+    #[arg(long, value_enum, default_value_t = crate::attention::model::Pool::Mean)]
+    pub pool: crate::attention::model::Pool,
     /// RoPE base θ.
     #[arg(long, default_value_t = AttentionConfig::default().rope_theta)]
     pub rope_theta: f32,
@@ -105,6 +108,7 @@ impl AttentionTrainArgs {
             d_head: self.head_dim,
             blocks: self.blocks,
             rope_theta: self.rope_theta,
+            pool: self.pool,
             epochs: self.epochs,
             lr: self.lr,
             seed: self.seed,

@@ -316,6 +316,7 @@ mod tests {
             channels: 6,
             classes: 4,
             dims: d,
+            pool: crate::attention::model::Pool::Mean,
             rope_theta: 10_000.0,
             w_in: r(8 * 6),
             b_in: r(8),
