@@ -98,8 +98,9 @@ pub fn generate(cfg: &MqarConfig, n: usize, seed: u32) -> Result<SeriesSet> {
     })
 }
 
-/// Train (256 streams, seed 1) and test (128 streams, seed 2) splits of `mqar:LENGTH`.
+/// Train (1,024 streams, seed 1) and test (256 streams, seed 2) splits of `mqar:LENGTH` (with
+/// 256 training streams the softmax model memorised them: train 0.555, test 0.125 = chance).
 pub fn splits(length: usize) -> Result<(SeriesSet, SeriesSet)> {
     let cfg = MqarConfig::new(length);
-    Ok((generate(&cfg, 256, 1)?, generate(&cfg, 128, 2)?))
+    Ok((generate(&cfg, 1024, 1)?, generate(&cfg, 256, 2)?))
 }

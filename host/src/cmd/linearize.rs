@@ -12,7 +12,7 @@ use crate::attention::linearize::{Target, to_mote};
 use crate::attention::lora::{LoraConfig, LoraReport, finetune, parse_spec};
 use crate::attention::net::Mixer;
 use crate::attention::safetensors::load;
-use crate::attention::train::evaluate;
+use crate::attention::train::batched_accuracy;
 use crate::model::AlignedModel;
 use crate::output::outln;
 use crate::recurrent::classifier::file_accuracy;
@@ -146,13 +146,12 @@ fn convert(
     target: Target,
     scheme: WeightScheme,
     test: &crate::data::basicmotions::SeriesSet,
-    train: &crate::data::basicmotions::SeriesSet,
 ) -> Result<(Vec<u8>, Converted)> {
     let bytes = to_mote(model, target, scheme)?;
     let file = AlignedModel::new(&bytes);
     let parsed = file.parse().map_err(|e| anyhow!("{e}"))?;
     let float_test_accuracy = match target.mixer() {
-        Some(m) => Some(evaluate(model, m, train, test, f32::NAN)?.test_accuracy),
+        Some(m) => Some(batched_accuracy(model, m, test)?),
         None => None,
     };
     let c = Converted {
@@ -211,15 +210,9 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
         test_ds.classes.len()
     );
     target.validate(Some(test_ds.length.min(train_ds.length)))?;
-    let softmax_test_accuracy = evaluate(
-        &model,
-        Mixer::Softmax { window: None },
-        &train_ds,
-        &test_ds,
-        f32::NAN,
-    )?
-    .test_accuracy;
-    let (mut bytes, zero_step) = convert(&model, target, args.scheme, &test_ds, &train_ds)?;
+    let softmax_test_accuracy =
+        batched_accuracy(&model, Mixer::Softmax { window: None }, &test_ds)?;
+    let (mut bytes, zero_step) = convert(&model, target, args.scheme, &test_ds)?;
     let finetuned = match lora {
         None => None,
         Some((mixer, cfg)) => {
@@ -233,7 +226,7 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
                 bar.inc(1);
             })?;
             bar.finish_and_clear();
-            let (b, converted) = convert(&merged, target, args.scheme, &test_ds, &train_ds)?;
+            let (b, converted) = convert(&merged, target, args.scheme, &test_ds)?;
             bytes = b;
             Some(Finetuned {
                 lora: report,
