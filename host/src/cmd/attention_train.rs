@@ -31,7 +31,8 @@ pub enum MixerArg {
 /// Arguments of `mote attention-train`.
 #[derive(Debug, clap::Args)]
 pub struct AttentionTrainArgs {
-    /// `basicmotions` (default: the bundled split), a directory holding BasicMotions_TRAIN.ts and
+    /// `basicmotions` (default: the bundled split), `mqar:LENGTH` (synthetic associative recall,
+    /// with `--pool last`), a directory holding BasicMotions_TRAIN.ts and
     /// BasicMotions_TEST.ts, or a data file (a `.ts` archive, or a recording cut into series by
     /// `--window`/`--hop`, see the data-file flags).
     #[arg(long)]

@@ -65,9 +65,9 @@ pub struct LinearizeArgs {
     /// Seed of the LoRA initialisation.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
-    /// Series to evaluate and fine-tune on: `basicmotions` (default), a directory with
-    /// BasicMotions_TRAIN.ts / _TEST.ts, or a `.ts` file (its `_TEST.ts` partner is the test
-    /// split).
+    /// Series to evaluate and fine-tune on: `basicmotions` (default), `mqar:LENGTH`
+    /// (synthetic associative recall), a directory with BasicMotions_TRAIN.ts / _TEST.ts, or a
+    /// `.ts` file (its `_TEST.ts` partner is the test split).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Keep these channels of the data, in this order. Default: every channel.
