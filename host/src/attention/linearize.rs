@@ -16,7 +16,8 @@
 //! `mom` needs a router the attention model does not have: it is zero, so every memory gets
 //! the same probability, the top-k are always memories `0..k` (ties go to the lower index) with
 //! weight `1/k` each, and every memory is a copy of `k_proj`/`v_proj`: the zero-step MoM is the
-//! GLA conversion (up to the rounding of `Σ (1/k) r`). Memories only become different once the
+//! GLA conversion: bit for bit at top-1 and top-2 (`0 + r/2 + r/2 = r` exactly; tested), up to
+//! the rounding of `Σ (1/k) r` otherwise. Memories only become different once the
 //! router and the memories are trained, which this conversion does not do.
 //!
 //! `swa` with a window of the series length is the softmax model itself, token by token.
@@ -204,11 +205,13 @@ pub fn to_mote(model: &AttentionModel, target: Target, scheme: WeightScheme) -> 
             out_len: dm,
         });
     }
-    layers.push(LayerInfo {
-        layer: Layer::MeanPool,
-        in_len: dm,
-        out_len: dm,
-    });
+    if model.pool == super::model::Pool::Mean {
+        layers.push(LayerInfo {
+            layer: Layer::MeanPool,
+            in_len: dm,
+            out_len: dm,
+        });
+    }
     layers.push(head.dense().context(bias)?);
     match encode(&layers, model.channels) {
         Ok(bytes) => Ok(bytes),

@@ -16,10 +16,12 @@
 //! - [`safetensors`]: PyTorch-named files (`q_proj`, `k_proj`, `v_proj`, `o_proj`, ...).
 //! - [`linearize`]: the zero-step conversion to GLA / Liger / MoM / SWA `.mote` files.
 //! - [`lora`]: LoRA fine-tuning of the converted model, merged before export.
+//! - [`mqar`]: the synthetic associative-recall streams (`--data mqar:LENGTH`).
 
 pub mod linearize;
 pub mod lora;
 pub mod model;
+pub mod mqar;
 pub mod net;
 pub mod safetensors;
 pub mod train;

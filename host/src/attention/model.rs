@@ -17,7 +17,28 @@ pub struct Block {
     pub wo: Vec<f32>,
 }
 
-/// `logits = head(mean_t blocks(input_proj(x_t)))` with causal softmax attention blocks
+/// How the token vectors become one vector for the head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pool {
+    /// The running mean over the tokens so far (the model file's `MeanPool`).
+    Mean,
+    /// The current token's vector (no pooling layer: the head reads every token), for tasks
+    /// whose answer is at the last token, such as associative recall.
+    Last,
+}
+
+impl Pool {
+    /// Name in listings and in the safetensors metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pool::Mean => "mean",
+            Pool::Last => "last",
+        }
+    }
+}
+
+/// `logits = head(pool_t blocks(input_proj(x_t)))` with causal softmax attention blocks
 /// (docs/attention.md). The same weights are what [`super::linearize`] turns into recurrent
 /// cells.
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +49,8 @@ pub struct AttentionModel {
     pub classes: usize,
     /// Sizes of every block (`d_model`, heads, `d_k`, `d_v`).
     pub dims: Dims,
+    /// Pooling before the head.
+    pub pool: Pool,
     /// RoPE base `θ` of the softmax attention (`rope_theta` in Hugging Face configs).
     pub rope_theta: f32,
     /// `input_proj.weight`, `[d, C]`.

@@ -81,6 +81,7 @@ struct BlockNet {
 /// with LoRA `Var`s beside them (fine-tuning).
 pub struct Net {
     dims: Dims,
+    pool: super::model::Pool,
     rope_theta: f32,
     w_in: Tensor,
     b_in: Tensor,
@@ -257,6 +258,7 @@ impl Net {
         }
         Ok(Net {
             dims: d,
+            pool: model.pool,
             rope_theta: model.rope_theta,
             w_in,
             b_in,
@@ -332,7 +334,14 @@ impl Net {
             let o = o.transpose(1, 2)?.contiguous()?.reshape((bs, t, d.vd()))?;
             h = project(&o, &b.wo, None)?;
         }
-        Ok(h.mean(1)?
+        let pooled = match self.pool {
+            super::model::Pool::Mean => h.mean(1)?,
+            super::model::Pool::Last => {
+                let t = h.dim(1)?;
+                h.narrow(1, t - 1, 1)?.squeeze(1)?
+            }
+        };
+        Ok(pooled
             .broadcast_matmul(&self.w_head.t()?)?
             .broadcast_add(&self.b_head)?)
     }
@@ -364,6 +373,7 @@ impl Net {
             channels,
             classes,
             dims: self.dims,
+            pool: self.pool,
             rope_theta: self.rope_theta,
             w_in: flat(&self.w_in)?,
             b_in: flat(&self.b_in)?,

@@ -8,7 +8,8 @@
 //! layers.N.self_attn.v_proj.weight [H·d_v, d]
 //! layers.N.self_attn.o_proj.weight [d, H·d_v]
 //! head.weight                     [K, d]      head.bias        [K]
-//! __metadata__: num_attention_heads = "H" (required), rope_theta = "θ" (default 10000)
+//! __metadata__: num_attention_heads = "H" (required), rope_theta = "θ" (default 10000),
+//!               pooling = "mean" (default) | "last"
 //! ```
 //!
 //! Tensors may be f32, f16 or bf16; mote writes f32 (plus `format: pt`). Loading is strict:
@@ -29,6 +30,8 @@ use crate::nn::mlp::{ModelError, to_f32};
 pub const HEADS_KEY: &str = "num_attention_heads";
 /// Metadata key of the RoPE base.
 pub const ROPE_KEY: &str = "rope_theta";
+/// Metadata key of the pooling (`mean`, the default, or `last`).
+pub const POOL_KEY: &str = "pooling";
 /// RoPE base when the file does not say (Llama's).
 pub const DEFAULT_ROPE_THETA: f32 = 10_000.0;
 
@@ -73,6 +76,7 @@ pub fn to_safetensors(model: &AttentionModel) -> Result<Vec<u8>> {
         ("format".to_string(), "pt".to_string()),
         (HEADS_KEY.to_string(), d.heads.to_string()),
         (ROPE_KEY.to_string(), model.rope_theta.to_string()),
+        (POOL_KEY.to_string(), model.pool.name().to_string()),
     ]);
     Ok(safetensors::serialize(views, Some(meta))?)
 }
@@ -142,6 +146,11 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
             Ok(t) if t.is_finite() && t > 1.0 => t,
             _ => bail!("{file}: metadata `{ROPE_KEY}` = {s:?}, expected a finite number > 1"),
         },
+    };
+    let pool = match meta.get(POOL_KEY).map(String::as_str) {
+        None | Some("mean") => super::model::Pool::Mean,
+        Some("last") => super::model::Pool::Last,
+        Some(p) => bail!("{file}: metadata `{POOL_KEY}` = {p:?}, expected \"mean\" or \"last\""),
     };
     let (mut w_in, mut b_in, mut w_head, mut b_head) = (None, None, None, None);
     let mut blocks: BTreeMap<usize, [Option<Loaded>; 4]> = BTreeMap::new();
@@ -289,6 +298,7 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         channels,
         classes,
         dims,
+        pool,
         rope_theta,
         w_in,
         b_in,

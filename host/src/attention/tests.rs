@@ -33,6 +33,7 @@ fn random_model(seed: u32, dims: Dims, blocks: usize, channels: usize) -> Attent
         channels,
         classes: 3,
         dims,
+        pool: super::model::Pool::Mean,
         rope_theta: 100.0,
         w_in: r(dm * channels, channels),
         b_in: r(dm, 4),
@@ -266,6 +267,24 @@ fn zero_step_conversion_equals_the_spec_pseudo_code() {
                 diff < 2e-5,
                 "{target:?}, {blocks} blocks: max rel diff {diff}"
             );
+        }
+    }
+}
+
+#[test]
+fn zero_router_mom_is_the_gla_conversion_bit_for_bit_at_top_two() {
+    // equal memories, weights 1/2 each: 0 + r/2 + r/2 = r exactly, in every scheme
+    let (t, c) = (29, 3);
+    let m = random_model(13, dims(), 2, c);
+    let xs = random_tokens(14, t, c);
+    for scheme in WeightScheme::ALL {
+        let gla = file_logits(&to_mote(&m, Target::Gla, scheme).expect("gla"), &xs);
+        for memories in [2, 4] {
+            let target = Target::Mom { memories, top_k: 2 };
+            let mom = file_logits(&to_mote(&m, target, scheme).expect("mom"), &xs);
+            let bits =
+                |v: &[Vec<f32>]| -> Vec<u32> { v.iter().flatten().map(|x| x.to_bits()).collect() };
+            assert_eq!(bits(&mom), bits(&gla), "{scheme:?}, {memories} memories");
         }
     }
 }
@@ -628,6 +647,93 @@ fn linearized_mixers_train_from_scratch() {
         let (_, rep) = train(&tr, &te, &cfg, |_, _| {}).expect("trains");
         assert!(rep.train_accuracy >= 0.9, "{mixer:?}: {rep:?}");
     }
+}
+
+#[test]
+fn last_token_pooling_file_equals_the_reference_and_the_forward() {
+    // no MeanPool layer: the head reads each token's block output
+    let (t, c) = (13, 3);
+    let mut m = random_model(21, dims(), 1, c);
+    m.pool = super::model::Pool::Last;
+    let xs = random_tokens(22, t, c);
+    let bytes = to_mote(&m, Target::Liger { window: 4 }, WeightScheme::F32).expect("converts");
+    let got = file_logits(&bytes, &xs);
+    // the reference's running mean over one token is the token itself: rerun it per prefix
+    let want: Vec<Vec<f64>> = (1..=t)
+        .map(|n| {
+            let mut mean = m.clone();
+            mean.pool = super::model::Pool::Mean;
+            let per = reference_logits(&mean, 4, Branches::Both, &xs[..n * c]);
+            let prev = if n > 1 {
+                reference_logits(&mean, 4, Branches::Both, &xs[..(n - 1) * c])
+            } else {
+                vec![]
+            };
+            // head(mean_n) · n − head(mean_{n−1}) · (n − 1) = head(h_n) (the head is affine)
+            let a = &per[n - 1];
+            match prev.last() {
+                None => a.clone(),
+                Some(b) => a
+                    .iter()
+                    .zip(b)
+                    .map(|(x, y)| x * n as f64 - y * (n - 1) as f64)
+                    .collect(),
+            }
+        })
+        .collect();
+    let diff = max_rel_diff(&got, &want);
+    assert!(diff < 1e-4, "{diff}");
+    let x = candle_core::Tensor::from_vec(xs, (1, t, c), &candle_core::Device::Cpu).expect("x");
+    let f = Net::frozen(&m)
+        .expect("net")
+        .forward(&x, Mixer::Liger { window: 4 })
+        .expect("fwd")
+        .flatten_all()
+        .expect("flat")
+        .to_vec1::<f32>()
+        .expect("vec");
+    assert!(max_rel_diff(&[f], &want[t - 1..]) < 1e-4);
+    // the pooling survives the safetensors round trip
+    let back =
+        from_safetensors(&to_safetensors(&m).expect("writes"), Path::new("p")).expect("loads");
+    assert_eq!(back.pool, super::model::Pool::Last);
+}
+
+#[test]
+fn recall_streams_hold_the_answer() {
+    use super::mqar::{MqarConfig, generate};
+    let cfg = MqarConfig::new(40);
+    let ds = generate(&cfg, 50, 3).expect("generates");
+    let c = cfg.keys + cfg.values;
+    assert_eq!((ds.channels, ds.length, ds.classes.len()), (24, 40, 8));
+    for s in &ds.series {
+        let tok = |t: usize| &s.values[t * c..(t + 1) * c];
+        let query = tok(39);
+        let qk: Vec<usize> = (0..cfg.keys).filter(|&k| query[k] == 1.0).collect();
+        assert_eq!(qk.len(), 1);
+        assert!(query[cfg.keys..].iter().all(|&v| v == 0.0));
+        let mut pairs = 0;
+        for t in 0..39 {
+            let x = tok(t);
+            if x.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            pairs += 1;
+            if x[qk[0]] == 1.0 {
+                assert_eq!(
+                    x[cfg.keys + s.label],
+                    1.0,
+                    "the query's pair carries the label"
+                );
+            }
+        }
+        assert_eq!(pairs, cfg.pairs);
+    }
+    assert_eq!(generate(&cfg, 50, 3).expect("again"), ds);
+    assert!(
+        generate(&MqarConfig::new(8), 1, 1).is_err(),
+        "8 pairs do not fit before the query"
+    );
 }
 
 #[test]

@@ -25,6 +25,8 @@ pub struct AttentionConfig {
     pub blocks: usize,
     /// RoPE base.
     pub rope_theta: f32,
+    /// Pooling before the head.
+    pub pool: super::model::Pool,
     /// Full-batch AdamW steps.
     pub epochs: usize,
     /// Learning rate.
@@ -44,6 +46,7 @@ impl Default for AttentionConfig {
             d_head: 8,
             blocks: 1,
             rope_theta: 10_000.0,
+            pool: super::model::Pool::Mean,
             epochs: 300,
             lr: 1e-2,
             seed: 1,
@@ -75,6 +78,28 @@ pub fn accuracy(net: &Net, mixer: Mixer, x: &Tensor, y: &Tensor) -> Result<f64> 
     let pred = net.forward(x, mixer)?.argmax(1)?.to_vec1::<u32>()?;
     let y = y.to_vec1::<u32>()?;
     Ok(pred.iter().zip(&y).filter(|(a, b)| a == b).count() as f64 / y.len().max(1) as f64)
+}
+
+/// Accuracy of `model` with `mixer` on `ds`, a few series at a time so that the quadratic forms
+/// stay within a few hundred MB for long streams (GLA's parallel form holds `T² · d_k` values per
+/// head and series).
+pub fn batched_accuracy(model: &AttentionModel, mixer: Mixer, ds: &SeriesSet) -> Result<f64> {
+    let net = Net::frozen(model)?;
+    let d = model.dims;
+    let per_series = ds.length * ds.length * d.d_k * d.heads;
+    let chunk = ((1usize << 23) / per_series.max(1)).max(1);
+    let mut correct = 0.0;
+    for part in ds.series.chunks(chunk) {
+        let sub = SeriesSet {
+            classes: ds.classes.clone(),
+            channels: ds.channels,
+            length: ds.length,
+            series: part.to_vec(),
+        };
+        let (x, y) = raw_batch(&sub)?;
+        correct += accuracy(&net, mixer, &x, &y)? * part.len() as f64;
+    }
+    Ok(correct / ds.series.len().max(1) as f64)
 }
 
 /// Checks that two splits describe the same task.
@@ -126,6 +151,7 @@ pub fn train(
         channels: c,
         classes: k,
         dims,
+        pool: cfg.pool,
         rope_theta: cfg.rope_theta,
         w_in: uniform(&mut rng, d * c, c),
         b_in: vec![0.0; d],

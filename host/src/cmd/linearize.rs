@@ -12,7 +12,7 @@ use crate::attention::linearize::{Target, to_mote};
 use crate::attention::lora::{LoraConfig, LoraReport, finetune, parse_spec};
 use crate::attention::net::Mixer;
 use crate::attention::safetensors::load;
-use crate::attention::train::evaluate;
+use crate::attention::train::batched_accuracy;
 use crate::model::AlignedModel;
 use crate::output::outln;
 use crate::recurrent::classifier::file_accuracy;
@@ -65,9 +65,9 @@ pub struct LinearizeArgs {
     /// Seed of the LoRA initialisation.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
-    /// Series to evaluate and fine-tune on: `basicmotions` (default), a directory with
-    /// BasicMotions_TRAIN.ts / _TEST.ts, or a `.ts` file (its `_TEST.ts` partner is the test
-    /// split).
+    /// Series to evaluate and fine-tune on: `basicmotions` (default), `mqar:LENGTH`
+    /// (synthetic associative recall), a directory with BasicMotions_TRAIN.ts / _TEST.ts, or a
+    /// `.ts` file (its `_TEST.ts` partner is the test split).
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Keep these channels of the data, in this order. Default: every channel.
@@ -146,13 +146,12 @@ fn convert(
     target: Target,
     scheme: WeightScheme,
     test: &crate::data::basicmotions::SeriesSet,
-    train: &crate::data::basicmotions::SeriesSet,
 ) -> Result<(Vec<u8>, Converted)> {
     let bytes = to_mote(model, target, scheme)?;
     let file = AlignedModel::new(&bytes);
     let parsed = file.parse().map_err(|e| anyhow!("{e}"))?;
     let float_test_accuracy = match target.mixer() {
-        Some(m) => Some(evaluate(model, m, train, test, f32::NAN)?.test_accuracy),
+        Some(m) => Some(batched_accuracy(model, m, test)?),
         None => None,
     };
     let c = Converted {
@@ -211,15 +210,9 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
         test_ds.classes.len()
     );
     target.validate(Some(test_ds.length.min(train_ds.length)))?;
-    let softmax_test_accuracy = evaluate(
-        &model,
-        Mixer::Softmax { window: None },
-        &train_ds,
-        &test_ds,
-        f32::NAN,
-    )?
-    .test_accuracy;
-    let (mut bytes, zero_step) = convert(&model, target, args.scheme, &test_ds, &train_ds)?;
+    let softmax_test_accuracy =
+        batched_accuracy(&model, Mixer::Softmax { window: None }, &test_ds)?;
+    let (mut bytes, zero_step) = convert(&model, target, args.scheme, &test_ds)?;
     let finetuned = match lora {
         None => None,
         Some((mixer, cfg)) => {
@@ -233,7 +226,7 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
                 bar.inc(1);
             })?;
             bar.finish_and_clear();
-            let (b, converted) = convert(&merged, target, args.scheme, &test_ds, &train_ds)?;
+            let (b, converted) = convert(&merged, target, args.scheme, &test_ds)?;
             bytes = b;
             Some(Finetuned {
                 lora: report,
@@ -317,6 +310,7 @@ mod tests {
             channels: 6,
             classes: 4,
             dims: d,
+            pool: crate::attention::model::Pool::Mean,
             rope_theta: 10_000.0,
             w_in: r(8 * 6),
             b_in: r(8),

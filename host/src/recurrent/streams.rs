@@ -193,14 +193,29 @@ pub fn test_series(
 
 /// The train and test series of a stream task: `data` is `None` or `basicmotions` (the bundled
 /// BasicMotions split), a directory holding `BasicMotions_TRAIN.ts` and `BasicMotions_TEST.ts`,
-/// or a data file (a `.ts` archive, or a recording cut into series as `opts` says); then only
-/// `channels` are kept (all when empty).
+/// `mqar:LENGTH` (synthetic associative recall, [`crate::attention::mqar`]), or a data file (a
+/// `.ts` archive, or a recording cut into series as `opts` says); then only `channels` are kept
+/// (all when empty).
 pub fn load_splits(
     catalog: &crate::data::Catalog,
     data: Option<&std::path::Path>,
     opts: &crate::data::file::FileOptions,
     channels: &[usize],
 ) -> Result<(SeriesSet, SeriesSet)> {
+    if let Some(len) = data
+        .and_then(|d| d.to_str())
+        .and_then(|d| d.strip_prefix("mqar:"))
+    {
+        let length = len
+            .parse::<usize>()
+            .map_err(|_| anyhow!("--data mqar:{len}: expected mqar:LENGTH, e.g. mqar:64"))?;
+        let (mut train, mut test) = crate::attention::mqar::splits(length)?;
+        if !channels.is_empty() {
+            train = train.select_channels(channels)?;
+            test = test.select_channels(channels)?;
+        }
+        return Ok((train, test));
+    }
     let dir = match data {
         Some(d) if d.as_os_str() != "basicmotions" => d.to_path_buf(),
         _ => catalog.data_dir()?.join("basicmotions"),
