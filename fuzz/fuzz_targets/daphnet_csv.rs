@@ -6,9 +6,15 @@ use libfuzzer_sys::fuzz_target;
 use mote_host::data::daphnet;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let _ = daphnet::parse_channel(text, "ankle_vert", "fuzz.csv");
-    let named = text.lines().next().and_then(|h| h.split(',').nth(1)).map(str::trim);
+    let named = text
+        .lines()
+        .next()
+        .and_then(|h| h.split(',').nth(1))
+        .map(str::trim);
     if let Some(channel) = named
         && let Ok(v) = daphnet::parse_channel(text, channel, "fuzz.csv")
     {

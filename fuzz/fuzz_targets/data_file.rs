@@ -1,4 +1,5 @@
-//! Fuzzes the user-data-file readers (`mote_host::data::file`): CSV, TSV and `.npz` bytes, read
+//! Fuzzes the user-data-file readers (`mote_host::data::file`): CSV, TSV, `.npz` and `.npy`
+//! bytes (a `.npy` read as both the features and its own labels), read
 //! with options chosen by the first input byte (header forced or inferred, --drop-nan, windows,
 //! label by index), then loaded into train/test data sets. No panic on any file; what loads has
 //! features in [0, 1] and labels below the class count.
@@ -10,14 +11,19 @@ use libfuzzer_sys::fuzz_target;
 use mote_host::data::file::{FileOptions, Format, load, read_table};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, body)) = data.split_first() else { return };
-    let format = match mode % 3 {
+    let Some((&mode, body)) = data.split_first() else {
+        return;
+    };
+    let format = match mode % 4 {
         0 => Format::Csv,
         1 => Format::Tsv,
-        _ => Format::Npz,
+        2 => Format::Npz,
+        _ => Format::Npy,
     };
     let path = std::env::temp_dir().join(format!("mote-fuzz-data-{}", std::process::id()));
-    let Ok(mut f) = std::fs::File::create(&path) else { return };
+    let Ok(mut f) = std::fs::File::create(&path) else {
+        return;
+    };
     if f.write_all(body).is_err() {
         return;
     }
@@ -32,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
         drop_nan: mode & 0x20 != 0,
         window: (mode & 0x40 != 0).then_some(2),
         hop: (mode & 0x40 != 0).then_some(1),
-        label: (mode & 0x80 != 0).then(|| "0".to_string()),
+        label: if format == Format::Npy {
+            Some(path.display().to_string())
+        } else {
+            (mode & 0x80 != 0).then(|| "0".to_string())
+        },
         ..FileOptions::default()
     };
     if let Ok((t, _)) = read_table(&path, &opts) {

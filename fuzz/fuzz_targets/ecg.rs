@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use mote_host::data::ecg;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(v) = ecg::decode(data, "fuzz.u16le") else { return };
+    let Ok(v) = ecg::decode(data, "fuzz.u16le") else {
+        return;
+    };
     assert_eq!(v.len() * 2, data.len());
     assert!(v.iter().map(|&x| ecg::adc_to_mv(x)).all(f32::is_finite));
 });

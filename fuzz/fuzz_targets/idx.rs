@@ -16,7 +16,10 @@ fuzz_target!(|data: &[u8]| {
     // One label per image (only for label counts a test machine can hold).
     let n = a.dims[0];
     if n <= 1 << 16 {
-        let labels = IdxU8 { dims: vec![n], data: (0..n).map(|i| (i % 10) as u8).collect() };
+        let labels = IdxU8 {
+            dims: vec![n],
+            data: (0..n).map(|i| (i % 10) as u8).collect(),
+        };
         if let Ok(ds) = idx::dataset(&a, p, &labels, p, 10) {
             assert_eq!(ds.features.len(), a.data.len());
             assert!(ds.features.iter().all(|x| (0.0..=1.0).contains(x)));

@@ -13,7 +13,9 @@ struct Aligned([u8; 1 << 16]);
 fuzz_target!(|input: &[u8]| {
     // The first byte selects a mode: odd = re-seal both CRCs after the mutation, so the fuzzer
     // explores the structural checks behind the checksums instead of stopping at them.
-    let Some((&mode, data)) = input.split_first() else { return };
+    let Some((&mode, data)) = input.split_first() else {
+        return;
+    };
     if data.len() > 1 << 16 {
         return;
     }
@@ -26,7 +28,9 @@ fuzz_target!(|input: &[u8]| {
         let head = crc32(&file[..60]);
         file[60..64].copy_from_slice(&head.to_le_bytes());
     }
-    let Ok(model) = Model::parse(&buf.0[..data.len()]) else { return };
+    let Ok(model) = Model::parse(&buf.0[..data.len()]) else {
+        return;
+    };
     let ram = model.ram();
     // Cap what a fuzzed header may ask for, as a device with fixed buffers would.
     if ram.arena_f32 > 1 << 16
@@ -41,7 +45,11 @@ fuzz_target!(|input: &[u8]| {
     let mut st = vec![0.0f32; ram.state_f32];
     let x = vec![0.25f32; model.input_len()];
     let mut y = vec![0.0f32; model.output_len()];
-    let mut ws = Workspace { arena_f32: &mut af, arena_i8: &mut aq, state: &mut st };
+    let mut ws = Workspace {
+        arena_f32: &mut af,
+        arena_i8: &mut aq,
+        state: &mut st,
+    };
     if !model.is_stateful() {
         let _ = model.run(&x, &mut ws, &mut y);
         return;
@@ -52,7 +60,9 @@ fuzz_target!(|input: &[u8]| {
     let _ = model.step(&x, &mut ws, &mut y);
     // Half of the tokens go through the layers read once (`Layers`), half through `Model::step`.
     let mut buf = vec![None; model.layer_count()];
-    let Ok(layers) = model.read_layers(&mut buf) else { return };
+    let Ok(layers) = model.read_layers(&mut buf) else {
+        return;
+    };
     if model.reset(&mut ws).is_ok() {
         let mut xt = x.clone();
         for t in 0..4 {

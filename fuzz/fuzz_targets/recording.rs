@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use mote_core::sensor::recording::{MAX_CHANNELS, Recording};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(r) = Recording::parse(data) else { return };
+    let Ok(r) = Recording::parse(data) else {
+        return;
+    };
     let c = r.channels();
     assert!((1..=MAX_CHANNELS).contains(&c) && r.rate_millihertz() > 0);
     let mut s = [0i16; MAX_CHANNELS];

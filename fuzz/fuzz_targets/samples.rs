@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
         sample.read(&mut x).expect("a buffer of d values");
         assert_eq!(sample.bytes().len(), 4 * d);
         let by_index = s.get(i).expect("sample i exists");
-        assert_eq!((by_index.label(), by_index.bytes()), (sample.label(), sample.bytes()));
+        assert_eq!(
+            (by_index.label(), by_index.bytes()),
+            (sample.label(), sample.bytes())
+        );
         if d > 0 {
             assert!(sample.read(&mut x[..d - 1]).is_err());
         }

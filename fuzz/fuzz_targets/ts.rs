@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 use mote_host::data::{basicmotions, ts};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let p = Path::new("fuzz.ts");
     if let Ok(f) = ts::parse(text, p) {
         assert!(f.cases.iter().all(|c| c.len() == f.dimensions * f.length));
@@ -20,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok(s) = basicmotions::parse(text, p) {
-        assert!(s.series.iter().all(|x| x.values.len() == s.channels * s.length));
+        assert!(
+            s.series
+                .iter()
+                .all(|x| x.values.len() == s.channels * s.length)
+        );
     }
 });
