@@ -6,22 +6,19 @@
 
 use mote_host::attention::linearize::{Target, to_mote};
 use mote_host::attention::train::{AttentionConfig, train};
-use mote_host::data::{Catalog, basicmotions};
+use mote_host::data::Catalog;
+use mote_host::data::file::FileOptions;
 use mote_host::device::runner::run_on_device;
 use mote_host::device::{Board, Firmware};
 use mote_host::model::AlignedModel;
 use mote_host::recurrent::classifier::file_accuracy;
-use mote_host::recurrent::streams::StreamWorkload;
+use mote_host::recurrent::streams::{StreamWorkload, load_splits};
 use mote_host::recurrent::weights::WeightScheme;
 
 #[test]
 fn linearized_attention_bit_identical_on_firmware() {
-    let root = Catalog::default()
-        .data_dir()
-        .expect("data directory")
-        .join("basicmotions");
-    let train_ds = basicmotions::load(&root.join("BasicMotions_TRAIN.ts")).unwrap();
-    let test_ds = basicmotions::load(&root.join("BasicMotions_TEST.ts")).unwrap();
+    let (train_ds, test_ds) =
+        load_splits(&Catalog::default(), None, &FileOptions::default(), &[]).unwrap();
     let cfg = AttentionConfig {
         epochs: 100,
         ..AttentionConfig::default()

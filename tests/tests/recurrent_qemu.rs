@@ -3,20 +3,17 @@
 //! weight scheme, bit-identical to the host simulator (per-token output digest and logits).
 
 use mote_core::recurrent::Math;
-use mote_host::data::{Catalog, basicmotions};
+use mote_host::data::Catalog;
+use mote_host::data::file::FileOptions;
 use mote_host::device::{Board, Firmware};
 use mote_host::recurrent::classifier::{TrainConfig, train};
-use mote_host::recurrent::streams::run_on_device;
+use mote_host::recurrent::streams::{load_splits, run_on_device};
 use mote_host::recurrent::weights::WeightScheme;
 
 #[test]
 fn recurrent_classifier_bit_identical_on_firmware() {
-    let root = Catalog::default()
-        .data_dir()
-        .expect("data directory")
-        .join("basicmotions");
-    let train_ds = basicmotions::load(&root.join("BasicMotions_TRAIN.ts")).unwrap();
-    let test_ds = basicmotions::load(&root.join("BasicMotions_TEST.ts")).unwrap();
+    let (train_ds, test_ds) =
+        load_splits(&Catalog::default(), None, &FileOptions::default(), &[]).unwrap();
     let cfg = TrainConfig::default();
     let (model, report) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
     assert!(report.train_accuracy >= 0.9, "{report:?}");

@@ -758,21 +758,20 @@ impl<'a> RecurrentLayer<'a> {
     /// not own (`None`: it is built per token by [`RecurrentLayer::with_cell`]).
     pub fn prepare(&self) -> Result<Option<PreparedCell<'a>>, ParseError> {
         let c = &self.config;
-        let attention = || self.attention();
         Ok(Some(match c.cell {
             CellType::La2 => PreparedCell::La2(self.memory_cell(self.la2(0)?)?),
             CellType::Gla => PreparedCell::Gla(self.memory_cell(self.gla(0)?)?),
             CellType::Delta => PreparedCell::Delta(self.memory_cell(self.delta(0)?)?),
             CellType::MomLa2 | CellType::MomGla | CellType::MomDelta => return Ok(None),
             CellType::Swa => {
-                let [wq, wk, wv, wo] = attention()?;
+                let [wq, wk, wv, wo] = self.attention()?;
                 PreparedCell::Swa(
                     Swa::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
                         .map_err(|e| self.cell_error(e))?,
                 )
             }
             CellType::Liger => {
-                let [wq, wk, wv, wo] = attention()?;
+                let [wq, wk, wv, wo] = self.attention()?;
                 PreparedCell::Liger(
                     Liger::new(c.dims, wq, wk, wv, wo, c.window, c.rope)
                         .map_err(|e| self.cell_error(e))?,

@@ -1,7 +1,7 @@
 //! `mote bench`: instruction counts under QEMU (kernels, a model file, recurrent cells) and host
 //! timings (the assignment solver, recurrent prefill).
 
-use crate::model::scaling::test_inputs;
+use crate::model::scaling::inputs_for;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -223,7 +223,7 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             if parsed.is_stateful() {
                 return bench_stream_model(config, json, &file, &parsed, data, *samples, channels);
             }
-            let test = test_inputs(&parsed, &catalog, data)?.take(*samples);
+            let test = inputs_for(&parsed, &catalog, data)?.1.take(*samples);
             let host = simulate(&parsed, &test)?;
             let workload = SampleWorkload::new(&test, &host)?;
             let rows = with_macs(

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use super::Config;
 use crate::dict::features::DictFeatures;
 use crate::model::quantize::{Scheme, quantize_with};
-use crate::model::scaling::InputScaling;
+use crate::model::scaling::{InputScaling, inputs_for};
 use crate::nn::Mlp;
 use crate::output::outln;
 
@@ -52,14 +52,7 @@ pub fn run(args: &QuantizeArgs, config: &Config) -> Result<()> {
     }
     let catalog = config.catalog.with_files(args.file.options(true));
     let calib = match (&args.calib, &dict) {
-        (Some(name), Some(d)) => {
-            let raw = if d.scales_its_inputs()? {
-                catalog.load_unscaled(name)?.0
-            } else {
-                catalog.load(name)?.0
-            };
-            Some(d.apply(&raw)?)
-        }
+        (Some(name), Some(d)) => Some(d.apply(&inputs_for(&d.model()?, &catalog, name)?.0)?),
         (Some(name), None) => Some(catalog.load(name)?.0),
         (None, _) => None,
     };

@@ -10,7 +10,7 @@ use crate::device::Board;
 use crate::device::infer::SampleWorkload;
 use crate::device::runner::run_on_device;
 use crate::model::AlignedModel;
-use crate::model::scaling::test_inputs;
+use crate::model::scaling::inputs_for;
 use crate::model::simulate::simulate;
 use crate::output::outln;
 
@@ -49,7 +49,7 @@ pub fn run(args: &RunArgs, config: &Config) -> Result<()> {
         return run_streams(args, config, &file, &parsed);
     }
     let catalog = config.catalog.with_files(args.file.options(true));
-    let test = test_inputs(&parsed, &catalog, &args.data)?;
+    let test = inputs_for(&parsed, &catalog, &args.data)?.1;
     let report = simulate(&parsed, &test)?;
     let dev = match args.device {
         Some(board) => {

@@ -5,7 +5,7 @@ use anyhow::Result;
 use super::Config;
 
 use crate::dict::features::DictFeatures;
-use crate::model::scaling::InputScaling;
+use crate::model::scaling::{InputScaling, inputs_for};
 use crate::nn::train::{TrainConfig, evaluate, train_mlp};
 use crate::output::outln;
 
@@ -75,11 +75,7 @@ pub fn run(args: &TrainArgs, config: &Config) -> Result<()> {
     // model file's first layer, so the device takes the sensor's own units.
     let (train, test, metadata) = if let Some(path) = &args.dict {
         let d = DictFeatures::read(path)?;
-        let (train, test) = if d.scales_its_inputs()? {
-            catalog.load_unscaled(&args.data)?
-        } else {
-            catalog.load(&args.data)?
-        };
+        let (train, test) = inputs_for(&d.model()?, &catalog, &args.data)?;
         let metadata = vec![
             ("mote.data".to_string(), args.data.clone()),
             ("mote.dict".to_string(), path.display().to_string()),

@@ -7,13 +7,14 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use mote_core::model::{DictMode, Layer, LayerInfo, Model, Workspace};
+use mote_core::model::{DictMode, Layer, LayerInfo, Model};
 use serde::Serialize;
 
 use crate::data::Dataset;
 use crate::model::AlignedModel;
 use crate::model::quantize::encode;
 use crate::model::scaling::InputScaling;
+use crate::model::simulate::for_each_output;
 
 /// What the dictionary stage outputs (`--mode` of `mote dict -o`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -110,11 +111,6 @@ impl DictFeatures {
         self.file.parse().map_err(|e| anyhow::anyhow!("{e}"))
     }
 
-    /// Whether its inputs are unscaled (its first layer is a min–max scale).
-    pub fn scales_its_inputs(&self) -> Result<bool> {
-        Ok(crate::model::scaling::scales_its_inputs(&self.model()?))
-    }
-
     /// Its layers, to put in front of a classifier's.
     pub fn layers(&self) -> Result<Vec<LayerInfo<'_>>> {
         let m = self.model()?;
@@ -133,20 +129,10 @@ impl DictFeatures {
                 m.input_len()
             );
         }
-        let ram = m.ram();
-        let mut af = vec![0.0f32; ram.arena_f32];
-        let mut aq = vec![0i8; ram.arena_i8];
-        let mut ws = Workspace {
-            arena_f32: &mut af,
-            arena_i8: &mut aq,
-            state: &mut [],
-        };
         let d = m.output_len();
-        let mut features = vec![0.0f32; data.n * d];
-        for (i, y) in features.chunks_exact_mut(d).enumerate() {
-            m.run(data.row(i), &mut ws, y)
-                .with_context(|| format!("dictionary features of sample {i}"))?;
-        }
+        let mut features = Vec::with_capacity(data.n * d);
+        for_each_output(&m, data, |_, y| features.extend_from_slice(y))
+            .context("dictionary features")?;
         Ok(Dataset {
             features,
             labels: data.labels.clone(),
@@ -217,7 +203,9 @@ mod tests {
             "dict", "--data", &csv, "--batch", "4", "--k", "6", "--json", "-o", &dict,
         ]));
         let d = DictFeatures::read(Path::new(&dict)).expect("a feature model");
-        assert!(d.scales_its_inputs().expect("parses"));
+        assert!(crate::model::scaling::scales_its_inputs(
+            &d.model().expect("parses")
+        ));
         let m = d.model().expect("parses");
         assert_eq!(
             (m.input_len(), m.output_len(), m.layer_count()),

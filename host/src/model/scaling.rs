@@ -109,19 +109,18 @@ pub fn scales_its_inputs(model: &Model<'_>) -> bool {
         .is_ok_and(|l| matches!(l.layer, Layer::MinMaxScale { .. }))
 }
 
-/// The test split of `data` as `model` takes it: unscaled if the model scales its own inputs,
-/// else as the catalog's loaders scale it.
-pub fn test_inputs(
+/// `(train, test)` of `data` as `model` takes them: unscaled if the model scales its own inputs,
+/// else as the catalog's loaders scale them.
+pub fn inputs_for(
     model: &Model<'_>,
     catalog: &crate::data::Catalog,
     data: &str,
-) -> Result<crate::data::Dataset> {
-    let (_, test) = if scales_its_inputs(model) {
+) -> Result<(crate::data::Dataset, crate::data::Dataset)> {
+    Ok(if scales_its_inputs(model) {
         catalog.load_unscaled(data)?
     } else {
         catalog.load(data)?
-    };
-    Ok(test)
+    })
 }
 
 #[cfg(test)]

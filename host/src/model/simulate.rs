@@ -55,21 +55,10 @@ pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
             data.classes
         );
     }
-    let ram = m.ram();
-    let mut af = vec![0.0f32; ram.arena_f32];
-    let mut aq = vec![0i8; ram.arena_i8];
     let mut outputs = Vec::with_capacity(data.n);
     let mut correct = 0;
-    for i in 0..data.n {
-        let mut y = vec![0.0f32; m.output_len()];
-        let mut ws = Workspace {
-            arena_f32: &mut af,
-            arena_i8: &mut aq,
-            state: &mut [],
-        };
-        m.run(data.row(i), &mut ws, &mut y)
-            .map_err(|e| anyhow::anyhow!("sample {i}: {e}"))?;
-        let pred = argmax(&y);
+    for_each_output(m, data, |i, y| {
+        let pred = argmax(y);
         if pred == data.labels[i] as usize {
             correct += 1;
         }
@@ -77,14 +66,39 @@ pub fn simulate(m: &Model<'_>, data: &Dataset) -> Result<RunReport> {
             index: i,
             label: data.labels[i],
             pred,
-            output: y,
+            output: y.to_vec(),
         });
-    }
+    })?;
     Ok(RunReport {
         samples: data.n,
         accuracy: correct as f64 / data.n.max(1) as f64,
         outputs,
     })
+}
+
+/// Runs a stateless model on every row of `data` with `mote-core`'s executor (one workspace
+/// for all rows) and hands row `i`'s output to `each(i, output)`. A stateful model or rows of the
+/// wrong width fail on the first row with the executor's error.
+pub fn for_each_output(
+    m: &Model<'_>,
+    data: &Dataset,
+    mut each: impl FnMut(usize, &[f32]),
+) -> Result<()> {
+    let ram = m.ram();
+    let mut af = vec![0.0f32; ram.arena_f32];
+    let mut aq = vec![0i8; ram.arena_i8];
+    let mut ws = Workspace {
+        arena_f32: &mut af,
+        arena_i8: &mut aq,
+        state: &mut [],
+    };
+    let mut y = vec![0.0f32; m.output_len()];
+    for i in 0..data.n {
+        m.run(data.row(i), &mut ws, &mut y)
+            .map_err(|e| anyhow::anyhow!("sample {i}: {e}"))?;
+        each(i, &y);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
