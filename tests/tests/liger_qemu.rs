@@ -2,7 +2,7 @@
 //! converted with no training (`mote linearize`: GLA, Liger Attention with window 64, MoM) and
 //! streamed token by token on the `recurrent` firmware under QEMU, bit-identical to the host
 //! simulator on Cortex-M4F and Cortex-M3 (per-token output digest and final logits of every test
-//! window).
+//! window), and the softmax model's growing KV cache against GLA far into a stream.
 
 use mote_host::attention::linearize::{Target, to_mote};
 use mote_host::attention::train::{AttentionConfig, train};
@@ -83,4 +83,54 @@ fn linearized_attention_bit_identical_on_firmware() {
             scheme.name()
         );
     }
+}
+
+/// `mote bench linearized` in small: the same trained weights as softmax attention with a KV
+/// cache of the whole stream and as GLA, streamed over 150 BasicMotions samples on the
+/// `stream_bench` firmware (marks at tokens 1 and 100), bit-identical to the host; the KV cache
+/// grows by one token's keys, values and RoPE entry per token, the GLA state does not.
+#[test]
+fn softmax_kv_cache_grows_where_the_conversion_stays_flat() {
+    use mote_host::attention::cost::{cycled_stream, stream_costs};
+    let (train_ds, test_ds) =
+        load_splits(&Catalog::default(), None, &FileOptions::default(), &[]).unwrap();
+    let cfg = AttentionConfig {
+        epochs: 20,
+        ..AttentionConfig::default()
+    };
+    let (model, _) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
+    let stream = cycled_stream(&test_ds, 150).unwrap();
+    let targets = [
+        ("softmax".to_string(), Target::Swa { window: 150 }),
+        ("gla".to_string(), Target::Gla),
+    ];
+    let rows = stream_costs(
+        &Firmware::default(),
+        Board::Mps2An386,
+        &model,
+        &targets,
+        WeightScheme::F32,
+        &stream,
+        |_, _| {},
+    )
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    let (softmax, gla) = (&rows[0], &rows[1]);
+    for r in &rows {
+        assert_eq!(r.count.marks, [1, 100], "{}", r.model);
+        assert!(r.count.identical_to_host, "{}: device differs", r.model);
+    }
+    // d_k 8 (RoPE entry) + 2 heads × (8 key + 8 value) floats per cached token
+    assert_eq!(
+        softmax.state_bytes[1] - softmax.state_bytes[0],
+        99 * 4 * (8 + 2 * 16)
+    );
+    // 2 heads × 8 × 8 GLA state + the mean pool's 16 sums and count
+    assert_eq!(gla.state_bytes, [4 * 145, 4 * 145]);
+    assert!(
+        softmax.count.instructions[1] > 4 * softmax.count.instructions[0],
+        "{:?}",
+        softmax.count.instructions
+    );
+    let (a, b) = (gla.count.instructions[0], gla.count.instructions[1]);
+    assert!(a.abs_diff(b) * 20 < a, "GLA per token {a} then {b}");
 }

@@ -17,7 +17,9 @@
 //! - [`linearize`]: the zero-step conversion to GLA / Liger / MoM / SWA `.mote` files.
 //! - [`lora`]: LoRA fine-tuning of the converted model, merged before export.
 //! - [`mqar`]: the synthetic associative-recall streams (`--data mqar:LENGTH`).
+//! - [`cost`]: the softmax model's growing KV cache against its conversions on the device.
 
+pub mod cost;
 pub mod linearize;
 pub mod lora;
 pub mod model;

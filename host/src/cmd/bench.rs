@@ -15,6 +15,7 @@ use crate::model::AlignedModel;
 use crate::model::simulate::simulate;
 use crate::output::out;
 use crate::recurrent::cost::{self, PrefillRate, TokenCost};
+use crate::recurrent::weights::WeightScheme;
 
 /// `mote bench` arguments.
 #[derive(Debug, clap::Args)]
@@ -57,6 +58,11 @@ pub enum BenchCommand {
     /// Recurrent cells: instructions per token at tokens 1/100/1,000/10,000 and state RAM
     /// under QEMU (M4F), next to softmax attention with a growing KV cache.
     Recurrent,
+    /// A trained softmax-attention model (safetensors, `mote attention-train`) against its
+    /// conversions, same weights: instructions per token and RAM at tokens 1/100/1,000/10,000
+    /// under QEMU, the softmax model with its growing KV cache, on a stream of the data's test
+    /// series; every device output checked against the host.
+    Linearized(Box<LinearizedBenchArgs>),
     /// Cold and warm exact-assignment solves of a square score matrix (raw little-endian f64,
     /// row-major, e.g. data/lap/cost0.f64), best and median of the repeats.
     Lap {
@@ -82,6 +88,62 @@ pub enum BenchCommand {
     /// PLeaS study (SPEC §3): two MLPs trained on skewed halves of a data set, merged by every
     /// method at a range of budgets, evaluated on the full test set; table, `--plot`, `--json`.
     Pleas(Box<PleasStudyArgs>),
+}
+
+/// What `mote bench linearized` measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StreamModel {
+    /// The softmax model itself: causal attention over a KV cache of every token so far.
+    Softmax,
+    /// GLA with the Liger gate.
+    Gla,
+    /// Liger Attention, `--window`.
+    Liger,
+    /// Mixture-of-Memories over GLA memories, `--memories`, `--top-k`.
+    Mom,
+    /// Softmax attention over the last `--window` tokens.
+    Swa,
+}
+
+/// `mote bench linearized` arguments.
+#[derive(Debug, clap::Args)]
+pub struct LinearizedBenchArgs {
+    /// The softmax-attention model (safetensors with q_proj/k_proj/v_proj/o_proj keys).
+    pub model: PathBuf,
+    /// Models to measure, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "softmax,gla,liger"
+    )]
+    pub to: Vec<StreamModel>,
+    /// Attention window of `liger` and `swa`.
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// Memories of `mom`.
+    #[arg(long, default_value_t = 4)]
+    pub memories: usize,
+    /// Memories each token updates, for `mom`.
+    #[arg(long, default_value_t = 2)]
+    pub top_k: usize,
+    /// Numeric scheme of every projection.
+    #[arg(long, value_enum, default_value_t = WeightScheme::F32)]
+    pub scheme: WeightScheme,
+    /// Tokens streamed (the measured marks are 1, 100, 1,000, 10,000 within them).
+    #[arg(long, default_value_t = 10_000)]
+    pub tokens: usize,
+    /// QEMU board: mps2-an386 (M4F) or mps2-an385 (M3), both with 4 MiB of RAM for the KV
+    /// cache.
+    #[arg(long, value_enum, default_value = "mps2-an386")]
+    pub board: Board,
+    /// Series streamed one after the other (their test split): `basicmotions` (default), a
+    /// directory with BasicMotions_TRAIN.ts / _TEST.ts, or a `.ts` file.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Keep these channels of the data, in this order. Default: every channel.
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Vec<usize>,
 }
 
 /// `mote bench pleas` arguments.
@@ -263,7 +325,125 @@ pub fn run(args: &BenchArgs, config: &Config) -> Result<()> {
             render_prefill(r, *tokens)
         }),
         BenchCommand::Pleas(a) => run_pleas_study(a, json, config),
+        BenchCommand::Linearized(a) => run_linearized(a, json, config),
     }
+}
+
+/// `mote bench linearized`.
+fn run_linearized(a: &LinearizedBenchArgs, json: bool, config: &Config) -> Result<()> {
+    use crate::attention::cost::{cycled_stream, stream_costs};
+    use crate::attention::linearize::Target;
+    if a.board == Board::Lm3s6965evb {
+        anyhow::bail!(
+            "--board lm3s6965evb: its 64 KiB of RAM holds no long KV cache; use mps2-an385 (M3) \
+             or mps2-an386 (M4F)"
+        );
+    }
+    anyhow::ensure!(
+        (1..=mote_core::model::format::MAX_WINDOW).contains(&a.tokens),
+        "--tokens {}: the softmax model's KV cache is a window as long as the stream, at most \
+         {} tokens in a model file",
+        a.tokens,
+        mote_core::model::format::MAX_WINDOW
+    );
+    anyhow::ensure!(!a.to.is_empty(), "--to: name at least one model");
+    let model = crate::attention::safetensors::load(&a.model)?;
+    let (_, test) = crate::recurrent::streams::load_splits(
+        &config.catalog,
+        a.data.as_deref(),
+        &crate::data::file::FileOptions::default(),
+        &a.channels,
+    )?;
+    anyhow::ensure!(
+        test.channels == model.channels,
+        "{}: the model takes {} channels per token, the data has {} (choose them with --channels)",
+        a.model.display(),
+        model.channels,
+        test.channels
+    );
+    let targets: Vec<(String, Target)> =
+        a.to.iter()
+            .map(|m| match m {
+                StreamModel::Softmax => (
+                    "softmax (KV cache)".to_string(),
+                    Target::Swa { window: a.tokens },
+                ),
+                StreamModel::Gla => ("gla".into(), Target::Gla),
+                StreamModel::Liger => (
+                    format!("liger w{}", a.window),
+                    Target::Liger { window: a.window },
+                ),
+                StreamModel::Mom => (
+                    format!("mom {} top-{}", a.memories, a.top_k),
+                    Target::Mom {
+                        memories: a.memories,
+                        top_k: a.top_k,
+                    },
+                ),
+                StreamModel::Swa => (
+                    format!("swa w{}", a.window),
+                    Target::Swa { window: a.window },
+                ),
+            })
+            .collect();
+    for (_, t) in &targets {
+        t.validate(Some(a.tokens))?;
+    }
+    let stream = cycled_stream(&test, a.tokens)?;
+    let bar = if json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(targets.len() as u64)
+    };
+    let rows = stream_costs(
+        &config.firmware,
+        a.board,
+        &model,
+        &targets,
+        a.scheme,
+        &stream,
+        |i, name| {
+            bar.set_position(i as u64);
+            bar.set_message(format!(
+                "{name}: building, then {} tokens under QEMU",
+                a.tokens
+            ));
+        },
+    )?;
+    bar.finish_and_clear();
+    emit(json, &rows, |r| render_stream_costs(r, a.board))
+}
+
+/// Renders [`crate::attention::cost::stream_costs`] as Markdown.
+pub fn render_stream_costs(rows: &[crate::attention::cost::StreamCost], board: Board) -> String {
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
+    let marks = &first.count.marks;
+    let head = |what: &str| {
+        marks
+            .iter()
+            .map(|m| format!(" {what} {m} |"))
+            .collect::<String>()
+    };
+    let mut s = format!(
+        "| {} | flash B |{}{} host = device |\n|---|---|{}---|\n",
+        board.machine(),
+        head("instr @"),
+        head("RAM B @"),
+        "---|".repeat(2 * marks.len())
+    );
+    for r in rows {
+        s.push_str(&format!("| {} | {} |", r.model, r.flash_bytes));
+        for i in &r.count.instructions {
+            s.push_str(&format!(" {i} |"));
+        }
+        for (st, ram) in r.state_bytes.iter().zip(&r.ram_bytes) {
+            s.push_str(&format!(" {ram} (state {st}) |"));
+        }
+        s.push_str(&format!(" {} |\n", r.count.identical_to_host));
+    }
+    s
 }
 
 /// `mote bench pleas`.

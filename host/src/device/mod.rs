@@ -10,6 +10,7 @@
 //! - [`runner`]: the one device runner every model kind uses ([`runner::Workload`]).
 //! - [`infer`]: stateless models (MLPs) on the `infer` firmware.
 //! - [`samples`]: the samples blob embedded beside the model.
+//! - [`stream`]: a stateful model far into one long stream (tokens 1 … 10 000).
 //! - [`selftest`]: the L-Mul self-test, checked on the host.
 //! - [`kernel_counts`]: instructions per 256×256 matvec of each kernel.
 //! - [`kernel_check`]: the int8 kernels on the device against the scalar reference.
@@ -25,6 +26,7 @@ pub mod qemu;
 pub mod runner;
 pub mod samples;
 pub mod selftest;
+pub mod stream;
 
 pub use board::Board;
 pub use firmware::Firmware;
