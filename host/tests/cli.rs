@@ -206,3 +206,30 @@ fn closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn bad_cell_sizes_are_refused_before_training_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.mote");
+    for (args, says) in [
+        (
+            &["--cell", "liger", "--swa-window", "200"][..],
+            "--swa-window 200",
+        ),
+        (&["--cell", "liger", "--head-dim", "3"][..], "--head-dim 3"),
+        (&["--cell", "gla", "--heads", "0"][..], "--heads 0"),
+    ] {
+        let run = std::process::Command::new(env!("CARGO_BIN_EXE_mote"))
+            .arg("recurrent-train")
+            .args(args)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!out.exists(), "{args:?} wrote {}", out.display());
+    }
+}

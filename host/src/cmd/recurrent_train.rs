@@ -8,15 +8,38 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::Config;
+use crate::data::basicmotions::SeriesSet;
 use crate::device::Board;
 use crate::model::AlignedModel;
 use crate::output::outln;
 use crate::recurrent::classifier::{
     TrainConfig, TrainReport, file_accuracy, samples_blob, to_mote, train,
 };
-use crate::recurrent::streams::{DeviceRun, load_splits, run_on_device};
+use crate::recurrent::streams::{DeviceRun, load_splits, run_file_on_device, run_on_device};
 use crate::recurrent::weights::WeightScheme;
 use mote_core::recurrent::Math;
+
+/// The cell `mote recurrent-train` trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum CellArg {
+    /// Lightning Attention-2: fixed per-head decays (ALiBi slopes), no gate.
+    La2,
+    /// GLA with the Liger gate (`log α = logsigmoid(k)/16`, feature map softmax over the head).
+    Gla,
+    /// Liger Attention: ½ GLA + ½ softmax attention over the last `--swa-window` tokens (RoPE).
+    Liger,
+}
+
+impl CellArg {
+    fn describe(self) -> &'static str {
+        match self {
+            CellArg::La2 => "Lightning-Attention-2",
+            CellArg::Gla => "GLA (Liger gate)",
+            CellArg::Liger => "Liger Attention",
+        }
+    }
+}
 
 /// Arguments of `mote recurrent-train`.
 #[derive(Debug, clap::Args)]
@@ -34,10 +57,18 @@ pub struct RecurrentTrainArgs {
     /// axes, what the 3-axis sensor of `mote firmware run` gives). Default: every channel.
     #[arg(long, value_delimiter = ',')]
     pub channels: Vec<usize>,
+    /// The recurrent cell (input projection → one cell → running mean → head). `gla` and
+    /// `liger` are trained through their whole-sequence forms (docs/attention.md: the native
+    /// models of the Liger comparison).
+    #[arg(long, value_enum, default_value_t = CellArg::La2)]
+    pub cell: CellArg,
+    /// Attention window of `--cell liger` (at most the series length).
+    #[arg(long, default_value_t = 64)]
+    pub swa_window: usize,
     /// Width of the recurrent layer.
     #[arg(long, default_value_t = TrainConfig::default().d_model)]
     pub d_model: usize,
-    /// Heads of the LA2 layer.
+    /// Heads of the recurrent layer.
     #[arg(long, default_value_t = TrainConfig::default().heads)]
     pub heads: usize,
     /// Key/value size per head.
@@ -102,6 +133,8 @@ pub struct TrainOutput {
     pub device: Vec<DeviceRun>,
     /// Whether the cell uses `micromath` (`--fast-math`).
     pub fast_math: bool,
+    /// The cell trained.
+    pub cell: CellArg,
 }
 
 /// Runs the command.
@@ -147,11 +180,29 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
     } else {
         indicatif::ProgressBar::new(cfg.epochs as u64)
     };
-    let (mut model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
+    let progress = |_, loss: f32| {
         bar.set_message(format!("loss {loss:.4}"));
         bar.inc(1);
-    })?;
+    };
+    let out = if args.cell == CellArg::La2 {
+        train_la2(args, config, &cfg, &train_ds, &test_ds, progress)?
+    } else {
+        train_gated(args, config, &cfg, &train_ds, &test_ds, progress)?
+    };
     bar.finish_and_clear();
+    report(args, &out, &test_ds)
+}
+
+/// The LA2 classifier (`recurrent::classifier`).
+fn train_la2(
+    args: &RecurrentTrainArgs,
+    config: &Config,
+    cfg: &TrainConfig,
+    train_ds: &SeriesSet,
+    test_ds: &SeriesSet,
+    progress: impl FnMut(usize, f32),
+) -> Result<TrainOutput> {
+    let (mut model, float) = train(train_ds, test_ds, cfg, progress)?;
     if args.fast_math {
         model.dims.math = Math::Fast;
     }
@@ -164,7 +215,7 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
         let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         simulator.push(SchemeAccuracy {
             scheme,
-            test_accuracy: file_accuracy(&parsed, &test_ds)?,
+            test_accuracy: file_accuracy(&parsed, test_ds)?,
             model_bytes: bytes.len(),
             state_floats: parsed.ram().state_f32,
         });
@@ -174,21 +225,125 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
             crate::output::write_atomic(out, &bytes)?;
         }
         for &board in &args.qemu {
-            device.push(run_on_device(&config.firmware, board, &m, &test_ds)?);
+            device.push(run_on_device(&config.firmware, board, &m, test_ds)?);
         }
     }
-    let out = TrainOutput {
-        config: cfg,
+    Ok(TrainOutput {
+        config: *cfg,
         float,
         simulator,
         device,
         fast_math: args.fast_math,
+        cell: args.cell,
+    })
+}
+
+/// GLA or Liger: the attention family's one-block classifier trained through the cell's
+/// whole-sequence form (`attention::train`), written by `attention::linearize::to_mote` (same
+/// layer stack as LA2: input projection, the cell, running mean, head).
+fn train_gated(
+    args: &RecurrentTrainArgs,
+    config: &Config,
+    cfg: &TrainConfig,
+    train_ds: &SeriesSet,
+    test_ds: &SeriesSet,
+    progress: impl FnMut(usize, f32),
+) -> Result<TrainOutput> {
+    use crate::attention::linearize::{Target, to_mote};
+    use crate::attention::train::{AttentionConfig, train as train_attention};
+    use crate::attention::{Mixer, model::Pool};
+    let (mixer, target) = match args.cell {
+        CellArg::Liger => (
+            Mixer::Liger {
+                window: args.swa_window,
+            },
+            Target::Liger {
+                window: args.swa_window,
+            },
+        ),
+        _ => (Mixer::Gla, Target::Gla),
     };
+    let length = train_ds.length.min(test_ds.length);
+    if args.cell == CellArg::Liger {
+        anyhow::ensure!(
+            (1..=length).contains(&args.swa_window),
+            "--swa-window {}: the attention window must hold 1 to {length} tokens (the series \
+             length; a longer window would be full attention over every series)",
+            args.swa_window
+        );
+    }
+    target.validate(Some(length))?;
+    anyhow::ensure!(
+        cfg.d_head.is_multiple_of(2) || args.cell != CellArg::Liger,
+        "--head-dim {}: Liger's attention branch uses RoPE, which rotates pairs (choose an even size)",
+        cfg.d_head
+    );
+    let acfg = AttentionConfig {
+        d_model: cfg.d_model,
+        heads: cfg.heads,
+        d_head: cfg.d_head,
+        blocks: 1,
+        pool: Pool::Mean,
+        epochs: cfg.epochs,
+        lr: cfg.lr,
+        seed: cfg.seed,
+        mixer,
+        ..AttentionConfig::default()
+    };
+    let (mut model, fit) = train_attention(train_ds, test_ds, &acfg, progress)?;
+    if args.fast_math {
+        model.dims.math = Math::Fast;
+    }
+    let mut simulator = Vec::new();
+    let mut device = Vec::new();
+    for scheme in WeightScheme::ALL {
+        let bytes = to_mote(&model, target, scheme)?;
+        let file = AlignedModel::new(&bytes);
+        let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        simulator.push(SchemeAccuracy {
+            scheme,
+            test_accuracy: file_accuracy(&parsed, test_ds)?,
+            model_bytes: bytes.len(),
+            state_floats: parsed.ram().state_f32,
+        });
+        if scheme == args.scheme
+            && let Some(out) = &args.out
+        {
+            crate::output::write_atomic(out, &bytes)?;
+        }
+        for &board in &args.qemu {
+            device.push(run_file_on_device(
+                &config.firmware,
+                board,
+                &bytes,
+                scheme,
+                test_ds,
+            )?);
+        }
+    }
+    Ok(TrainOutput {
+        config: *cfg,
+        float: TrainReport {
+            final_loss: fit.final_loss,
+            train_accuracy: fit.train_accuracy,
+            test_accuracy: fit.test_accuracy,
+        },
+        simulator,
+        device,
+        fast_math: args.fast_math,
+        cell: args.cell,
+    })
+}
+
+/// Prints `out` (or its JSON) and what was written.
+fn report(args: &RecurrentTrainArgs, out: &TrainOutput, test_ds: &SeriesSet) -> Result<()> {
+    let cfg = &out.config;
     if args.json {
-        return crate::output::print_json(&out);
+        return crate::output::print_json(out);
     }
     outln!(
-        "BasicMotions, 1 Lightning-Attention-2 layer (d={}, {} heads × {}), {} epochs, seed {}{}",
+        "1 {} layer (d={}, {} heads × {}), {} epochs, seed {}{}",
+        args.cell.describe(),
         cfg.d_model,
         cfg.heads,
         cfg.d_head,

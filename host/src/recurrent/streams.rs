@@ -146,19 +146,45 @@ pub fn run_on_device(
     let file = AlignedModel::new(&bytes);
     let parsed = file.parse().map_err(|e| anyhow!("{e}"))?;
     let workload = StreamWorkload::new(model, &parsed, test)?;
-    let report = runner::run_on_device(fw, file.bytes(), &workload, board, false)?;
+    run_workload(fw, board, &file, model.scheme, &workload)
+}
+
+/// [`run_on_device`] for any stateful model file whose input is the series' channels (e.g. a
+/// GLA or Liger classifier), checked against the host simulator of the file.
+pub fn run_file_on_device(
+    fw: &Firmware,
+    board: Board,
+    bytes: &[u8],
+    scheme: WeightScheme,
+    test: &SeriesSet,
+) -> Result<DeviceRun> {
+    let file = AlignedModel::new(bytes);
+    let parsed = file.parse().map_err(|e| anyhow!("{e}"))?;
+    let workload = StreamWorkload::from_file(&parsed, test)?;
+    run_workload(fw, board, &file, scheme, &workload)
+}
+
+fn run_workload(
+    fw: &Firmware,
+    board: Board,
+    file: &AlignedModel,
+    scheme: WeightScheme,
+    workload: &StreamWorkload<'_>,
+) -> Result<DeviceRun> {
+    let parsed = file.parse().map_err(|e| anyhow!("{e}"))?;
+    let report = runner::run_on_device(fw, file.bytes(), workload, board, false)?;
     if let Some(d) = &report.first_mismatch {
         bail!(
             "{} ({}): firmware and host differ in {} of {} windows; first: {d}",
             board.machine(),
-            model.scheme.name(),
+            scheme.name(),
             report.mismatches,
             report.samples
         );
     }
     Ok(DeviceRun {
-        scheme: model.scheme,
-        tokens: test.series.len() * test.length,
+        scheme,
+        tokens: workload.test.series.len() * workload.test.length,
         state_floats: parsed.ram().state_f32,
         report,
     })
