@@ -9,8 +9,14 @@
 //! layers.N.self_attn.o_proj.weight [d, H·d_v]
 //! head.weight                     [K, d]      head.bias        [K]
 //! __metadata__: num_attention_heads = "H" (required), rope_theta = "θ" (default 10000),
-//!               pooling = "mean" (default) | "last"
+//!               pooling = "mean" (default) | "last",
+//!               num_key_value_heads = "H_kv" (grouped-query attention, default H)
 //! ```
+//!
+//! With grouped-query attention `k_proj` and `v_proj` have `H_kv` heads (`[H_kv·d_k, d]`,
+//! `[H_kv·d_v, d]`); query head `h` reads key/value head `h / (H / H_kv)`, as Hugging Face's
+//! `repeat_kv`. The cells have one key head per query head, so loading repeats each key/value
+//! head's rows for its group: the same attention, computed by `H` full heads.
 //!
 //! Tensors may be f32, f16 or bf16; mote writes f32 (plus `format: pt`). Loading is strict:
 //! every tensor must be one of the above, every block complete, shapes consistent, values
@@ -28,6 +34,9 @@ use crate::nn::mlp::{ModelError, to_f32};
 
 /// Metadata key of the head count (Hugging Face's config name).
 pub const HEADS_KEY: &str = "num_attention_heads";
+/// Metadata key of the key/value head count of grouped-query attention (Hugging Face's config
+/// name; default: as many as query heads).
+pub const KV_HEADS_KEY: &str = "num_key_value_heads";
 /// Metadata key of the RoPE base.
 pub const ROPE_KEY: &str = "rope_theta";
 /// Metadata key of the pooling (`mean`, the default, or `last`).
@@ -39,6 +48,18 @@ const PROJECTIONS: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
 
 fn key(block: usize, proj: &str) -> String {
     format!("layers.{block}.self_attn.{proj}.weight")
+}
+
+/// The rows of `kv_heads` heads (`head_len` values each, row-major) with every head repeated
+/// `group` times in place: query head `h` gets key/value head `h / group`.
+fn repeat_kv(w: &[f32], kv_heads: usize, group: usize, head_len: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(w.len() * group);
+    for head in w.chunks_exact(head_len).take(kv_heads) {
+        for _ in 0..group {
+            out.extend_from_slice(head);
+        }
+    }
+    out
 }
 
 /// The model as safetensors bytes (f32).
@@ -140,6 +161,17 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
             _ => bail!("{file}: metadata `{HEADS_KEY}` = {h:?}, expected a whole number ≥ 1"),
         },
     };
+    let kv_heads: usize = match meta.get(KV_HEADS_KEY) {
+        None => heads,
+        Some(h) => match h.parse() {
+            Ok(h) if h > 0 && heads % h == 0 => h,
+            _ => bail!(
+                "{file}: metadata `{KV_HEADS_KEY}` = {h:?}, expected a whole number ≥ 1 that \
+                 divides {HEADS_KEY} = {heads}"
+            ),
+        },
+    };
+    let group = heads / kv_heads;
     let rope_theta = match meta.get(ROPE_KEY) {
         None => DEFAULT_ROPE_THETA,
         Some(s) => match s.parse::<f32>() {
@@ -248,9 +280,9 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
                      {heads} heads ({HEADS_KEY})"
                 );
                 ensure!(
-                    vd > 0 && vd.is_multiple_of(heads),
+                    vd > 0 && vd.is_multiple_of(kv_heads),
                     "{file}: tensor `{vn}` has {vd} rows, which do not split into \
-                     {heads} heads ({HEADS_KEY})"
+                     {kv_heads} key/value heads ({KV_HEADS_KEY}, default {HEADS_KEY})"
                 );
                 ensure!(
                     (qk / heads).is_multiple_of(2),
@@ -262,21 +294,25 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
                     d_model: dm,
                     heads,
                     d_k: qk / heads,
-                    d_v: vd / heads,
+                    d_v: vd / kv_heads,
                     math: mote_core::recurrent::Math::Libm,
                 };
                 dims = Some(d);
                 d
             }
         };
-        let want_shapes = [[d.qk(), dm], [d.qk(), dm], [d.vd(), dm], [dm, d.vd()]];
+        let (kv_k, kv_v) = (kv_heads * d.d_k, kv_heads * d.d_v);
+        let want_shapes = [[d.qk(), dm], [kv_k, dm], [kv_v, dm], [dm, d.vd()]];
         for (p, ((shape, _), want)) in got.iter().zip(want_shapes).enumerate() {
             if shape[..] != want {
-                let why = if p == 1 {
-                    " (k_proj as large as q_proj: no grouped-query attention, the cells have \
-                     as many key heads as query heads)"
+                let why = if p == 1 || p == 2 {
+                    format!(
+                        " ({kv_heads} key/value heads of {} values: {KV_HEADS_KEY} = \
+                         {kv_heads}, or {HEADS_KEY} when unset)",
+                        if p == 1 { d.d_k } else { d.d_v }
+                    )
                 } else {
-                    ""
+                    String::new()
                 };
                 bail!(
                     "{}{why}",
@@ -286,11 +322,12 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         }
         let mut it = got.into_iter().map(|(_, v)| v);
         let mut next = || it.next().context("four projections per block");
+        let (wq, wk, wv, wo) = (next()?, next()?, next()?, next()?);
         out.push(Block {
-            wq: next()?,
-            wk: next()?,
-            wv: next()?,
-            wo: next()?,
+            wq,
+            wk: repeat_kv(&wk, kv_heads, group, d.d_k * dm),
+            wv: repeat_kv(&wv, kv_heads, group, d.d_v * dm),
+            wo,
         });
     }
     let dims = dims.context("at least one block")?;

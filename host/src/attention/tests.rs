@@ -475,7 +475,7 @@ fn pytorch_files_load_and_bad_ones_name_the_tensor() {
         ),
         (
             tensor_file(&good_tensors(), &[("num_attention_heads", "4")], None),
-            "tensor `layers.0.self_attn.v_proj.weight` has 6 rows, which do not split into 4 heads",
+            "tensor `layers.0.self_attn.v_proj.weight` has 6 rows, which do not split into 4 key/value heads",
         ),
         (
             tensor_file(
@@ -494,7 +494,7 @@ fn pytorch_files_load_and_bad_ones_name_the_tensor() {
         ),
         (
             tensor_file(&edit(&|t| t[3].1 = vec![4, 8]), &heads, None),
-            "tensor `layers.0.self_attn.k_proj.weight` has shape [4, 8], expected [8, 8] (k_proj as large as q_proj",
+            "tensor `layers.0.self_attn.k_proj.weight` has shape [4, 8], expected [8, 8] (2 key/value heads of 4 values",
         ),
         (
             tensor_file(&edit(&|t| t[5].1 = vec![8, 5]), &heads, None),
@@ -532,6 +532,14 @@ fn pytorch_files_load_and_bad_ones_name_the_tensor() {
             ),
             "metadata `rope_theta` = \"0.5\"",
         ),
+        (
+            tensor_file(
+                &good_tensors(),
+                &[("num_attention_heads", "2"), ("num_key_value_heads", "3")],
+                None,
+            ),
+            "metadata `num_key_value_heads` = \"3\", expected a whole number ≥ 1 that divides num_attention_heads = 2",
+        ),
         (b"garbage".to_vec(), "not a valid safetensors file"),
     ];
     for (bytes, want) in cases {
@@ -540,6 +548,59 @@ fn pytorch_files_load_and_bad_ones_name_the_tensor() {
         assert!(e.starts_with("att.safetensors: "), "{e}");
         assert!(e.contains(want), "{e}\n  does not contain: {want}");
     }
+}
+
+#[test]
+fn grouped_query_attention_repeats_each_key_value_head_for_its_query_heads() {
+    // 4 query heads of d_k 2 over 2 key/value heads (d_v 3): query heads 0, 1 read kv head 0,
+    // heads 2, 3 kv head 1 (Hugging Face's repeat_kv)
+    let p = |n: &str| format!("layers.0.self_attn.{n}.weight");
+    let spec: Spec = vec![
+        ("input_proj.weight".into(), vec![8, 3]),
+        ("input_proj.bias".into(), vec![8]),
+        (p("q_proj"), vec![8, 8]),
+        (p("k_proj"), vec![4, 8]),
+        (p("v_proj"), vec![6, 8]),
+        (p("o_proj"), vec![8, 12]),
+        ("head.weight".into(), vec![4, 8]),
+        ("head.bias".into(), vec![4]),
+    ];
+    let meta = [("num_attention_heads", "4"), ("num_key_value_heads", "2")];
+    let m = from_safetensors(
+        &tensor_file(&spec, &meta, None),
+        Path::new("gqa.safetensors"),
+    )
+    .expect("loads");
+    assert_eq!((m.dims.heads, m.dims.d_k, m.dims.d_v), (4, 2, 3));
+    // tensor_file fills tensor values with 0.01 · flat index
+    let value = |i: usize| 0.01 * i as f32;
+    let b = &m.blocks[0];
+    assert_eq!(b.wk.len(), 4 * 2 * 8);
+    assert_eq!(b.wv.len(), 4 * 3 * 8);
+    for h in 0..4 {
+        let kv = h / 2;
+        for i in 0..2 * 8 {
+            assert_eq!(b.wk[h * 16 + i], value(kv * 16 + i), "k head {h}");
+        }
+        for i in 0..3 * 8 {
+            assert_eq!(b.wv[h * 24 + i], value(kv * 24 + i), "v head {h}");
+        }
+    }
+    // the rows of k_proj must be H_kv heads of d_k
+    let mut bad = spec.clone();
+    bad[3].1 = vec![6, 8];
+    let e = from_safetensors(
+        &tensor_file(&bad, &meta, None),
+        Path::new("gqa.safetensors"),
+    )
+    .expect_err("k_proj of 3 heads");
+    assert!(
+        format!("{e:#}").contains(
+            "tensor `layers.0.self_attn.k_proj.weight` has shape [6, 8], expected [4, 8] (2 \
+             key/value heads of 2 values"
+        ),
+        "{e:#}"
+    );
 }
 
 fn toy_set(seed: u32, n: usize, t: usize) -> SeriesSet {
