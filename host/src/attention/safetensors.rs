@@ -164,7 +164,7 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
     let kv_heads: usize = match meta.get(KV_HEADS_KEY) {
         None => heads,
         Some(h) => match h.parse() {
-            Ok(h) if h > 0 && heads % h == 0 => h,
+            Ok(h) if h > 0 && heads.is_multiple_of(h) => h,
             _ => bail!(
                 "{file}: metadata `{KV_HEADS_KEY}` = {h:?}, expected a whole number ≥ 1 that \
                  divides {HEADS_KEY} = {heads}"
