@@ -314,6 +314,8 @@ impl<'a> Model<'a> {
         ws.arena_f32[..input.len()].copy_from_slice(input);
         let (mut f_at, mut q_at) = (Half::Lo, Half::Lo);
         let mut state_at = 0;
+        // where the open residual branch's input is kept in the state
+        let mut branch_at: Option<usize> = None;
         for i in 0..self.layer_count() {
             let (info, prepared) = layer(i)?;
             let (n_in, n_out) = (info.in_len, info.out_len);
@@ -405,6 +407,30 @@ impl<'a> Model<'a> {
                         *x = *s / n;
                     }
                 }
+                Layer::ResidualSave => {
+                    let saved = take_state(ws.state, &mut state_at, n_in)?;
+                    let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
+                    saved.copy_from_slice(&cur[..n_in]);
+                    branch_at = Some(state_at - n_in);
+                }
+                Layer::ResidualAdd => {
+                    // the parser pairs every add with the save before it, of the same length
+                    let from = branch_at
+                        .take()
+                        .ok_or(ExecError::Corrupt(ParseError::BadGraph("residual add")))?;
+                    let saved = ws
+                        .state
+                        .get(from..from + n_in)
+                        .ok_or(ExecError::Corrupt(ParseError::RamMismatch("residual branch")))?;
+                    let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
+                    for (x, &s) in cur[..n_in].iter_mut().zip(saved) {
+                        *x += s;
+                    }
+                }
+                Layer::RmsNorm { gain, eps } => {
+                    let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
+                    rms_norm(gain, eps, &mut cur[..n_in]);
+                }
                 Layer::Relu => {
                     let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
                     for v in &mut cur[..n_in] {
@@ -448,6 +474,19 @@ impl<'a> Model<'a> {
         let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
         output.copy_from_slice(&cur[..output.len()]);
         Ok(())
+    }
+}
+
+/// RMS normalisation in place: `x_i ← x_i · (1 / sqrt(Σ x² / n + eps)) · gain_i`, summed in
+/// order and square-rooted by `libm`, so the host and every target compute the same bits.
+fn rms_norm(gain: &[f32], eps: f32, x: &mut [f32]) {
+    let mut ss = 0.0f32;
+    for &v in x.iter() {
+        ss += v * v;
+    }
+    let inv = 1.0 / libm::sqrtf(ss / x.len().max(1) as f32 + eps);
+    for (v, &g) in x.iter_mut().zip(gain) {
+        *v = *v * inv * g;
     }
 }
 

@@ -8,7 +8,7 @@ pub const VERSION_MAJOR: u16 = 1;
 /// Newest minor version this crate reads; readers accept any minor ≤ their own. The writer
 /// writes the lowest minor that holds the model (1.0 unless a newer layer kind or scheme is
 /// used), so files without new layers stay readable by older readers.
-pub const VERSION_MINOR: u16 = 3;
+pub const VERSION_MINOR: u16 = 4;
 /// Minor version that introduced [`kind::ORTHO_DICT`].
 pub const MINOR_ORTHO_DICT: u16 = 1;
 /// Minor version that introduced [`kind::RECURRENT`], [`kind::MEAN_POOL`] and
@@ -16,6 +16,9 @@ pub const MINOR_ORTHO_DICT: u16 = 1;
 pub const MINOR_RECURRENT: u16 = 2;
 /// Minor version that introduced [`kind::MIN_MAX_SCALE`].
 pub const MINOR_MIN_MAX_SCALE: u16 = 3;
+/// Minor version that introduced [`kind::RESIDUAL_SAVE`], [`kind::RESIDUAL_ADD`] and
+/// [`kind::RMS_NORM`] (pre-norm residual blocks).
+pub const MINOR_RESIDUAL: u16 = 4;
 /// Minor version that introduced [`flags::FAST_MATH`].
 pub const MINOR_FAST_MATH: u16 = 3;
 /// Minor version that introduced [`scheme::LMUL_E4M3_FIXED`] (Dense layers and recurrent
@@ -102,6 +105,14 @@ pub mod kind {
     /// Per-channel min–max scaling of the input into `[0, 1]` with the training split's ranges
     /// (format 1.3): `t0` = min, `t1` = max (f32, one per channel), `p0` = values per channel.
     pub const MIN_MAX_SCALE: u16 = 8;
+    /// Opens a residual branch (format 1.4): the activation passes unchanged and is kept (in
+    /// the layer's state slot, rewritten every token) for the next [`RESIDUAL_ADD`].
+    pub const RESIDUAL_SAVE: u16 = 9;
+    /// Closes the open residual branch (format 1.4): `y = x + saved`, same length.
+    pub const RESIDUAL_ADD: u16 = 10;
+    /// RMS normalisation (format 1.4): `y_i = x_i / sqrt(mean(x²) + eps) · g_i`; `t0` = the
+    /// gain `g` (f32, one per value), `p0` = `eps` as f32 bits (finite, > 0).
+    pub const RMS_NORM: u16 = 11;
 }
 
 /// `p0` of a [`kind::RECURRENT`] layer: which cell it runs.

@@ -100,6 +100,18 @@ pub enum Layer<'a> {
         /// Values per channel (`in_len = channels · channel_len`).
         channel_len: usize,
     },
+    /// Opens a residual branch (format 1.4): passes the activation on and keeps a copy in its
+    /// state slot for the next [`Layer::ResidualAdd`] (branches do not nest).
+    ResidualSave,
+    /// Closes the open residual branch: adds the copy kept by its [`Layer::ResidualSave`].
+    ResidualAdd,
+    /// RMS normalisation (format 1.4): `y_i = x_i / sqrt(Σx²/n + eps) · gain_i`.
+    RmsNorm {
+        /// Per-value gain `[n]`.
+        gain: &'a [f32],
+        /// Added to the mean square (finite, > 0).
+        eps: f32,
+    },
     /// Orthogonal dictionary feature stage on an f32 window of `n = in_len ≤ 64` samples
     /// (format 1.1).
     OrthoDict {
@@ -142,6 +154,9 @@ impl Layer<'_> {
             | Layer::MeanPool
             | Layer::Relu
             | Layer::MinMaxScale { .. }
+            | Layer::ResidualSave
+            | Layer::ResidualAdd
+            | Layer::RmsNorm { .. }
             | Layer::OrthoDict { .. } => (Domain::F32, Domain::F32),
             Layer::DenseInt8 { .. } => (Domain::I8, Domain::I8),
             Layer::Quantize { .. } => (Domain::F32, Domain::I8),
@@ -165,6 +180,9 @@ impl Layer<'_> {
             Layer::MeanPool => "mean-pool",
             Layer::Relu => "relu",
             Layer::MinMaxScale { .. } => "min-max scale",
+            Layer::ResidualSave => "residual save",
+            Layer::ResidualAdd => "residual add",
+            Layer::RmsNorm { .. } => "rms-norm",
             Layer::Quantize { .. } => "quantize",
             Layer::Dequantize { .. } => "dequantize",
             Layer::OrthoDict { .. } => "ortho-dict",
@@ -182,7 +200,13 @@ impl Layer<'_> {
             Layer::Recurrent(r) => r.weight_bytes(),
             Layer::OrthoDict { atoms, .. } => 4 * atoms.len(),
             Layer::MinMaxScale { min, max, .. } => 4 * (min.len() + max.len()),
-            Layer::Relu | Layer::Quantize { .. } | Layer::Dequantize { .. } | Layer::MeanPool => 0,
+            Layer::RmsNorm { gain, .. } => 4 * gain.len(),
+            Layer::Relu
+            | Layer::Quantize { .. }
+            | Layer::Dequantize { .. }
+            | Layer::MeanPool
+            | Layer::ResidualSave
+            | Layer::ResidualAdd => 0,
         }
     }
     /// Whether the layer keeps state between tokens.

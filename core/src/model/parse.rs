@@ -176,11 +176,29 @@ impl<'a> Model<'a> {
         }
         let (mut max_f32, mut max_i8) = (len, 0usize);
         let mut need = LayerRam::default();
+        // the length of the open residual branch (they do not nest)
+        let mut branch: Option<usize> = None;
         for i in 0..self.layer_count {
             let info = self.layer(i)?;
             let (din, dout) = info.layer.domains();
             if din != domain || info.in_len != len {
                 return Err(ParseError::ChainMismatch { layer: i as u32 });
+            }
+            let bad_branch = |what| ParseError::BadParameter {
+                layer: i as u32,
+                what,
+            };
+            match info.layer {
+                Layer::ResidualSave if branch.is_some() => {
+                    return Err(bad_branch("residual save inside an open branch"));
+                }
+                Layer::ResidualSave => branch = Some(info.in_len),
+                Layer::ResidualAdd => match branch.take() {
+                    Some(n) if n == info.in_len => {}
+                    Some(_) => return Err(bad_branch("residual add of another length")),
+                    None => return Err(bad_branch("residual add without a save")),
+                },
+                _ => {}
             }
             // Checked once here (O(n³)), not on every `layer()` call of the executor.
             if let Layer::OrthoDict { atoms, .. } = info.layer {
@@ -214,6 +232,9 @@ impl<'a> Model<'a> {
                 Domain::F32 => max_f32 = max_f32.max(len),
                 Domain::I8 => max_i8 = max_i8.max(len),
             }
+        }
+        if branch.is_some() {
+            return Err(ParseError::BadGraph("a residual branch is never closed"));
         }
         if domain != Domain::F32 {
             return Err(ParseError::BadGraph("the last layer must produce f32"));
@@ -496,6 +517,32 @@ impl<'a> Model<'a> {
                     max,
                     channel_len,
                 }
+            }
+            (kind::RESIDUAL_SAVE, scheme::F32) | (kind::RESIDUAL_ADD, scheme::F32)
+                if self.minor >= format::MINOR_RESIDUAL =>
+            {
+                if fl != 0 || !unused(0, &[p0, p1]) || in_len != out_len {
+                    return Err(bad_param("residual fields"));
+                }
+                if k == kind::RESIDUAL_SAVE {
+                    Layer::ResidualSave
+                } else {
+                    Layer::ResidualAdd
+                }
+            }
+            (kind::RMS_NORM, scheme::F32) if self.minor >= format::MINOR_RESIDUAL => {
+                if fl != 0 || !unused(1, &[p1]) || in_len != out_len {
+                    return Err(bad_param("rms-norm fields"));
+                }
+                let eps = f32::from_bits(p0 as u32);
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(bad_param("rms-norm eps (finite, > 0)"));
+                }
+                let gain: &[f32] = self.typed(li, t(0), dtype::F32, in_len, "gain")?;
+                if values && gain.iter().any(|g| !g.is_finite()) {
+                    return Err(bad_param("rms-norm gain (finite)"));
+                }
+                Layer::RmsNorm { gain, eps }
             }
             (kind::ORTHO_DICT, scheme::F32) if self.minor >= format::MINOR_ORTHO_DICT => {
                 if fl != 0 || !unused(1, &[]) {

@@ -58,6 +58,11 @@ impl LayerInfo<'_> {
                 state: self.in_len + 1,
                 ..LayerRam::default()
             },
+            // the branch input, written every token before the matching add reads it
+            Layer::ResidualSave => LayerRam {
+                state: self.in_len,
+                ..LayerRam::default()
+            },
             _ => LayerRam::default(),
         })
     }

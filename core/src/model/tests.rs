@@ -678,3 +678,142 @@ fn min_max_scale_rejects_bad_configurations() {
         })
     );
 }
+
+const GAIN: [f32; 2] = [2.0, 0.5];
+const W_MIX: [f32; 4] = [1.0, 1.0, 1.0, -1.0];
+
+/// `x + relu(W · rms_norm(x))`, a pre-norm residual block, then `W` again (no bias).
+fn residual_layers(eps: f32, gain: &[f32]) -> [LayerInfo<'_>; 6] {
+    let l = |layer| LayerInfo {
+        layer,
+        in_len: 2,
+        out_len: 2,
+    };
+    [
+        l(Layer::ResidualSave),
+        l(Layer::RmsNorm { gain, eps }),
+        l(Layer::DenseF32 {
+            w: &W_MIX,
+            b: &[0.0, 0.0],
+        }),
+        l(Layer::Relu),
+        l(Layer::ResidualAdd),
+        l(Layer::DenseF32 {
+            w: &W_MIX,
+            b: &[0.0, 0.0],
+        }),
+    ]
+}
+
+fn run_with_state(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
+    let ram = model.ram();
+    let (mut af, mut aq) = (vec![0.0f32; ram.arena_f32], vec![0i8; ram.arena_i8]);
+    let mut state = vec![f32::NAN; ram.state_f32];
+    let mut y = vec![0.0f32; model.output_len()];
+    model
+        .run(
+            x,
+            &mut Workspace {
+                arena_f32: &mut af,
+                arena_i8: &mut aq,
+                state: &mut state,
+            },
+            &mut y,
+        )
+        .expect("runs");
+    y
+}
+
+#[test]
+fn residual_block_round_trip_and_hand_worked_values() {
+    // eps 3.5 makes the worked values exact: x = (3, 4): Σx²/2 + eps = 12.5 + 3.5 = 16, so the
+    // norm is x / 4 · gain = (1.5, 0.5); W of it = (2, 1), relu keeps it, + x = (5, 5); W of
+    // that = (10, 0).
+    let buf = encode(&residual_layers(3.5, &GAIN), 2);
+    let m = Model::parse(&buf.0[..file_len(&buf)]).expect("parses");
+    assert_eq!(m.version(), (1, format::MINOR_RESIDUAL));
+    assert!(!m.is_stateful(), "a residual branch keeps nothing between tokens");
+    // the branch input is kept in the save layer's state slot
+    assert_eq!(m.ram().state_f32, 2);
+    assert_eq!(run_with_state(&m, &[3.0, 4.0]), vec![10.0, 0.0]);
+    // x = (−3, −4): the branch is (−2, −1), relu zeroes it, the block passes x: W x = (−7, 1)
+    assert_eq!(run_with_state(&m, &[-3.0, -4.0]), vec![-7.0, 1.0]);
+    match m.layer(1).unwrap().layer {
+        Layer::RmsNorm { gain, eps } => assert_eq!((gain, eps), (&GAIN[..], 3.5)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn residual_branches_must_pair_and_norms_must_be_sane() {
+    let mut buf = Box::new(Aligned([0; 4096]));
+    let mut try_write = |layers: &[LayerInfo<'_>]| write(layers, 2, &mut buf.0).map(|_| ());
+    let good = residual_layers(1e-5, &GAIN);
+    // add without save, save inside a branch, a branch never closed
+    assert_eq!(try_write(&good[4..]), Err(WriteError::BadLayer(0)));
+    let nested = [good[0], good[0], good[4], good[4]];
+    assert_eq!(try_write(&nested), Err(WriteError::BadLayer(1)));
+    assert_eq!(try_write(&good[..4]), Err(WriteError::BadGraph));
+    for eps in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        assert_eq!(
+            try_write(&residual_layers(eps, &GAIN)),
+            Err(WriteError::BadLayer(1)),
+            "eps {eps}"
+        );
+    }
+    assert_eq!(
+        try_write(&residual_layers(1e-5, &[1.0])),
+        Err(WriteError::BadLayer(1))
+    );
+    assert_eq!(
+        try_write(&residual_layers(1e-5, &[1.0, f32::NAN])),
+        Err(WriteError::BadLayer(1))
+    );
+
+    // The reader refuses the same faults in a file (records patched, CRCs re-sealed).
+    let ok = encode(&good, 2);
+    let n = file_len(&ok);
+    let table = u32::from_le_bytes(ok.0[h::LAYER_TABLE..h::LAYER_TABLE + 4].try_into().unwrap())
+        as usize;
+    let rec = |i: usize| table + i * format::LAYER_RECORD_BYTES;
+    let mut c = Box::new(Aligned([0; 4096]));
+    let mut with = |f: &dyn Fn(&mut [u8])| {
+        c.0[..n].copy_from_slice(&ok.0[..n]);
+        f(&mut c.0[..n]);
+        let body = crc32(&c.0[64..n]);
+        c.0[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
+        let head = crc32(&c.0[..60]);
+        c.0[60..64].copy_from_slice(&head.to_le_bytes());
+        Model::parse(&c.0[..n]).err()
+    };
+    let kind_at = |b: &mut [u8], i: usize, k: u16| {
+        b[rec(i)..rec(i) + 2].copy_from_slice(&k.to_le_bytes());
+    };
+    let bad = |layer, what| Some(ParseError::BadParameter { layer, what });
+    // the add turned into a relu: the branch is never closed
+    assert_eq!(
+        with(&|b| kind_at(b, 4, format::kind::RELU)),
+        Some(ParseError::BadGraph("a residual branch is never closed"))
+    );
+    // the relu turned into a second save
+    assert_eq!(
+        with(&|b| kind_at(b, 3, format::kind::RESIDUAL_SAVE)),
+        bad(3, "residual save inside an open branch")
+    );
+    // the save turned into a relu: an add without a save
+    assert_eq!(
+        with(&|b| kind_at(b, 0, format::kind::RELU)),
+        bad(4, "residual add without a save")
+    );
+    // eps = 0
+    let p0 = rec(1) + format::layer::P0;
+    assert_eq!(
+        with(&|b| b[p0..p0 + 4].copy_from_slice(&0u32.to_le_bytes())),
+        bad(1, "rms-norm eps (finite, > 0)")
+    );
+    // a file of version 1.3 cannot hold these layers
+    assert!(matches!(
+        with(&|b| b[h::VERSION_MINOR..h::VERSION_MINOR + 2].copy_from_slice(&3u16.to_le_bytes())),
+        Some(ParseError::UnknownLayer { layer: 0, .. })
+    ));
+}

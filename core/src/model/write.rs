@@ -32,7 +32,10 @@ impl core::fmt::Display for WriteError {
             WriteError::BadLayer(i) => {
                 write!(f, "layer {i}: tensors do not match its sizes or chain")
             }
-            WriteError::BadGraph => write!(f, "a model needs at least one layer and an f32 output"),
+            WriteError::BadGraph => write!(
+                f,
+                "a model needs at least one layer, an f32 output and every residual branch closed"
+            ),
             WriteError::TooLarge => write!(f, "model exceeds the format's limits"),
         }
     }
@@ -302,6 +305,16 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
             0,
         ),
         Layer::MeanPool => r(kind::MEAN_POOL, scheme::F32, 0, [None, None, None], 0, 0),
+        Layer::ResidualSave => r(kind::RESIDUAL_SAVE, scheme::F32, 0, [None, None, None], 0, 0),
+        Layer::ResidualAdd => r(kind::RESIDUAL_ADD, scheme::F32, 0, [None, None, None], 0, 0),
+        Layer::RmsNorm { gain, eps } => r(
+            kind::RMS_NORM,
+            scheme::F32,
+            0,
+            [Some(Data::F32(gain)), None, None],
+            eps.to_bits() as i32,
+            0,
+        ),
         Layer::Relu => r(kind::RELU, scheme::F32, 0, [None, None, None], 0, 0),
         Layer::Quantize { scale, zero_point } => r(
             kind::QUANTIZE,
@@ -360,11 +373,29 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
     let (mut max_f32, mut max_i8) = (input_len, 0);
     let mut need = LayerRam::default();
     let mut minor = 0;
+    // the length of the open residual branch, checked as the reader does
+    let mut branch: Option<usize> = None;
     for (i, info) in layers.iter().enumerate() {
         let (din, dout) = info.layer.domains();
         if din != domain || info.in_len != len {
             return Err(WriteError::BadLayer(i));
         }
+        branch = match (info.layer, branch) {
+            (Layer::ResidualSave, None) => Some(info.in_len),
+            (Layer::ResidualAdd, Some(n)) if n == info.in_len => None,
+            (Layer::ResidualSave | Layer::ResidualAdd, _) => return Err(WriteError::BadLayer(i)),
+            (Layer::RmsNorm { gain, eps }, b)
+                if gain.len() == info.in_len
+                    && info.out_len == info.in_len
+                    && eps.is_finite()
+                    && eps > 0.0
+                    && gain.iter().all(|g| g.is_finite()) =>
+            {
+                b
+            }
+            (Layer::RmsNorm { .. }, _) => return Err(WriteError::BadLayer(i)),
+            (_, b) => b,
+        };
         (domain, len) = (dout, info.out_len);
         match dout {
             Domain::F32 => max_f32 = max_f32.max(len),
@@ -378,6 +409,9 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
             }
             Layer::OrthoDict { .. } => format::MINOR_ORTHO_DICT,
             Layer::MinMaxScale { .. } => format::MINOR_MIN_MAX_SCALE,
+            Layer::ResidualSave | Layer::ResidualAdd | Layer::RmsNorm { .. } => {
+                format::MINOR_RESIDUAL
+            }
             Layer::Recurrent(r) if r.config().dims.math == Math::Fast => format::MINOR_FAST_MATH,
             Layer::DenseInt8Dynamic { .. } | Layer::Recurrent(_) | Layer::MeanPool => {
                 format::MINOR_RECURRENT
@@ -410,7 +444,7 @@ fn plan(layers: &[LayerInfo<'_>], input_len: usize) -> Result<Plan, WriteError> 
             _ => WriteError::BadLayer(i),
         })?;
     }
-    if domain != Domain::F32 {
+    if domain != Domain::F32 || branch.is_some() {
         return Err(WriteError::BadGraph);
     }
     if tensor_count > format::MAX_TENSORS {

@@ -218,7 +218,10 @@ pub fn weight_macs(model: &mote_core::model::Model<'_>) -> Result<u64> {
             | Layer::Quantize { .. }
             | Layer::Dequantize { .. }
             | Layer::MeanPool
-            | Layer::MinMaxScale { .. } => 0,
+            | Layer::MinMaxScale { .. }
+            | Layer::ResidualSave
+            | Layer::ResidualAdd
+            | Layer::RmsNorm { .. } => 0,
         };
     }
     Ok(n)
