@@ -59,30 +59,79 @@ fn linearized_attention_bit_identical_on_firmware() {
         ),
         (Board::Lm3s6965evb, Target::Gla, WeightScheme::F32, 145),
     ] {
-        let bytes = to_mote(&model, target, scheme).unwrap();
-        let file = AlignedModel::new(&bytes);
-        let parsed = file.parse().unwrap();
-        assert_eq!(parsed.ram().state_f32, state, "{target:?}");
-        let sim = file_accuracy(&parsed, &test_ds).unwrap();
-        let workload = StreamWorkload::from_file(&parsed, &test_ds).unwrap();
-        let dev = run_on_device(&Firmware::default(), file.bytes(), &workload, board, false)
-            .unwrap_or_else(|e| panic!("{e:#}"));
-        assert!(
-            dev.first_mismatch.is_none(),
-            "{board:?} {target:?} {scheme:?}: {} of {} windows differ; first: {:?}",
-            dev.mismatches,
-            dev.samples,
-            dev.first_mismatch
-        );
-        assert_eq!(dev.samples, 40);
-        assert_eq!(dev.accuracy, sim, "{board:?} {target:?} {scheme:?}");
-        eprintln!(
-            "{} {} {}: accuracy {sim:.3}, 4,000 tokens bit-identical, state {state} floats",
-            board.machine(),
-            target.cell().name(),
-            scheme.name()
-        );
+        check_on_device(&model, &test_ds, board, target, scheme, state);
     }
+}
+
+/// The same with Llama-style pre-norm residual blocks (RMS norms, residual adds, a ReLU MLP of
+/// width 32, a final norm: `mote attention-train --ffn 32`), 14 layers per file.
+#[test]
+fn pre_norm_blocks_bit_identical_on_firmware() {
+    let (train_ds, test_ds) =
+        load_splits(&Catalog::default(), None, &FileOptions::default(), &[]).unwrap();
+    let cfg = AttentionConfig {
+        epochs: 100,
+        ffn: 32,
+        ..AttentionConfig::default()
+    };
+    let (model, report) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
+    assert!(report.train_accuracy >= 0.8, "{report:?}");
+    // + 2 × 16 floats: the two residual branches' saved inputs
+    for (board, target, scheme, state) in [
+        (
+            Board::Mps2An386,
+            Target::Liger { window: 64 },
+            WeightScheme::F32,
+            2708 + 32,
+        ),
+        (
+            Board::Mps2An386,
+            Target::Gla,
+            WeightScheme::Int8Dynamic,
+            145 + 32,
+        ),
+        (
+            Board::Lm3s6965evb,
+            Target::Liger { window: 64 },
+            WeightScheme::F32,
+            2708 + 32,
+        ),
+    ] {
+        check_on_device(&model, &test_ds, board, target, scheme, state);
+    }
+}
+
+fn check_on_device(
+    model: &mote_host::attention::AttentionModel,
+    test_ds: &mote_host::data::basicmotions::SeriesSet,
+    board: Board,
+    target: Target,
+    scheme: WeightScheme,
+    state: usize,
+) {
+    let bytes = to_mote(model, target, scheme).unwrap();
+    let file = AlignedModel::new(&bytes);
+    let parsed = file.parse().unwrap();
+    assert_eq!(parsed.ram().state_f32, state, "{target:?}");
+    let sim = file_accuracy(&parsed, test_ds).unwrap();
+    let workload = StreamWorkload::from_file(&parsed, test_ds).unwrap();
+    let dev = run_on_device(&Firmware::default(), file.bytes(), &workload, board, false)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        dev.first_mismatch.is_none(),
+        "{board:?} {target:?} {scheme:?}: {} of {} windows differ; first: {:?}",
+        dev.mismatches,
+        dev.samples,
+        dev.first_mismatch
+    );
+    assert_eq!(dev.samples, 40);
+    assert_eq!(dev.accuracy, sim, "{board:?} {target:?} {scheme:?}");
+    eprintln!(
+        "{} {} {}: accuracy {sim:.3}, 4,000 tokens bit-identical, state {state} floats",
+        board.machine(),
+        target.cell().name(),
+        scheme.name()
+    );
 }
 
 /// `mote bench linearized` in small: the same trained weights as softmax attention with a KV

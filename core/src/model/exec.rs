@@ -418,10 +418,9 @@ impl<'a> Model<'a> {
                     let from = branch_at
                         .take()
                         .ok_or(ExecError::Corrupt(ParseError::BadGraph("residual add")))?;
-                    let saved = ws
-                        .state
-                        .get(from..from + n_in)
-                        .ok_or(ExecError::Corrupt(ParseError::RamMismatch("residual branch")))?;
+                    let saved = ws.state.get(from..from + n_in).ok_or(ExecError::Corrupt(
+                        ParseError::RamMismatch("residual branch"),
+                    ))?;
                     let (cur, _, _) = halves(ws.arena_f32, hf, f_at);
                     for (x, &s) in cur[..n_in].iter_mut().zip(saved) {
                         *x += s;

@@ -732,7 +732,10 @@ fn residual_block_round_trip_and_hand_worked_values() {
     let buf = encode(&residual_layers(3.5, &GAIN), 2);
     let m = Model::parse(&buf.0[..file_len(&buf)]).expect("parses");
     assert_eq!(m.version(), (1, format::MINOR_RESIDUAL));
-    assert!(!m.is_stateful(), "a residual branch keeps nothing between tokens");
+    assert!(
+        !m.is_stateful(),
+        "a residual branch keeps nothing between tokens"
+    );
     // the branch input is kept in the save layer's state slot
     assert_eq!(m.ram().state_f32, 2);
     assert_eq!(run_with_state(&m, &[3.0, 4.0]), vec![10.0, 0.0]);
@@ -773,8 +776,8 @@ fn residual_branches_must_pair_and_norms_must_be_sane() {
     // The reader refuses the same faults in a file (records patched, CRCs re-sealed).
     let ok = encode(&good, 2);
     let n = file_len(&ok);
-    let table = u32::from_le_bytes(ok.0[h::LAYER_TABLE..h::LAYER_TABLE + 4].try_into().unwrap())
-        as usize;
+    let table =
+        u32::from_le_bytes(ok.0[h::LAYER_TABLE..h::LAYER_TABLE + 4].try_into().unwrap()) as usize;
     let rec = |i: usize| table + i * format::LAYER_RECORD_BYTES;
     let mut c = Box::new(Aligned([0; 4096]));
     let mut with = |f: &dyn Fn(&mut [u8])| {

@@ -305,7 +305,14 @@ fn record<'a>(l: &Layer<'a>) -> Record<'a> {
             0,
         ),
         Layer::MeanPool => r(kind::MEAN_POOL, scheme::F32, 0, [None, None, None], 0, 0),
-        Layer::ResidualSave => r(kind::RESIDUAL_SAVE, scheme::F32, 0, [None, None, None], 0, 0),
+        Layer::ResidualSave => r(
+            kind::RESIDUAL_SAVE,
+            scheme::F32,
+            0,
+            [None, None, None],
+            0,
+            0,
+        ),
         Layer::ResidualAdd => r(kind::RESIDUAL_ADD, scheme::F32, 0, [None, None, None], 0, 0),
         Layer::RmsNorm { gain, eps } => r(
             kind::RMS_NORM,

@@ -30,7 +30,9 @@ const MAX_ARENA_F32: usize = 2048;
 const MAX_ARENA_I8: usize = 1024;
 const MAX_STATE: usize = 4096;
 const MAX_IO: usize = 64;
-const MAX_LAYERS: usize = 8;
+/// Four pre-norm residual blocks of ten layers each, the input projection, the final norm,
+/// the mean pool and the head: 44.
+const MAX_LAYERS: usize = 48;
 
 fn fail(msg: &str) -> ! {
     fw::fail("recurrent", msg)

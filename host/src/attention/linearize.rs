@@ -196,14 +196,62 @@ pub fn to_mote(model: &AttentionModel, target: Target, scheme: WeightScheme) -> 
         .iter()
         .map(|(_, p)| p.iter().map(OwnedLinear::view).collect())
         .collect();
-    let bias = "input_proj and head have a bias";
+    // the MLPs of pre-norm blocks, as Dense layers with a zero bias (the projections have none)
+    let ffn = model.ffn();
+    let mlps: Vec<Option<(OwnedLinear, OwnedLinear)>> = model
+        .blocks
+        .iter()
+        .map(|b| {
+            b.pre_norm.as_ref().map(|r| {
+                (
+                    lin(ffn, dm, &r.w_up, Some(&vec![0.0; ffn][..])),
+                    lin(dm, ffn, &r.w_down, Some(&vec![0.0; dm][..])),
+                )
+            })
+        })
+        .collect();
+    let bias = "input_proj, head and the MLP have a bias";
+    let same = |layer| LayerInfo {
+        layer,
+        in_len: dm,
+        out_len: dm,
+    };
+    let eps = model.rms_eps;
     let mut layers = vec![input.dense().context(bias)?];
-    for ((cfg, _), lins) in cells.iter().zip(&views) {
-        layers.push(LayerInfo {
-            layer: Layer::Recurrent(RecurrentLayer::new(*cfg, lins, &[])),
-            in_len: dm,
-            out_len: dm,
-        });
+    for (((cfg, _), lins), (b, mlp)) in cells.iter().zip(&views).zip(model.blocks.iter().zip(&mlps))
+    {
+        let cell = same(Layer::Recurrent(RecurrentLayer::new(*cfg, lins, &[])));
+        match (&b.pre_norm, mlp) {
+            (Some(r), Some((up, down))) => {
+                // h ← h + cell(rms(h)); h ← h + down(relu(up(rms(h))))
+                layers.extend([
+                    same(Layer::ResidualSave),
+                    same(Layer::RmsNorm {
+                        gain: &r.attn_norm,
+                        eps,
+                    }),
+                    cell,
+                    same(Layer::ResidualAdd),
+                    same(Layer::ResidualSave),
+                    same(Layer::RmsNorm {
+                        gain: &r.mlp_norm,
+                        eps,
+                    }),
+                    up.dense().context(bias)?,
+                    LayerInfo {
+                        layer: Layer::Relu,
+                        in_len: ffn,
+                        out_len: ffn,
+                    },
+                    down.dense().context(bias)?,
+                    same(Layer::ResidualAdd),
+                ]);
+            }
+            _ => layers.push(cell),
+        }
+    }
+    if let Some(g) = &model.final_norm {
+        layers.push(same(Layer::RmsNorm { gain: g, eps }));
     }
     if model.pool == super::model::Pool::Mean {
         layers.push(LayerInfo {

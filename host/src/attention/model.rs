@@ -15,6 +15,30 @@ pub struct Block {
     pub wv: Vec<f32>,
     /// `o_proj`, `[d, H·d_v]`.
     pub wo: Vec<f32>,
+    /// The pre-norm residual parts of a Llama-style block, or `None` for an attention-only
+    /// block (`h ← o_proj(attention(h))`).
+    pub pre_norm: Option<PreNorm>,
+}
+
+/// A Llama-style pre-norm residual block around the attention (docs/attention.md):
+///
+/// ```text
+/// h ← h + o_proj(attention(rms_norm(h) ⊙ attn_norm))
+/// h ← h + down_proj(relu(up_proj(rms_norm(h) ⊙ mlp_norm)))
+/// ```
+///
+/// `rms_norm(x) = x / sqrt(mean(x²) + eps)`; ReLU, not SwiGLU (the model file has no
+/// elementwise product of two branches).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreNorm {
+    /// `input_layernorm.weight`, `[d]`.
+    pub attn_norm: Vec<f32>,
+    /// `post_attention_layernorm.weight`, `[d]`.
+    pub mlp_norm: Vec<f32>,
+    /// `mlp.up_proj.weight`, `[F, d]`.
+    pub w_up: Vec<f32>,
+    /// `mlp.down_proj.weight`, `[d, F]`.
+    pub w_down: Vec<f32>,
 }
 
 /// How the token vectors become one vector for the head.
@@ -63,7 +87,15 @@ pub struct AttentionModel {
     pub w_head: Vec<f32>,
     /// `head.bias`, `[K]`.
     pub b_head: Vec<f32>,
+    /// `norm.weight` `[d]`, the RMS norm after the last block, present exactly when the blocks
+    /// are pre-norm residual blocks ([`PreNorm`]).
+    pub final_norm: Option<Vec<f32>>,
+    /// `eps` of every RMS norm (`rms_norm_eps` in Hugging Face configs).
+    pub rms_eps: f32,
 }
+
+/// `rms_norm_eps` when a file does not say (Llama's).
+pub const DEFAULT_RMS_EPS: f32 = 1e-5;
 
 /// Most attention blocks a model may have (the issue's family: 1 to 4).
 pub const MAX_BLOCKS: usize = 4;
@@ -120,6 +152,50 @@ impl AttentionModel {
         }
         check("head.weight".into(), &self.w_head, self.classes * dm)?;
         check("head.bias".into(), &self.b_head, self.classes)?;
+        let residual = self.final_norm.is_some();
+        ensure!(
+            self.rms_eps.is_finite() && self.rms_eps > 0.0,
+            "rms_norm_eps = {} must be a finite number > 0",
+            self.rms_eps
+        );
+        let ffn = self.ffn();
+        for (i, b) in self.blocks.iter().enumerate() {
+            let p = |n: &str| format!("layers.{i}.{n}.weight");
+            match &b.pre_norm {
+                None => ensure!(
+                    !residual,
+                    "layers.{i} has no input_layernorm/mlp: with norm.weight every block is a \
+                     pre-norm residual block"
+                ),
+                Some(r) => {
+                    ensure!(
+                        residual,
+                        "layers.{i} is a pre-norm residual block: the model needs norm.weight"
+                    );
+                    ensure!(
+                        ffn > 0 && r.w_up.len() == ffn * dm,
+                        "{}: {} values, expected the MLP width of layers.0 ({ffn}) × {dm}",
+                        p("mlp.up_proj"),
+                        r.w_up.len()
+                    );
+                    check(p("input_layernorm"), &r.attn_norm, dm)?;
+                    check(p("post_attention_layernorm"), &r.mlp_norm, dm)?;
+                    check(p("mlp.up_proj"), &r.w_up, ffn * dm)?;
+                    check(p("mlp.down_proj"), &r.w_down, dm * ffn)?;
+                }
+            }
+        }
+        if let Some(g) = &self.final_norm {
+            check("norm.weight".into(), g, dm)?;
+        }
         Ok(())
+    }
+
+    /// Width `F` of the blocks' MLPs (0 for attention-only blocks).
+    pub fn ffn(&self) -> usize {
+        self.blocks
+            .first()
+            .and_then(|b| b.pre_norm.as_ref())
+            .map_or(0, |r| r.w_up.len() / self.dims.d_model.max(1))
     }
 }

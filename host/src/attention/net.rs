@@ -7,7 +7,7 @@ use anyhow::Result;
 use candle_core::{D, Device, Tensor, Var};
 use mote_core::recurrent::Dims;
 
-use super::model::{AttentionModel, Block};
+use super::model::{AttentionModel, Block, PreNorm};
 
 /// How a block mixes tokens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -74,7 +74,16 @@ struct BlockNet {
     wk: Tensor,
     wv: Tensor,
     wo: Tensor,
+    pre_norm: Option<PreNormNet>,
     lora: Option<BlockLora>,
+}
+
+/// [`PreNorm`] as tensors.
+struct PreNormNet {
+    attn_norm: Tensor,
+    mlp_norm: Tensor,
+    w_up: Tensor,
+    w_down: Tensor,
 }
 
 /// The model as candle tensors. Weights are either `Var`s (training from scratch) or constants
@@ -88,6 +97,8 @@ pub struct Net {
     blocks: Vec<BlockNet>,
     w_head: Tensor,
     b_head: Tensor,
+    final_norm: Option<Tensor>,
+    rms_eps: f32,
 }
 
 fn matrix(v: &[f32], rows: usize, cols: usize) -> Result<Tensor> {
@@ -103,6 +114,13 @@ fn vector(v: &[f32]) -> Result<Tensor> {
 /// q and k in training.
 fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     Ok(candle_nn::ops::softmax(x, D::Minus1)?)
+}
+
+/// `x / sqrt(mean(x²) + eps) ⊙ gain` over the last dimension (differentiable ops).
+fn rms_norm(x: &Tensor, gain: &Tensor, eps: f32) -> Result<Tensor> {
+    let ms = x.sqr()?.mean_keepdim(D::Minus1)?;
+    let inv = (ms + f64::from(eps))?.sqrt()?.recip()?;
+    Ok(x.broadcast_mul(&inv)?.broadcast_mul(gain)?)
 }
 
 /// `x Wᵀ (+ scale · x Aᵀ Bᵀ)` over the last dimension.
@@ -247,15 +265,30 @@ impl Net {
         let mut blocks = Vec::new();
         let w_in = wrap(matrix(&model.w_in, dm, model.channels)?)?;
         let b_in = wrap(vector(&model.b_in)?)?;
+        let ffn = model.ffn();
         for b in &model.blocks {
+            let pre_norm = match &b.pre_norm {
+                None => None,
+                Some(r) => Some(PreNormNet {
+                    attn_norm: wrap(vector(&r.attn_norm)?)?,
+                    mlp_norm: wrap(vector(&r.mlp_norm)?)?,
+                    w_up: wrap(matrix(&r.w_up, ffn, dm)?)?,
+                    w_down: wrap(matrix(&r.w_down, dm, ffn)?)?,
+                }),
+            };
             blocks.push(BlockNet {
                 wq: wrap(matrix(&b.wq, qk, dm)?)?,
                 wk: wrap(matrix(&b.wk, qk, dm)?)?,
                 wv: wrap(matrix(&b.wv, vd, dm)?)?,
                 wo: wrap(matrix(&b.wo, dm, vd)?)?,
+                pre_norm,
                 lora: None,
             });
         }
+        let final_norm = match &model.final_norm {
+            Some(g) => Some(wrap(vector(g)?)?),
+            None => None,
+        };
         Ok(Net {
             dims: d,
             pool: model.pool,
@@ -265,6 +298,8 @@ impl Net {
             blocks,
             w_head: wrap(matrix(&model.w_head, model.classes, dm)?)?,
             b_head: wrap(vector(&model.b_head)?)?,
+            final_norm,
+            rms_eps: model.rms_eps,
         })
     }
 
@@ -310,29 +345,14 @@ impl Net {
 
     /// Logits `[B, K]` of a batch `x` (`B × T × C`).
     pub fn forward(&self, x: &Tensor, mixer: Mixer) -> Result<Tensor> {
-        let d = self.dims;
         let mut h = x
             .broadcast_matmul(&self.w_in.t()?)?
             .broadcast_add(&self.b_in)?;
         for b in &self.blocks {
-            let l = b.lora.as_ref();
-            let q = split_heads(&project(&h, &b.wq, l.map(|l| &l.q))?, d.heads, d.d_k)?;
-            let k = split_heads(&project(&h, &b.wk, l.map(|l| &l.k))?, d.heads, d.d_k)?;
-            let v = split_heads(&project(&h, &b.wv, l.map(|l| &l.v))?, d.heads, d.d_v)?;
-            let o = match mixer {
-                Mixer::Softmax { window } => {
-                    softmax_attention(&q, &k, &v, window, self.rope_theta)?
-                }
-                Mixer::Gla => gla(&q, &k, &v)?,
-                Mixer::Liger { window } => {
-                    let g = gla(&q, &k, &v)?;
-                    let s = softmax_attention(&q, &k, &v, Some(window), self.rope_theta)?;
-                    ((g + s)? * 0.5)?
-                }
-            };
-            let (bs, _, t, _) = o.dims4()?;
-            let o = o.transpose(1, 2)?.contiguous()?.reshape((bs, t, d.vd()))?;
-            h = project(&o, &b.wo, None)?;
+            h = self.block(b, &h, mixer)?;
+        }
+        if let Some(g) = &self.final_norm {
+            h = rms_norm(&h, g, self.rms_eps)?;
         }
         let pooled = match self.pool {
             super::model::Pool::Mean => h.mean(1)?,
@@ -344,6 +364,41 @@ impl Net {
         Ok(pooled
             .broadcast_matmul(&self.w_head.t()?)?
             .broadcast_add(&self.b_head)?)
+    }
+
+    /// One block on `h` (`[B, T, d]`): the attention in `mixer` (and o_proj), and for a
+    /// pre-norm block the norms, the residual adds and the MLP around it.
+    fn block(&self, b: &BlockNet, h: &Tensor, mixer: Mixer) -> Result<Tensor> {
+        let d = self.dims;
+        let x = match &b.pre_norm {
+            Some(r) => rms_norm(h, &r.attn_norm, self.rms_eps)?,
+            None => h.clone(),
+        };
+        let l = b.lora.as_ref();
+        let q = split_heads(&project(&x, &b.wq, l.map(|l| &l.q))?, d.heads, d.d_k)?;
+        let k = split_heads(&project(&x, &b.wk, l.map(|l| &l.k))?, d.heads, d.d_k)?;
+        let v = split_heads(&project(&x, &b.wv, l.map(|l| &l.v))?, d.heads, d.d_v)?;
+        let o = match mixer {
+            Mixer::Softmax { window } => softmax_attention(&q, &k, &v, window, self.rope_theta)?,
+            Mixer::Gla => gla(&q, &k, &v)?,
+            Mixer::Liger { window } => {
+                let g = gla(&q, &k, &v)?;
+                let s = softmax_attention(&q, &k, &v, Some(window), self.rope_theta)?;
+                ((g + s)? * 0.5)?
+            }
+        };
+        let (bs, _, t, _) = o.dims4()?;
+        let o = o.transpose(1, 2)?.contiguous()?.reshape((bs, t, d.vd()))?;
+        let o = project(&o, &b.wo, None)?;
+        match &b.pre_norm {
+            None => Ok(o),
+            Some(r) => {
+                let h = (h + o)?;
+                let m = rms_norm(&h, &r.mlp_norm, self.rms_eps)?;
+                let m = project(&project(&m, &r.w_up, None)?.relu()?, &r.w_down, None)?;
+                Ok((h + m)?)
+            }
+        }
     }
 
     /// The weights as an [`AttentionModel`], every LoRA update merged into its projection
@@ -367,6 +422,15 @@ impl Net {
                 wk: merged(&b.wk, l.map(|l| &l.k))?,
                 wv: merged(&b.wv, l.map(|l| &l.v))?,
                 wo: flat(&b.wo)?,
+                pre_norm: match &b.pre_norm {
+                    None => None,
+                    Some(r) => Some(PreNorm {
+                        attn_norm: flat(&r.attn_norm)?,
+                        mlp_norm: flat(&r.mlp_norm)?,
+                        w_up: flat(&r.w_up)?,
+                        w_down: flat(&r.w_down)?,
+                    }),
+                },
             });
         }
         let m = AttentionModel {
@@ -380,6 +444,11 @@ impl Net {
             blocks,
             w_head: flat(&self.w_head)?,
             b_head: flat(&self.b_head)?,
+            final_norm: match &self.final_norm {
+                Some(g) => Some(flat(g)?),
+                None => None,
+            },
+            rms_eps: self.rms_eps,
         };
         m.validate()?;
         Ok(m)

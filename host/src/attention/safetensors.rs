@@ -13,6 +13,17 @@
 //!               num_key_value_heads = "H_kv" (grouped-query attention, default H)
 //! ```
 //!
+//! Pre-norm residual blocks (Llama-style, `--ffn` of `mote attention-train`) add, per block,
+//!
+//! ```text
+//! layers.N.input_layernorm.weight          [d]     RMS norm before the attention
+//! layers.N.post_attention_layernorm.weight [d]     RMS norm before the MLP
+//! layers.N.mlp.up_proj.weight              [F, d]
+//! layers.N.mlp.down_proj.weight            [d, F]  h ← h + down(relu(up(norm(h))))
+//! norm.weight                              [d]     after the last block
+//! __metadata__: rms_norm_eps = "ε" (default 1e-5), hidden_act = "relu" (only value accepted)
+//! ```
+//!
 //! With grouped-query attention `k_proj` and `v_proj` have `H_kv` heads (`[H_kv·d_k, d]`,
 //! `[H_kv·d_v, d]`); query head `h` reads key/value head `h / (H / H_kv)`, as Hugging Face's
 //! `repeat_kv`. The cells have one key head per query head, so loading repeats each key/value
@@ -29,7 +40,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use mote_core::recurrent::Dims;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use super::model::{AttentionModel, Block, MAX_BLOCKS};
+use super::model::{AttentionModel, Block, MAX_BLOCKS, PreNorm};
 use crate::nn::mlp::{ModelError, to_f32};
 
 /// Metadata key of the head count (Hugging Face's config name).
@@ -37,6 +48,10 @@ pub const HEADS_KEY: &str = "num_attention_heads";
 /// Metadata key of the key/value head count of grouped-query attention (Hugging Face's config
 /// name; default: as many as query heads).
 pub const KV_HEADS_KEY: &str = "num_key_value_heads";
+/// Metadata key of the RMS norms' `eps`.
+pub const EPS_KEY: &str = "rms_norm_eps";
+/// Metadata key of the MLP's activation (only `relu`).
+pub const ACT_KEY: &str = "hidden_act";
 /// Metadata key of the RoPE base.
 pub const ROPE_KEY: &str = "rope_theta";
 /// Metadata key of the pooling (`mean`, the default, or `last`).
@@ -45,6 +60,17 @@ pub const POOL_KEY: &str = "pooling";
 pub const DEFAULT_ROPE_THETA: f32 = 10_000.0;
 
 const PROJECTIONS: [&str; 4] = ["q_proj", "k_proj", "v_proj", "o_proj"];
+/// The pre-norm block's tensors after `layers.N.`, without `.weight`.
+const PRE_NORM: [&str; 4] = [
+    "input_layernorm",
+    "post_attention_layernorm",
+    "mlp.up_proj",
+    "mlp.down_proj",
+];
+
+fn pre_norm_key(block: usize, part: &str) -> String {
+    format!("layers.{block}.{part}.weight")
+}
 
 fn key(block: usize, proj: &str) -> String {
     format!("layers.{block}.self_attn.{proj}.weight")
@@ -77,11 +103,22 @@ pub fn to_safetensors(model: &AttentionModel) -> Result<Vec<u8>> {
         ("head.weight".into(), vec![model.classes, dm], &model.w_head),
         ("head.bias".into(), vec![model.classes], &model.b_head),
     ];
+    let ffn = model.ffn();
     for (i, b) in model.blocks.iter().enumerate() {
         owned.push((key(i, "q_proj"), vec![qk, dm], &b.wq));
         owned.push((key(i, "k_proj"), vec![qk, dm], &b.wk));
         owned.push((key(i, "v_proj"), vec![vd, dm], &b.wv));
         owned.push((key(i, "o_proj"), vec![dm, vd], &b.wo));
+        if let Some(r) = &b.pre_norm {
+            let k = |j: usize| pre_norm_key(i, PRE_NORM[j]);
+            owned.push((k(0), vec![dm], &r.attn_norm));
+            owned.push((k(1), vec![dm], &r.mlp_norm));
+            owned.push((k(2), vec![ffn, dm], &r.w_up));
+            owned.push((k(3), vec![dm, ffn], &r.w_down));
+        }
+    }
+    if let Some(g) = &model.final_norm {
+        owned.push(("norm.weight".into(), vec![dm], g));
     }
     let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = owned
         .into_iter()
@@ -93,12 +130,16 @@ pub fn to_safetensors(model: &AttentionModel) -> Result<Vec<u8>> {
             .map_err(|e| anyhow!("tensor {name}: {e}"))?;
         views.push((name.clone(), v));
     }
-    let meta = HashMap::from([
+    let mut meta = HashMap::from([
         ("format".to_string(), "pt".to_string()),
         (HEADS_KEY.to_string(), d.heads.to_string()),
         (ROPE_KEY.to_string(), model.rope_theta.to_string()),
         (POOL_KEY.to_string(), model.pool.name().to_string()),
     ]);
+    if model.final_norm.is_some() {
+        meta.insert(EPS_KEY.to_string(), model.rms_eps.to_string());
+        meta.insert(ACT_KEY.to_string(), "relu".to_string());
+    }
     Ok(safetensors::serialize(views, Some(meta))?)
 }
 
@@ -123,6 +164,9 @@ enum Role {
     HeadW,
     HeadB,
     Proj(usize, usize),
+    /// `layers.N.<PRE_NORM[j]>.weight`.
+    PreNorm(usize, usize),
+    FinalNorm,
 }
 
 fn role(name: &str) -> Option<Role> {
@@ -131,12 +175,17 @@ fn role(name: &str) -> Option<Role> {
         "input_proj.bias" => return Some(Role::InB),
         "head.weight" => return Some(Role::HeadW),
         "head.bias" => return Some(Role::HeadB),
+        "norm.weight" => return Some(Role::FinalNorm),
         _ => {}
     }
     let rest = name.strip_prefix("layers.")?;
     let (n, rest) = rest.split_once('.')?;
     if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
         return None;
+    }
+    let part = rest.strip_suffix(".weight")?;
+    if let Some(j) = PRE_NORM.iter().position(|&x| x == part) {
+        return Some(Role::PreNorm(n.parse().ok()?, j));
     }
     let proj = rest.strip_prefix("self_attn.")?.strip_suffix(".weight")?;
     let p = PROJECTIONS.iter().position(|&x| x == proj)?;
@@ -184,14 +233,36 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         Some("last") => super::model::Pool::Last,
         Some(p) => bail!("{file}: metadata `{POOL_KEY}` = {p:?}, expected \"mean\" or \"last\""),
     };
+    let rms_eps = match meta.get(EPS_KEY) {
+        None => super::model::DEFAULT_RMS_EPS,
+        Some(s) => match s.parse::<f32>() {
+            Ok(e) if e.is_finite() && e > 0.0 => e,
+            _ => bail!("{file}: metadata `{EPS_KEY}` = {s:?}, expected a finite number > 0"),
+        },
+    };
+    if let Some(a) = meta.get(ACT_KEY).filter(|a| a.as_str() != "relu") {
+        bail!(
+            "{file}: metadata `{ACT_KEY}` = {a:?}: the blocks' MLP is down_proj(relu(up_proj x)) \
+             (\"relu\"); gated MLPs (SwiGLU, gate_proj) have no layer in the model file"
+        );
+    }
     let (mut w_in, mut b_in, mut w_head, mut b_head) = (None, None, None, None);
+    let mut final_norm: Option<Loaded> = None;
     let mut blocks: BTreeMap<usize, [Option<Loaded>; 4]> = BTreeMap::new();
+    let mut pre_norms: BTreeMap<usize, [Option<Loaded>; 4]> = BTreeMap::new();
     for (name, view) in st.tensors() {
+        if name.ends_with(".mlp.gate_proj.weight") {
+            bail!(
+                "{file}: tensor `{name}`: gated MLPs (SwiGLU) are not supported; the blocks' MLP \
+                 is down_proj(relu(up_proj x))"
+            );
+        }
         let Some(r) = role(&name) else {
             bail!(
                 "{file}: unexpected tensor `{name}` (an attention classifier holds \
                  input_proj.weight/bias, layers.N.self_attn.{{q,k,v,o}}_proj.weight without \
-                 biases, head.weight/bias)"
+                 biases, head.weight/bias, and for pre-norm blocks layers.N.input_layernorm, \
+                 post_attention_layernorm, mlp.up_proj, mlp.down_proj and norm.weight)"
             );
         };
         let value = (view.shape().to_vec(), to_f32(path, &name, &view)?);
@@ -200,6 +271,14 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
             Role::InB => b_in = Some(value),
             Role::HeadW => w_head = Some(value),
             Role::HeadB => b_head = Some(value),
+            Role::FinalNorm => final_norm = Some(value),
+            Role::PreNorm(n, j) => {
+                ensure!(
+                    blocks.contains_key(&n) || n < MAX_BLOCKS,
+                    "{file}: tensor `{name}`: block {n}, the family has at most {MAX_BLOCKS} blocks"
+                );
+                pre_norms.entry(n).or_default()[j] = Some(value);
+            }
             Role::Proj(n, p) => {
                 ensure!(
                     n < MAX_BLOCKS,
@@ -254,6 +333,7 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
     }
     // sizes from block 0's q_proj and v_proj, then every tensor checked against them
     let mut dims: Option<Dims> = None;
+    let mut ffn: Option<usize> = None;
     let mut out = Vec::new();
     for (want, (n, parts)) in blocks.into_iter().enumerate() {
         if n != want {
@@ -323,13 +403,73 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         let mut it = got.into_iter().map(|(_, v)| v);
         let mut next = || it.next().context("four projections per block");
         let (wq, wk, wv, wo) = (next()?, next()?, next()?, next()?);
+        let pre_norm = match pre_norms.remove(&n) {
+            None if final_norm.is_some() => bail!(
+                "{file}: missing tensor `{}` (with norm.weight every block is a pre-norm \
+                 residual block)",
+                pre_norm_key(n, PRE_NORM[0])
+            ),
+            None => None,
+            Some(parts) => {
+                let k = |j: usize| pre_norm_key(n, PRE_NORM[j]);
+                let mut got: Vec<Loaded> = Vec::new();
+                for (j, part) in parts.into_iter().enumerate() {
+                    got.push(part.ok_or_else(|| missing(&k(j)))?);
+                }
+                let up = &got[2].0;
+                let f = match up[..] {
+                    [f, c] if f > 0 && c == dm => f,
+                    _ => bail!(shape_err(&k(2), up, format!("[F ≥ 1, {dm}]"))),
+                };
+                let f0 = *ffn.get_or_insert(f);
+                let want = [vec![dm], vec![dm], vec![f0, dm], vec![dm, f0]];
+                for (j, ((shape, _), want)) in got.iter().zip(want).enumerate() {
+                    if shape[..] != want[..] {
+                        let why = if j >= 2 && n > 0 {
+                            " (every block's MLP as wide as layers.0's)"
+                        } else {
+                            ""
+                        };
+                        bail!("{}{why}", shape_err(&k(j), shape, format!("{want:?}")));
+                    }
+                }
+                let mut it = got.into_iter().map(|(_, v)| v);
+                let mut next = || it.next().context("four pre-norm tensors per block");
+                Some(PreNorm {
+                    attn_norm: next()?,
+                    mlp_norm: next()?,
+                    w_up: next()?,
+                    w_down: next()?,
+                })
+            }
+        };
+        if pre_norm.is_some() && final_norm.is_none() {
+            bail!(
+                "{file}: missing tensor `norm.weight` (the RMS norm after the last of the \
+                 pre-norm residual blocks)"
+            );
+        }
         out.push(Block {
             wq,
             wk: repeat_kv(&wk, kv_heads, group, d.d_k * dm),
             wv: repeat_kv(&wv, kv_heads, group, d.d_v * dm),
             wo,
+            pre_norm,
         });
     }
+    if let Some(&n) = pre_norms.keys().next() {
+        return Err(missing(&key(n, "q_proj")));
+    }
+    let final_norm = match final_norm {
+        None => None,
+        Some((shape, g)) => {
+            ensure!(
+                shape == [dm],
+                shape_err("norm.weight", &shape, format!("[{dm}]"))
+            );
+            Some(g)
+        }
+    };
     let dims = dims.context("at least one block")?;
     let model = AttentionModel {
         channels,
@@ -342,6 +482,8 @@ pub fn from_safetensors(bytes: &[u8], path: &Path) -> Result<AttentionModel> {
         blocks: out,
         w_head,
         b_head,
+        final_norm,
+        rms_eps,
     };
     model.validate().with_context(|| format!("{file}"))?;
     Ok(model)

@@ -27,6 +27,7 @@ fn random_model(seed: u32, dims: Dims, blocks: usize, channels: usize) -> Attent
             wk: r(qk * dm, dm),
             wv: r(vd * dm, dm),
             wo: r(dm * vd, vd),
+            pre_norm: None,
         })
         .collect();
     AttentionModel {
@@ -40,7 +41,40 @@ fn random_model(seed: u32, dims: Dims, blocks: usize, channels: usize) -> Attent
         blocks,
         w_head: r(3 * dm, dm),
         b_head: r(3, 4),
+        final_norm: None,
+        rms_eps: super::model::DEFAULT_RMS_EPS,
     }
+}
+
+/// [`random_model`] with Llama-style pre-norm residual blocks: MLP width `ffn`, gains away
+/// from 1 so that they are tested too.
+fn random_pre_norm_model(seed: u32, blocks: usize, channels: usize, ffn: usize) -> AttentionModel {
+    let mut m = random_model(seed, dims(), blocks, channels);
+    let dm = m.dims.d_model;
+    let mut rng = XorShift32(seed ^ 0x5EED);
+    let mut r = |n: usize, lo: f32, hi: f32| -> Vec<f32> {
+        (0..n).map(|_| lo + (hi - lo) * rng.next_f32()).collect()
+    };
+    for b in &mut m.blocks {
+        b.pre_norm = Some(super::model::PreNorm {
+            attn_norm: r(dm, 0.5, 1.5),
+            mlp_norm: r(dm, 0.5, 1.5),
+            w_up: r(ffn * dm, -0.5, 0.5),
+            w_down: r(dm * ffn, -0.3, 0.3),
+        });
+    }
+    m.final_norm = Some(r(dm, 0.5, 1.5));
+    m.rms_eps = 1e-5;
+    m
+}
+
+fn rms64(x: &[f64], gain: &[f32], eps: f32) -> Vec<f64> {
+    let ms = x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64;
+    let inv = 1.0 / (ms + eps as f64).sqrt();
+    x.iter()
+        .zip(gain)
+        .map(|(v, &g)| v * inv * g as f64)
+        .collect()
 }
 
 fn dims() -> Dims {
@@ -184,7 +218,29 @@ fn reference_logits(
         })
         .collect();
     for b in &m.blocks {
-        hs = reference_block(b, m.dims, m.rope_theta as f64, window, which, &hs);
+        let Some(r) = &b.pre_norm else {
+            hs = reference_block(b, m.dims, m.rope_theta as f64, window, which, &hs);
+            continue;
+        };
+        // h ← h + attention(rms(h)); h ← h + down(relu(up(rms(h))))
+        let normed: Vec<Vec<f64>> = hs
+            .iter()
+            .map(|h| rms64(h, &r.attn_norm, m.rms_eps))
+            .collect();
+        let o = reference_block(b, m.dims, m.rope_theta as f64, window, which, &normed);
+        let ffn = r.w_up.len() / dm;
+        for (h, o) in hs.iter_mut().zip(o) {
+            h.iter_mut().zip(o).for_each(|(a, b)| *a += b);
+            let up: Vec<f64> = matvec(&r.w_up, &rms64(h, &r.mlp_norm, m.rms_eps), ffn)
+                .into_iter()
+                .map(|v| v.max(0.0))
+                .collect();
+            let down = matvec(&r.w_down, &up, dm);
+            h.iter_mut().zip(down).for_each(|(a, b)| *a += b);
+        }
+    }
+    if let Some(g) = &m.final_norm {
+        hs = hs.iter().map(|h| rms64(h, g, m.rms_eps)).collect();
     }
     let mut sum = vec![0.0; dm];
     hs.iter()
@@ -239,8 +295,13 @@ fn max_rel_diff(a: &[Vec<f32>], b: &[Vec<f64>]) -> f64 {
 #[test]
 fn zero_step_conversion_equals_the_spec_pseudo_code() {
     let (t, c) = (23, 3);
-    for (seed, blocks) in [(7u32, 1usize), (11, 2)] {
-        let m = random_model(seed, dims(), blocks, c);
+    let models = [
+        (7u32, random_model(7, dims(), 1, c)),
+        (11, random_model(11, dims(), 2, c)),
+        (17, random_pre_norm_model(17, 2, c, 12)),
+    ];
+    for (seed, m) in models {
+        let blocks = m.blocks.len();
         let xs = random_tokens(seed + 1, t, c);
         for (target, window, which) in [
             (Target::Liger { window: 5 }, 5, Branches::Both),
@@ -294,45 +355,57 @@ fn the_training_forward_equals_the_token_by_token_file() {
     // The candle mixers (what training and fine-tuning optimise) against the reference; the
     // file is checked against the same reference above.
     let (t, c) = (19, 3);
-    let m = random_model(5, dims(), 2, c);
-    let xs = random_tokens(9, t, c);
-    let x = candle_core::Tensor::from_vec(xs.clone(), (1, t, c), &candle_core::Device::Cpu)
-        .expect("tensor");
-    let net = Net::frozen(&m).expect("net");
-    for (mixer, window, which) in [
-        (Mixer::Softmax { window: None }, t, Branches::Swa),
-        (Mixer::Softmax { window: Some(3) }, 3, Branches::Swa),
-        (Mixer::Gla, 1, Branches::Grm),
-        (Mixer::Liger { window: 4 }, 4, Branches::Both),
+    for m in [
+        random_model(5, dims(), 2, c),
+        random_pre_norm_model(6, 2, c, 10),
     ] {
-        let got = net.forward(&x, mixer).expect("forward");
-        let got = got
-            .flatten_all()
-            .expect("flat")
-            .to_vec1::<f32>()
-            .expect("vec");
-        let want = reference_logits(&m, window, which, &xs);
-        let diff = max_rel_diff(&[got], &want[t - 1..]);
-        assert!(diff < 1e-4, "{mixer:?}: max rel diff {diff}");
+        let xs = random_tokens(9, t, c);
+        let x = candle_core::Tensor::from_vec(xs.clone(), (1, t, c), &candle_core::Device::Cpu)
+            .expect("tensor");
+        let net = Net::frozen(&m).expect("net");
+        for (mixer, window, which) in [
+            (Mixer::Softmax { window: None }, t, Branches::Swa),
+            (Mixer::Softmax { window: Some(3) }, 3, Branches::Swa),
+            (Mixer::Gla, 1, Branches::Grm),
+            (Mixer::Liger { window: 4 }, 4, Branches::Both),
+        ] {
+            let got = net.forward(&x, mixer).expect("forward");
+            let got = got
+                .flatten_all()
+                .expect("flat")
+                .to_vec1::<f32>()
+                .expect("vec");
+            let want = reference_logits(&m, window, which, &xs);
+            let diff = max_rel_diff(&[got], &want[t - 1..]);
+            assert!(
+                diff < 1e-4,
+                "{mixer:?}, pre-norm {}: max rel diff {diff}",
+                m.final_norm.is_some()
+            );
+        }
     }
 }
 
 #[test]
 fn every_scheme_converts_and_quantized_files_stay_close() {
     let (t, c) = (17, 3);
-    let m = random_model(3, dims(), 1, c);
-    let xs = random_tokens(4, t, c);
-    let want = reference_logits(&m, 6, Branches::Both, &xs);
-    for scheme in WeightScheme::ALL {
-        let bytes = to_mote(&m, Target::Liger { window: 6 }, scheme).expect("converts");
-        let got = file_logits(&bytes, &xs);
-        let diff = max_rel_diff(&got, &want);
-        let tol = if scheme == WeightScheme::F32 {
-            2e-5
-        } else {
-            0.15
-        };
-        assert!(diff < tol, "{scheme:?}: {diff}");
+    for m in [
+        random_model(3, dims(), 1, c),
+        random_pre_norm_model(4, 1, c, 16),
+    ] {
+        let xs = random_tokens(4, t, c);
+        let want = reference_logits(&m, 6, Branches::Both, &xs);
+        for scheme in WeightScheme::ALL {
+            let bytes = to_mote(&m, Target::Liger { window: 6 }, scheme).expect("converts");
+            let got = file_logits(&bytes, &xs);
+            let diff = max_rel_diff(&got, &want);
+            let tol = if scheme == WeightScheme::F32 {
+                2e-5
+            } else {
+                0.15
+            };
+            assert!(diff < tol, "{scheme:?}: {diff}");
+        }
     }
 }
 
@@ -383,6 +456,107 @@ fn safetensors_round_trip_with_pytorch_names() {
     assert_eq!(names.len(), 4 + 2 * 4);
     let back = from_safetensors(&bytes, Path::new("m.safetensors")).expect("loads");
     assert_eq!(back, m);
+    // pre-norm blocks: 4 more tensors per block and norm.weight, eps in the metadata
+    let m = random_pre_norm_model(9, 2, 3, 12);
+    let bytes = to_safetensors(&m).expect("writes");
+    let st = safetensors::SafeTensors::deserialize(&bytes).expect("valid");
+    let names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    assert_eq!(names.len(), 4 + 2 * 8 + 1);
+    for n in [
+        "layers.1.input_layernorm.weight",
+        "layers.1.post_attention_layernorm.weight",
+        "layers.1.mlp.up_proj.weight",
+        "layers.1.mlp.down_proj.weight",
+        "norm.weight",
+    ] {
+        assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+    }
+    let back = from_safetensors(&bytes, Path::new("m.safetensors")).expect("loads");
+    assert_eq!(back, m);
+}
+
+#[test]
+fn pre_norm_files_name_the_missing_or_misshapen_tensor() {
+    let p = |n: &str| format!("layers.0.{n}.weight");
+    let pre_norm = |spec: &mut Spec| {
+        spec.extend([
+            (p("input_layernorm"), vec![8]),
+            (p("post_attention_layernorm"), vec![8]),
+            (p("mlp.up_proj"), vec![16, 8]),
+            (p("mlp.down_proj"), vec![8, 16]),
+            ("norm.weight".into(), vec![8]),
+        ])
+    };
+    let heads = [("num_attention_heads", "2")];
+    let path = Path::new("pn.safetensors");
+    let mut ok = good_tensors();
+    pre_norm(&mut ok);
+    let m = from_safetensors(&tensor_file(&ok, &heads, None), path).expect("loads");
+    assert_eq!(m.ffn(), 16);
+    assert_eq!(m.rms_eps, super::model::DEFAULT_RMS_EPS);
+    let without = |name: &str| -> Spec { ok.iter().filter(|(n, _)| n != name).cloned().collect() };
+    let reshaped = |name: &str, shape: Vec<usize>| -> Spec {
+        ok.iter()
+            .map(|(n, s)| (n.clone(), if n == name { shape.clone() } else { s.clone() }))
+            .collect()
+    };
+    let mut gated = ok.clone();
+    gated.push((p("mlp.gate_proj"), vec![16, 8]));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            tensor_file(&without(&p("mlp.down_proj")), &heads, None),
+            "missing tensor `layers.0.mlp.down_proj.weight`",
+        ),
+        (
+            tensor_file(&without("norm.weight"), &heads, None),
+            "missing tensor `norm.weight`",
+        ),
+        (
+            tensor_file(
+                &{
+                    let mut s = good_tensors();
+                    s.push(("norm.weight".into(), vec![8]));
+                    s
+                },
+                &heads,
+                None,
+            ),
+            "missing tensor `layers.0.input_layernorm.weight` (with norm.weight every block",
+        ),
+        (
+            tensor_file(&reshaped(&p("mlp.down_proj"), vec![8, 12]), &heads, None),
+            "tensor `layers.0.mlp.down_proj.weight` has shape [8, 12], expected [8, 16]",
+        ),
+        (
+            tensor_file(&reshaped(&p("input_layernorm"), vec![7]), &heads, None),
+            "tensor `layers.0.input_layernorm.weight` has shape [7], expected [8]",
+        ),
+        (
+            tensor_file(&gated, &heads, None),
+            "tensor `layers.0.mlp.gate_proj.weight`: gated MLPs (SwiGLU) are not supported",
+        ),
+        (
+            tensor_file(
+                &ok,
+                &[("num_attention_heads", "2"), ("hidden_act", "silu")],
+                None,
+            ),
+            "metadata `hidden_act` = \"silu\"",
+        ),
+        (
+            tensor_file(
+                &ok,
+                &[("num_attention_heads", "2"), ("rms_norm_eps", "0")],
+                None,
+            ),
+            "metadata `rms_norm_eps` = \"0\", expected a finite number > 0",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let e = format!("{:#}", from_safetensors(&bytes, path).expect_err(want));
+        assert!(e.starts_with("pn.safetensors: "), "{e}");
+        assert!(e.contains(want), "{e}\n  does not contain: {want}");
+    }
 }
 
 /// Tensor names and shapes of a test file.

@@ -7,7 +7,7 @@ use mote_core::check::XorShift32;
 use mote_core::recurrent::Dims;
 use serde::Serialize;
 
-use super::model::{AttentionModel, Block, MAX_BLOCKS};
+use super::model::{AttentionModel, Block, DEFAULT_RMS_EPS, MAX_BLOCKS, PreNorm};
 use super::net::{Mixer, Net};
 use crate::data::basicmotions::SeriesSet;
 use crate::recurrent::classifier::{batch, channel_stats, uniform};
@@ -23,6 +23,9 @@ pub struct AttentionConfig {
     pub d_head: usize,
     /// Attention blocks (1 to 4).
     pub blocks: usize,
+    /// MLP width `F` of pre-norm residual blocks (Llama-style: RMS norms, residual adds, a
+    /// ReLU MLP after the attention, a final norm); 0 = attention-only blocks.
+    pub ffn: usize,
     /// RoPE base.
     pub rope_theta: f32,
     /// Pooling before the head.
@@ -45,6 +48,7 @@ impl Default for AttentionConfig {
             heads: 2,
             d_head: 8,
             blocks: 1,
+            ffn: 0,
             rope_theta: 10_000.0,
             pool: super::model::Pool::Mean,
             epochs: 300,
@@ -140,11 +144,27 @@ pub fn train(
     let (c, k, d) = (train_ds.channels, train_ds.classes.len(), cfg.d_model);
     let mut rng = XorShift32(cfg.seed.max(1));
     let blocks = (0..cfg.blocks)
-        .map(|_| Block {
-            wq: uniform(&mut rng, dims.qk() * d, d),
-            wk: uniform(&mut rng, dims.qk() * d, d),
-            wv: uniform(&mut rng, dims.vd() * d, d),
-            wo: uniform(&mut rng, d * dims.vd(), dims.vd()),
+        .map(|_| {
+            let (wq, wk, wv, wo) = (
+                uniform(&mut rng, dims.qk() * d, d),
+                uniform(&mut rng, dims.qk() * d, d),
+                uniform(&mut rng, dims.vd() * d, d),
+                uniform(&mut rng, d * dims.vd(), dims.vd()),
+            );
+            // drawn after the attention's weights, so attention-only models keep their draws
+            let pre_norm = (cfg.ffn > 0).then(|| PreNorm {
+                attn_norm: vec![1.0; d],
+                mlp_norm: vec![1.0; d],
+                w_up: uniform(&mut rng, cfg.ffn * d, d),
+                w_down: uniform(&mut rng, d * cfg.ffn, cfg.ffn),
+            });
+            Block {
+                wq,
+                wk,
+                wv,
+                wo,
+                pre_norm,
+            }
         })
         .collect();
     let init = AttentionModel {
@@ -158,6 +178,8 @@ pub fn train(
         blocks,
         w_head: uniform(&mut rng, k * d, d),
         b_head: vec![0.0; k],
+        final_norm: (cfg.ffn > 0).then(|| vec![1.0; d]),
+        rms_eps: DEFAULT_RMS_EPS,
     };
     let (net, vars) = Net::trainable(&init)?;
     let mut opt = AdamW::new(

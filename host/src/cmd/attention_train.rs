@@ -46,6 +46,11 @@ pub struct AttentionTrainArgs {
     /// Attention blocks (1 to 4).
     #[arg(long, default_value_t = AttentionConfig::default().blocks)]
     pub blocks: usize,
+    /// Pre-norm residual blocks with a ReLU MLP of this width (Llama-style: RMS norm before the
+    /// attention and before the MLP, residual adds, a final RMS norm); 0 = attention-only
+    /// blocks.
+    #[arg(long, default_value_t = AttentionConfig::default().ffn)]
+    pub ffn: usize,
     /// Width of the token vectors.
     #[arg(long, default_value_t = AttentionConfig::default().d_model)]
     pub d_model: usize,
@@ -108,6 +113,7 @@ impl AttentionTrainArgs {
             heads: self.heads,
             d_head: self.head_dim,
             blocks: self.blocks,
+            ffn: self.ffn,
             rope_theta: self.rope_theta,
             pool: self.pool,
             epochs: self.epochs,

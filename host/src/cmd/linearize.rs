@@ -319,9 +319,12 @@ mod tests {
                 wk: r(64),
                 wv: r(64),
                 wo: r(64),
+                pre_norm: None,
             }],
             w_head: r(4 * 8),
             b_head: r(4),
+            final_norm: None,
+            rms_eps: crate::attention::model::DEFAULT_RMS_EPS,
         }
     }
 
