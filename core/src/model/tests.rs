@@ -68,10 +68,13 @@ fn reference_f32(x: &[f32]) -> [f32; 2] {
     y
 }
 
+/// `Model::run` with the buffers the model declares; any state (a residual branch's saved
+/// input) starts as NaN, so a value read before it is written shows.
 fn run(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
     let ram = model.ram();
     let mut af = vec![0.0f32; ram.arena_f32];
     let mut aq = vec![0i8; ram.arena_i8];
+    let mut state = vec![f32::NAN; ram.state_f32];
     let mut y = vec![0.0f32; model.output_len()];
     model
         .run(
@@ -79,7 +82,7 @@ fn run(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
             &mut Workspace {
                 arena_f32: &mut af,
                 arena_i8: &mut aq,
-                state: &mut [],
+                state: &mut state,
             },
             &mut y,
         )
@@ -705,25 +708,6 @@ fn residual_layers(eps: f32, gain: &[f32]) -> [LayerInfo<'_>; 6] {
     ]
 }
 
-fn run_with_state(model: &Model<'_>, x: &[f32]) -> Vec<f32> {
-    let ram = model.ram();
-    let (mut af, mut aq) = (vec![0.0f32; ram.arena_f32], vec![0i8; ram.arena_i8]);
-    let mut state = vec![f32::NAN; ram.state_f32];
-    let mut y = vec![0.0f32; model.output_len()];
-    model
-        .run(
-            x,
-            &mut Workspace {
-                arena_f32: &mut af,
-                arena_i8: &mut aq,
-                state: &mut state,
-            },
-            &mut y,
-        )
-        .expect("runs");
-    y
-}
-
 #[test]
 fn residual_block_round_trip_and_hand_worked_values() {
     // eps 3.5 makes the worked values exact: x = (3, 4): Σx²/2 + eps = 12.5 + 3.5 = 16, so the
@@ -738,9 +722,9 @@ fn residual_block_round_trip_and_hand_worked_values() {
     );
     // the branch input is kept in the save layer's state slot
     assert_eq!(m.ram().state_f32, 2);
-    assert_eq!(run_with_state(&m, &[3.0, 4.0]), vec![10.0, 0.0]);
+    assert_eq!(run(&m, &[3.0, 4.0]), vec![10.0, 0.0]);
     // x = (−3, −4): the branch is (−2, −1), relu zeroes it, the block passes x: W x = (−7, 1)
-    assert_eq!(run_with_state(&m, &[-3.0, -4.0]), vec![-7.0, 1.0]);
+    assert_eq!(run(&m, &[-3.0, -4.0]), vec![-7.0, 1.0]);
     match m.layer(1).unwrap().layer {
         Layer::RmsNorm { gain, eps } => assert_eq!((gain, eps), (&GAIN[..], 3.5)),
         other => panic!("{other:?}"),

@@ -193,6 +193,30 @@ pub fn run(args: &RecurrentTrainArgs, config: &Config) -> Result<()> {
     report(args, &out, &test_ds)
 }
 
+/// The test accuracy of the model file `bytes` streamed token by token; writes it to `--out`
+/// when `scheme` is `--scheme`.
+fn simulate_scheme(
+    args: &RecurrentTrainArgs,
+    scheme: WeightScheme,
+    bytes: &[u8],
+    test_ds: &SeriesSet,
+) -> Result<SchemeAccuracy> {
+    let file = AlignedModel::new(bytes);
+    let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let accuracy = SchemeAccuracy {
+        scheme,
+        test_accuracy: file_accuracy(&parsed, test_ds)?,
+        model_bytes: bytes.len(),
+        state_floats: parsed.ram().state_f32,
+    };
+    if scheme == args.scheme
+        && let Some(out) = &args.out
+    {
+        crate::output::write_atomic(out, bytes)?;
+    }
+    Ok(accuracy)
+}
+
 /// The LA2 classifier (`recurrent::classifier`).
 fn train_la2(
     args: &RecurrentTrainArgs,
@@ -210,20 +234,7 @@ fn train_la2(
     let mut device = Vec::new();
     for scheme in WeightScheme::ALL {
         let m = model.to_scheme(scheme);
-        let bytes = to_mote(&m)?;
-        let file = AlignedModel::new(&bytes);
-        let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-        simulator.push(SchemeAccuracy {
-            scheme,
-            test_accuracy: file_accuracy(&parsed, test_ds)?,
-            model_bytes: bytes.len(),
-            state_floats: parsed.ram().state_f32,
-        });
-        if scheme == args.scheme
-            && let Some(out) = &args.out
-        {
-            crate::output::write_atomic(out, &bytes)?;
-        }
+        simulator.push(simulate_scheme(args, scheme, &to_mote(&m)?, test_ds)?);
         for &board in &args.qemu {
             device.push(run_on_device(&config.firmware, board, &m, test_ds)?);
         }
@@ -298,19 +309,7 @@ fn train_gated(
     let mut device = Vec::new();
     for scheme in WeightScheme::ALL {
         let bytes = to_mote(&model, target, scheme)?;
-        let file = AlignedModel::new(&bytes);
-        let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
-        simulator.push(SchemeAccuracy {
-            scheme,
-            test_accuracy: file_accuracy(&parsed, test_ds)?,
-            model_bytes: bytes.len(),
-            state_floats: parsed.ram().state_f32,
-        });
-        if scheme == args.scheme
-            && let Some(out) = &args.out
-        {
-            crate::output::write_atomic(out, &bytes)?;
-        }
+        simulator.push(simulate_scheme(args, scheme, &bytes, test_ds)?);
         for &board in &args.qemu {
             device.push(run_file_on_device(
                 &config.firmware,

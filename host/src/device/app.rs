@@ -384,21 +384,14 @@ pub fn build(
         name: board.name(),
     };
     let elf = fw.build_for(target, "app", &env_ref).map_err(|e| {
-        let msg = format!("{e:#}");
-        if msg.contains("overflowed") || msg.contains("will not fit") {
-            anyhow::anyhow!(
-                "the application with this model does not fit {} (flash {} B, RAM {} B): {}",
+        super::firmware::explain_overflow(e, || {
+            format!(
+                "the application with this model does not fit {} (flash {} B, RAM {} B)",
                 board.name(),
                 board.memory().0,
-                board.memory().1,
-                msg.lines()
-                    .find(|l| l.contains("overflow") || l.contains("fit"))
-                    .unwrap_or("")
-                    .trim()
+                board.memory().1
             )
-        } else {
-            e
-        }
+        })
     })?;
     let mut footprint = footprint_of(&elf)?;
     footprint.model = model_bytes.len();

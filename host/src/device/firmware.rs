@@ -42,6 +42,24 @@ pub struct BuildTarget<'a> {
     pub name: &'a str,
 }
 
+/// A failed build whose linker ran out of flash or RAM as one line, `what` saying what did not
+/// fit; any other failure unchanged.
+pub fn explain_overflow(e: anyhow::Error, what: impl FnOnce() -> String) -> anyhow::Error {
+    let msg = format!("{e:#}");
+    if msg.contains("overflowed") || msg.contains("will not fit") {
+        anyhow::anyhow!(
+            "{}: {}",
+            what(),
+            msg.lines()
+                .find(|l| l.contains("overflow") || l.contains("fit"))
+                .unwrap_or("")
+                .trim()
+        )
+    } else {
+        e
+    }
+}
+
 /// Serialises firmware builds in this process: a build followed by the copy of its ELF must not
 /// interleave with another build of the same binary with different embedded inputs.
 static BUILD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -81,20 +81,13 @@ pub fn count_stream(
         name: board.machine(),
     };
     let elf = fw.build_for(target, "stream_bench", &env).map_err(|e| {
-        let msg = format!("{e:#}");
-        if msg.contains("overflowed") || msg.contains("will not fit") {
-            anyhow!(
-                "the model's {} B of RAM and its {tokens}-token stream do not fit {}: {}",
+        super::firmware::explain_overflow(e, || {
+            format!(
+                "the model's {} B of RAM and its {tokens}-token stream do not fit {}",
                 ram.bytes(),
-                board.machine(),
-                msg.lines()
-                    .find(|l| l.contains("overflow") || l.contains("fit"))
-                    .unwrap_or("")
-                    .trim()
+                board.machine()
             )
-        } else {
-            e
-        }
+        })
     })?;
     let (run, instructions) = fw.count_regions(&elf, board)?;
     let marks: Vec<usize> = MARKS.iter().copied().filter(|&m| m <= tokens).collect();
