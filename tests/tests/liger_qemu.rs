@@ -5,7 +5,7 @@
 //! window).
 
 use mote_host::attention::linearize::{Target, to_mote};
-use mote_host::attention::train::{AttentionConfig, train};
+use mote_host::attention::train::{AttentionConfig, Split, train};
 use mote_host::data::Catalog;
 use mote_host::data::file::FileOptions;
 use mote_host::device::runner::run_on_device;
@@ -23,7 +23,8 @@ fn linearized_attention_bit_identical_on_firmware() {
         epochs: 100,
         ..AttentionConfig::default()
     };
-    let (model, report) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
+    let (train_split, test_split) = (Split::series(train_ds), Split::series(test_ds.clone()));
+    let (model, report) = train(&train_split, &test_split, &cfg, |_, _| {}).unwrap();
     assert!(report.train_accuracy >= 0.8, "{report:?}");
     for (board, target, scheme, state) in [
         // Liger: GLA state 2 × 8 × 8, ring header 3, RoPE table 64 × 8, K and V rings
