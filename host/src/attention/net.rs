@@ -194,15 +194,21 @@ fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     Ok((x.clamp(f32::MIN, 0f32)? - soft)?)
 }
 
-/// Tokens per chunk of [`gla`]'s chunked form: the quadratic intra-chunk part holds
-/// `chunk² · d_k` values per head and series, so memory grows linearly in the stream length.
-/// Streams of at most this many tokens are one chunk (the plain parallel form).
-pub const GLA_CHUNK: usize = 128;
+/// Streams of at most this many tokens go through [`gla`] in one piece (the plain parallel
+/// form); longer ones in chunks of [`GLA_CHUNK`] tokens.
+pub const GLA_WHOLE: usize = 128;
+
+/// Tokens per chunk of [`gla`]'s chunked form for streams longer than [`GLA_WHOLE`]: the
+/// quadratic intra-chunk part holds `chunk² · d_k` values per head and series, so memory and
+/// time grow linearly in the stream length.
+pub const GLA_CHUNK: usize = 32;
 
 /// GLA with the Liger gate: `o_t = Σ_{s≤t} Σ_i φ(q_t)_i φ(k_s)_i e^{L_t,i − L_s,i} v_s`, `L` the
-/// inclusive cumulative sum of `logsigmoid(k)/16` over time, in chunks of [`GLA_CHUNK`] tokens.
+/// inclusive cumulative sum of `logsigmoid(k)/16` over time; whole or in chunks (see
+/// [`GLA_WHOLE`]).
 fn gla(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
-    gla_chunked(q, k, v, GLA_CHUNK)
+    let t = q.dim(2)?;
+    gla_chunked(q, k, v, if t <= GLA_WHOLE { t } else { GLA_CHUNK })
 }
 
 /// The parallel form within chunks of `chunk` tokens and the recurrence between them: with

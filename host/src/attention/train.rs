@@ -291,7 +291,10 @@ pub fn query_loss(logits: &Tensor, tokens: &[(usize, usize)], labels: &[usize]) 
 /// hundred MB (softmax scores: `H · T²` values per series; GLA's chunked form:
 /// `H · T · chunk · d_k`).
 fn eval_chunk(dims: Dims, length: usize) -> usize {
-    let chunk = length.min(super::net::GLA_CHUNK);
+    let chunk = match length <= super::net::GLA_WHOLE {
+        true => length,
+        false => super::net::GLA_CHUNK,
+    };
     let per_series = dims.heads * length * (length + chunk * dims.d_k);
     ((1usize << 23) / per_series.max(1)).max(1)
 }
