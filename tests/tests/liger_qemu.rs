@@ -6,7 +6,7 @@
 
 use mote_host::attention::AttentionModel;
 use mote_host::attention::linearize::{Target, to_mote};
-use mote_host::attention::train::{AttentionConfig, train};
+use mote_host::attention::train::{AttentionConfig, Split, train};
 use mote_host::data::Catalog;
 use mote_host::data::basicmotions::SeriesSet;
 use mote_host::data::file::FileOptions;
@@ -27,7 +27,8 @@ fn trained(epochs: usize, ffn: usize) -> (AttentionModel, SeriesSet) {
         ffn,
         ..AttentionConfig::default()
     };
-    let (model, report) = train(&train_ds, &test_ds, &cfg, |_, _| {}).unwrap();
+    let (train_split, test_split) = (Split::series(train_ds), Split::series(test_ds.clone()));
+    let (model, report) = train(&train_split, &test_split, &cfg, |_, _| {}).unwrap();
     if epochs >= 100 {
         assert!(report.train_accuracy >= 0.8, "{report:?}");
     }

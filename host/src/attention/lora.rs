@@ -12,8 +12,7 @@ use serde::Serialize;
 
 use super::model::AttentionModel;
 use super::net::{Mixer, Net};
-use super::train::{FitReport, check_splits, evaluate, raw_batch};
-use crate::data::basicmotions::SeriesSet;
+use super::train::{Batch, Batches, FitReport, Split, check_splits, evaluate, mean_loss};
 
 /// LoRA hyper-parameters.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -22,11 +21,13 @@ pub struct LoraConfig {
     pub rank: usize,
     /// `α` (the update is scaled by `α / r`; SPEC: `α = r = 8`).
     pub alpha: f64,
-    /// Full-batch AdamW steps.
+    /// AdamW steps (each on one mini-batch, see `batch`).
     pub steps: usize,
+    /// Series per mini-batch (deterministic shuffled order, see `seed`); 0: full batch.
+    pub batch: usize,
     /// Learning rate (SPEC: 1e-3).
     pub lr: f64,
-    /// Seed of the `A` initialisation.
+    /// Seed of the `A` initialisation and of the mini-batch order.
     pub seed: u32,
 }
 
@@ -37,7 +38,8 @@ pub struct LoraReport {
     pub config: LoraConfig,
     /// Trainable parameters (every adapter's `A` and `B`).
     pub parameters: usize,
-    /// Training cross-entropy of the adapted network after the last step (before merging).
+    /// Training cross-entropy of the adapted network after the last step (before merging),
+    /// over the whole training split.
     pub adapted_loss: f32,
     /// Float accuracies of the merged model through the linearized mixer.
     #[serde(flatten)]
@@ -60,12 +62,13 @@ pub fn parse_spec(s: &str) -> Result<usize> {
 pub fn finetune(
     model: &AttentionModel,
     mixer: Mixer,
-    train_ds: &SeriesSet,
-    test_ds: &SeriesSet,
+    train_split: &Split,
+    test_split: &Split,
     cfg: &LoraConfig,
     mut progress: impl FnMut(usize, f32),
 ) -> Result<(AttentionModel, LoraReport)> {
-    check_splits(train_ds, test_ds)?;
+    check_splits(train_split, test_split)?;
+    let train_ds = &train_split.ds;
     ensure!(
         train_ds.channels == model.channels && train_ds.classes.len() == model.classes,
         "the data has {} channels and {} classes; the model takes {} and predicts {}",
@@ -93,18 +96,35 @@ pub fn finetune(
             ..Default::default()
         },
     )?;
-    let (x, y) = raw_batch(train_ds)?;
+    let c = train_ds.channels;
+    let (zeros, ones) = (vec![0.0; c], vec![1.0; c]);
+    let mut batches = Batches::new(train_ds.series.len(), cfg.batch, cfg.seed);
+    let full = match batches.full() {
+        true => Some(Batch::new(train_split, &zeros, &ones)?),
+        false => None,
+    };
     let mut final_loss = f32::NAN;
     for step in 0..cfg.steps {
-        let loss = candle_nn::loss::cross_entropy(&net.forward(&x, mixer)?, &y)?;
+        let part;
+        let b = match &full {
+            Some(b) => b,
+            None => {
+                let idx = batches.next_batch().to_vec();
+                part = Batch::new(&train_split.subset(&idx), &zeros, &ones)?;
+                &part
+            }
+        };
+        let loss = b.loss(&net, mixer)?;
         opt.backward_step(&loss)?;
         final_loss = loss.to_scalar::<f32>()?;
         progress(step, final_loss);
     }
-    let adapted_loss =
-        candle_nn::loss::cross_entropy(&net.forward(&x, mixer)?, &y)?.to_scalar::<f32>()?;
+    let adapted_loss = match &full {
+        Some(b) => b.loss(&net, mixer)?.to_scalar::<f32>()?,
+        None => mean_loss(&net, mixer, train_split)?,
+    };
     let merged = net.to_model(model.channels, model.classes)?;
-    let fit = evaluate(&merged, mixer, train_ds, test_ds, final_loss)?;
+    let fit = evaluate(&merged, mixer, train_split, test_split, final_loss)?;
     Ok((
         merged,
         LoraReport {

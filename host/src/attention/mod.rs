@@ -12,11 +12,13 @@
 //!
 //! - [`model`]: the float weights and their shape rules.
 //! - [`net`]: the candle forward pass in every mixer (softmax, GLA-Liger, Liger Attention), LoRA.
-//! - [`train`]: training from scratch with softmax attention.
+//! - [`train`]: training from scratch (mini-batches; per-series or per-query cross-entropy),
+//!   float and model-file accuracies.
 //! - [`safetensors`]: PyTorch-named files (`q_proj`, `k_proj`, `v_proj`, `o_proj`, ...).
 //! - [`linearize`]: the zero-step conversion to GLA / Liger / MoM / SWA `.mote` files.
 //! - [`lora`]: LoRA fine-tuning of the converted model, merged before export.
-//! - [`mqar`]: the synthetic associative-recall streams (`--data mqar:LENGTH`).
+//! - [`mqar`]: the synthetic multi-query associative-recall streams (`--data mqar:LENGTH`),
+//!   scored per query at the query's own token.
 //! - [`cost`]: the softmax model's growing KV cache against its conversions on the device.
 
 pub mod cost;

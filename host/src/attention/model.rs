@@ -48,7 +48,7 @@ pub enum Pool {
     /// The running mean over the tokens so far (the model file's `MeanPool`).
     Mean,
     /// The current token's vector (no pooling layer: the head reads every token), for tasks
-    /// whose answer is at the last token, such as associative recall.
+    /// answered at given tokens, such as associative recall (every query at its own token).
     Last,
 }
 

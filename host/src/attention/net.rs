@@ -212,13 +212,82 @@ fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
     Ok((x.clamp(f32::MIN, 0f32)? - soft)?)
 }
 
-/// GLA with the Liger gate in its parallel form: `o_t = Σ_{s≤t} Σ_i φ(q_t)_i φ(k_s)_i
-/// e^{L_t,i − L_s,i} v_s`, `L` the inclusive cumulative sum of `logsigmoid(k)/16` over time.
+/// Streams of at most this many tokens go through [`gla`] in one piece (the plain parallel
+/// form); longer ones in chunks of [`GLA_CHUNK`] tokens.
+pub const GLA_WHOLE: usize = 128;
+
+/// Tokens per chunk of [`gla`]'s chunked form for streams longer than [`GLA_WHOLE`]: the
+/// quadratic intra-chunk part holds `chunk² · d_k` values per head and series, so memory and
+/// time grow linearly in the stream length.
+pub const GLA_CHUNK: usize = 32;
+
+/// GLA with the Liger gate: `o_t = Σ_{s≤t} Σ_i φ(q_t)_i φ(k_s)_i e^{L_t,i − L_s,i} v_s`, `L` the
+/// inclusive cumulative sum of `logsigmoid(k)/16` over time; whole or in chunks (see
+/// [`GLA_WHOLE`]).
 fn gla(q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let t = q.dim(2)?;
+    gla_chunked(q, k, v, if t <= GLA_WHOLE { t } else { GLA_CHUNK })
+}
+
+/// The parallel form within chunks of `chunk` tokens and the recurrence between them: with
+/// `a` the chunk's first token and `S` the state after token `a − 1`,
+/// `o_t = intra_t + (φ(q_t) ⊙ e^{L_t − L_{a−1}}) S` and, at the chunk's end `b`,
+/// `S ← diag(e^{L_b − L_{a−1}}) S + Σ_{a≤s≤b} (φ(k_s) ⊙ e^{L_b − L_s})ᵀ v_s`
+/// (every exponent ≤ 0).
+fn gla_chunked(q: &Tensor, k: &Tensor, v: &Tensor, chunk: usize) -> Result<Tensor> {
     let (_, _, t, _) = q.dims4()?;
     let qf = softmax_last_dim(q)?;
     let kf = softmax_last_dim(k)?;
+    let v = v.contiguous()?;
     let l = (log_sigmoid(k)? / 16.0)?.cumsum(2)?;
+    let chunk = chunk.max(1);
+    let mut outs = Vec::new();
+    let mut state: Option<Tensor> = None; // [B, H, d_k, d_v], after the previous chunk
+    for a in (0..t).step_by(chunk) {
+        let n = chunk.min(t - a);
+        let (qc, kc, vc, lc) = (
+            qf.narrow(2, a, n)?,
+            kf.narrow(2, a, n)?,
+            v.narrow(2, a, n)?,
+            l.narrow(2, a, n)?,
+        );
+        let mut o = gla_parallel(&qc, &kc, &vc, &lc)?;
+        let l_prev = match a {
+            0 => None,
+            _ => Some(l.narrow(2, a - 1, 1)?),
+        };
+        if let (Some(s), Some(lp)) = (&state, &l_prev) {
+            let q_dec = qc.mul(&lc.broadcast_sub(lp)?.exp()?)?;
+            o = (o + q_dec.contiguous()?.matmul(s)?)?;
+        }
+        if a + n < t {
+            // φ(k_s) ⊙ e^{L_b − L_s}: each key decayed to the chunk's end
+            let l_last = lc.narrow(2, n - 1, 1)?;
+            let k_end = kc.broadcast_mul(&l_last.broadcast_sub(&lc)?.exp()?)?;
+            let fresh = k_end
+                .transpose(2, 3)?
+                .contiguous()?
+                .matmul(&vc.contiguous()?)?;
+            state = Some(match (&state, &l_prev) {
+                (Some(s), Some(lp)) => {
+                    let carry = (&l_last - lp)?.exp()?.transpose(2, 3)?;
+                    (s.broadcast_mul(&carry)? + fresh)?
+                }
+                _ => fresh,
+            });
+        }
+        outs.push(o);
+    }
+    match outs.len() {
+        1 => Ok(outs.remove(0)),
+        _ => Ok(Tensor::cat(&outs, 2)?),
+    }
+}
+
+/// The parallel (quadratic) form over one chunk: `qf`, `kf` the feature maps, `l` the
+/// cumulative log gate of these tokens.
+fn gla_parallel(qf: &Tensor, kf: &Tensor, v: &Tensor, l: &Tensor) -> Result<Tensor> {
+    let (_, _, t, _) = qf.dims4()?;
     // [B, H, T(t), T(s), d_k]: L_t − L_s ≤ 0 for s ≤ t; the rest is masked below, clamped
     // first so that it cannot overflow.
     let decay = l
@@ -248,6 +317,11 @@ impl Net {
         };
         let net = Net::build(model, &mut var)?;
         Ok((net, vars))
+    }
+
+    /// Sizes of every block.
+    pub fn dims(&self) -> Dims {
+        self.dims
     }
 
     /// Frozen copy of `model` (constants), e.g. for evaluation or to put LoRA on.
@@ -343,8 +417,8 @@ impl Net {
         Ok(vars)
     }
 
-    /// Logits `[B, K]` of a batch `x` (`B × T × C`).
-    pub fn forward(&self, x: &Tensor, mixer: Mixer) -> Result<Tensor> {
+    /// The last block's output `[B, T, d]` of a batch `x` (`B × T × C`).
+    fn hidden(&self, x: &Tensor, mixer: Mixer) -> Result<Tensor> {
         let mut h = x
             .broadcast_matmul(&self.w_in.t()?)?
             .broadcast_add(&self.b_in)?;
@@ -354,11 +428,37 @@ impl Net {
         if let Some(g) = &self.final_norm {
             h = rms_norm(&h, g, self.rms_eps)?;
         }
+        Ok(h)
+    }
+
+    /// Logits `[B, K]` of a batch `x` (`B × T × C`): the head on the pooled stream (the class
+    /// scores the model file gives after the last token).
+    pub fn forward(&self, x: &Tensor, mixer: Mixer) -> Result<Tensor> {
+        let h = self.hidden(x, mixer)?;
         let pooled = match self.pool {
             super::model::Pool::Mean => h.mean(1)?,
             super::model::Pool::Last => {
                 let t = h.dim(1)?;
                 h.narrow(1, t - 1, 1)?.squeeze(1)?
+            }
+        };
+        Ok(pooled
+            .broadcast_matmul(&self.w_head.t()?)?
+            .broadcast_add(&self.b_head)?)
+    }
+
+    /// Logits `[B, T, K]` at every token of a batch `x` (`B × T × C`): what the model file
+    /// emits after each token, i.e. the head on the current token's vector (`Pool::Last`) or on
+    /// the running mean of the tokens so far (`Pool::Mean`).
+    pub fn forward_tokens(&self, x: &Tensor, mixer: Mixer) -> Result<Tensor> {
+        let h = self.hidden(x, mixer)?;
+        let pooled = match self.pool {
+            super::model::Pool::Last => h,
+            super::model::Pool::Mean => {
+                let t = h.dim(1)?;
+                let count: Vec<f32> = (1..=t).map(|n| 1.0 / n as f32).collect();
+                let count = Tensor::from_vec(count, (1, t, 1), &Device::Cpu)?;
+                h.cumsum(1)?.broadcast_mul(&count)?
             }
         };
         Ok(pooled
@@ -452,5 +552,28 @@ impl Net {
         };
         m.validate()?;
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_gla_is_the_parallel_form() {
+        // 23 tokens in chunks of 5 (4 full and a partial one) against one chunk
+        let mut rng = mote_core::check::XorShift32(9);
+        let mut r = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.next_f32() * 4.0 - 2.0).collect() };
+        let shape = (2, 2, 23, 4);
+        let t = |v: Vec<f32>| Tensor::from_vec(v, shape, &Device::Cpu).expect("tensor");
+        let (q, k, v) = (t(r(368)), t(r(368)), t(r(368)));
+        let whole = gla_chunked(&q, &k, &v, 23).expect("one chunk");
+        for chunk in [1, 5, 22] {
+            let parts = gla_chunked(&q, &k, &v, chunk).expect("chunks");
+            let diff = (parts - &whole)
+                .and_then(|d| d.abs()?.max_all()?.to_scalar::<f32>())
+                .expect("diff");
+            assert!(diff < 1e-5, "chunk {chunk}: {diff}");
+        }
     }
 }

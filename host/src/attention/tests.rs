@@ -9,7 +9,7 @@ use super::lora::{LoraConfig, finetune, parse_spec};
 use super::model::{AttentionModel, Block};
 use super::net::{Mixer, Net};
 use super::safetensors::{from_safetensors, to_safetensors};
-use super::train::{AttentionConfig, raw_batch, train};
+use super::train::{AttentionConfig, Split, raw_batch, train};
 use crate::data::basicmotions::{Series, SeriesSet};
 use crate::model::AlignedModel;
 use crate::recurrent::weights::WeightScheme;
@@ -806,7 +806,10 @@ fn toy_set(seed: u32, n: usize, t: usize) -> SeriesSet {
 
 #[test]
 fn softmax_model_trains_and_lora_trains_only_adapters() {
-    let (tr, te) = (toy_set(1, 24, 16), toy_set(2, 24, 16));
+    let (tr, te) = (
+        Split::series(toy_set(1, 24, 16)),
+        Split::series(toy_set(2, 24, 16)),
+    );
     let cfg = AttentionConfig {
         d_model: 8,
         heads: 2,
@@ -822,6 +825,7 @@ fn softmax_model_trains_and_lora_trains_only_adapters() {
         rank: 2,
         alpha: 2.0,
         steps: 0,
+        batch: 0,
         lr: 1e-2,
         seed: 1,
     };
@@ -849,7 +853,7 @@ fn softmax_model_trains_and_lora_trains_only_adapters() {
     assert_ne!(tuned.blocks[0].wk, m.blocks[0].wk);
     assert_ne!(tuned.blocks[0].wv, m.blocks[0].wv);
     // the merged weights compute what the adapted network computed
-    let (x, y) = raw_batch(&tr).expect("batch");
+    let (x, y) = raw_batch(&tr.ds).expect("batch");
     let logits = Net::frozen(&tuned)
         .expect("net")
         .forward(&x, Mixer::Gla)
@@ -868,7 +872,10 @@ fn softmax_model_trains_and_lora_trains_only_adapters() {
 #[test]
 fn linearized_mixers_train_from_scratch() {
     // the native recurrent baseline: the same architecture trained through GLA / Liger
-    let (tr, te) = (toy_set(3, 24, 16), toy_set(4, 24, 16));
+    let (tr, te) = (
+        Split::series(toy_set(3, 24, 16)),
+        Split::series(toy_set(4, 24, 16)),
+    );
     for mixer in [Mixer::Gla, Mixer::Liger { window: 4 }] {
         let cfg = AttentionConfig {
             d_model: 8,
@@ -935,40 +942,241 @@ fn last_token_pooling_file_equals_the_reference_and_the_forward() {
 }
 
 #[test]
-fn recall_streams_hold_the_answer() {
+fn recall_streams_hold_the_answers() {
     use super::mqar::{MqarConfig, generate};
-    let cfg = MqarConfig::new(40);
-    let ds = generate(&cfg, 50, 3).expect("generates");
+    // a small case checked by hand: 12 tokens, 3 pairs (tokens 0-2), 3 queries after them
+    let cfg = MqarConfig::with_pairs(12, 3).expect("fits");
+    let rs = generate(&cfg, 200, 3).expect("generates");
     let c = cfg.keys + cfg.values;
-    assert_eq!((ds.channels, ds.length, ds.classes.len()), (24, 40, 8));
-    for s in &ds.series {
+    let ds = &rs.streams;
+    assert_eq!((ds.channels, ds.length, ds.classes.len()), (80, 12, 16));
+    assert_eq!(rs.queries.len(), 200);
+    let mut positions = std::collections::BTreeSet::new();
+    for (s, qs) in ds.series.iter().zip(&rs.queries) {
         let tok = |t: usize| &s.values[t * c..(t + 1) * c];
-        let query = tok(39);
-        let qk: Vec<usize> = (0..cfg.keys).filter(|&k| query[k] == 1.0).collect();
-        assert_eq!(qk.len(), 1);
-        assert!(query[cfg.keys..].iter().all(|&v| v == 0.0));
-        let mut pairs = 0;
-        for t in 0..39 {
-            let x = tok(t);
-            if x.iter().all(|&v| v == 0.0) {
-                continue;
-            }
-            pairs += 1;
-            if x[qk[0]] == 1.0 {
-                assert_eq!(
-                    x[cfg.keys + s.label],
-                    1.0,
-                    "the query's pair carries the label"
-                );
+        let ones = |x: &[f32]| -> Vec<usize> { (0..x.len()).filter(|&i| x[i] != 0.0).collect() };
+        // pairs: one key and one value each, distinct keys
+        let mut pair_of = std::collections::HashMap::new();
+        for t in 0..3 {
+            let on = ones(tok(t));
+            assert_eq!(on.len(), 2, "{on:?}");
+            assert!(on[0] < cfg.keys && on[1] >= cfg.keys, "{on:?}");
+            assert!(tok(t).iter().all(|&v| v == 0.0 || v == 1.0));
+            assert!(
+                pair_of.insert(on[0], on[1] - cfg.keys).is_none(),
+                "keys repeat"
+            );
+        }
+        // queries: after the pairs, increasing, the last at the last token, each a key only,
+        // every pair key once, labelled with its pair's value
+        assert_eq!(qs.len(), 3);
+        assert!(qs[0].token >= 3 && qs.windows(2).all(|w| w[0].token < w[1].token));
+        assert_eq!(qs[2].token, 11);
+        assert_eq!(s.label, qs[2].value);
+        let mut asked = Vec::new();
+        for q in qs {
+            let on = ones(tok(q.token));
+            assert_eq!(on.len(), 1);
+            assert_eq!(pair_of[&on[0]], q.value, "the answer is the paired value");
+            asked.push(on[0]);
+            positions.insert(q.token);
+        }
+        asked.sort_unstable();
+        let mut keys: Vec<usize> = pair_of.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(asked, keys);
+        // every other token is filler
+        for t in 3..12 {
+            if qs.iter().all(|q| q.token != t) {
+                assert!(tok(t).iter().all(|&v| v == 0.0));
             }
         }
-        assert_eq!(pairs, cfg.pairs);
     }
-    assert_eq!(generate(&cfg, 50, 3).expect("again"), ds);
-    assert!(
-        generate(&MqarConfig::new(8), 1, 1).is_err(),
-        "8 pairs do not fit before the query"
+    // the queries reach every token after the pairs
+    assert_eq!(positions, (3..12).collect());
+    assert_eq!(generate(&cfg, 200, 3).expect("again"), rs);
+    assert_ne!(generate(&cfg, 200, 4).expect("another seed"), rs);
+    // mqar:LENGTH: LENGTH / 8 pairs; the splits hold 2^18 and 2^16 tokens
+    let m = MqarConfig::new(512).expect("512");
+    assert_eq!((m.pairs, m.keys, m.values), (64, 64, 16));
+    let (tr, te) = super::mqar::splits(&MqarConfig::new(256).expect("256")).expect("splits");
+    assert_eq!(
+        (tr.streams.series.len(), te.streams.series.len()),
+        (1024, 256)
     );
+    assert!(te.queries.iter().all(|q| q.len() == 32));
+}
+
+#[test]
+fn recall_specs_and_bad_sizes() {
+    use super::mqar::parse_spec;
+    assert_eq!(parse_spec("basicmotions").map(|r| r.is_ok()), None);
+    let ok = parse_spec("mqar:128").expect("a spec").expect("valid");
+    assert_eq!((ok.length, ok.pairs), (128, 16));
+    let ok = parse_spec("mqar:64:4").expect("a spec").expect("valid");
+    assert_eq!((ok.length, ok.pairs), (64, 4));
+    for (bad, want) in [
+        ("mqar:3", "hold no pair"),
+        ("mqar:160:80", "80 pairs need 80 distinct keys"),
+        (
+            "mqar:64:40",
+            "40 pairs and their 40 queries do not fit in 64 tokens",
+        ),
+        ("mqar:1024", "128 pairs need 128 distinct keys"),
+        (
+            "mqar:20:12",
+            "12 pairs and their 12 queries do not fit in 20 tokens",
+        ),
+        ("mqar:64:0", "hold no pair"),
+        ("mqar:x", "expected mqar:LENGTH"),
+        ("mqar:64:y", "expected mqar:LENGTH"),
+        ("mqar:64:4:1", "expected mqar:LENGTH"),
+    ] {
+        let e = parse_spec(bad).expect("a spec").expect_err(bad);
+        let e = format!("{e:#}");
+        assert!(e.contains(want) && e.contains(bad), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn query_loss_by_hand() {
+    // 1 series of 2 tokens, 3 classes; only token 1 is a query (answer 2): the loss is
+    // −log softmax(logits[0, 1])[2], whatever token 0's logits are
+    let logits = candle_core::Tensor::from_vec(
+        vec![9.0f32, -3.0, 4.0, 1.0, 2.0, 3.0],
+        (1, 2, 3),
+        &candle_core::Device::Cpu,
+    )
+    .expect("logits");
+    let got = super::train::query_loss(&logits, &[(0, 1)], &[2])
+        .and_then(|l| Ok(l.to_scalar::<f32>()?))
+        .expect("loss");
+    let want = -(3f64.exp() / (1f64.exp() + 2f64.exp() + 3f64.exp())).ln();
+    assert!((got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+    // two queries (token 0 answer 0, token 1 answer 1): the mean of the two terms
+    let got = super::train::query_loss(&logits, &[(0, 0), (0, 1)], &[0, 1])
+        .and_then(|l| Ok(l.to_scalar::<f32>()?))
+        .expect("loss");
+    let lse = |a: [f64; 3]| a.iter().map(|x| x.exp()).sum::<f64>().ln();
+    let want = ((lse([9.0, -3.0, 4.0]) - 9.0) + (lse([1.0, 2.0, 3.0]) - 2.0)) / 2.0;
+    assert!((got as f64 - want).abs() < 1e-6, "{got} vs {want}");
+    assert!(super::train::query_loss(&logits, &[], &[]).is_err());
+}
+
+#[test]
+fn per_token_logits_are_the_files() {
+    // forward_tokens == the model file's logits after every token, both poolings; its last
+    // token == forward
+    let (t, c) = (13, 3);
+    let xs = random_tokens(31, t, c);
+    let x =
+        candle_core::Tensor::from_vec(xs.clone(), (1, t, c), &candle_core::Device::Cpu).expect("x");
+    for pool in [super::model::Pool::Mean, super::model::Pool::Last] {
+        let mut m = random_model(32, dims(), 1, c);
+        m.pool = pool;
+        let bytes = to_mote(&m, Target::Gla, WeightScheme::F32).expect("converts");
+        let want: Vec<Vec<f64>> = file_logits(&bytes, &xs)
+            .iter()
+            .map(|r| r.iter().map(|&v| v as f64).collect())
+            .collect();
+        let net = Net::frozen(&m).expect("net");
+        let got = net
+            .forward_tokens(&x, Mixer::Gla)
+            .and_then(|l| Ok(l.squeeze(0)?.to_vec2::<f32>()?))
+            .expect("tokens");
+        assert!(max_rel_diff(&got, &want) < 1e-4, "{pool:?}");
+        let last = net
+            .forward(&x, Mixer::Gla)
+            .and_then(|l| Ok(l.squeeze(0)?.to_vec1::<f32>()?))
+            .expect("fwd");
+        assert!(max_rel_diff(&[last], &want[t - 1..]) < 1e-5, "{pool:?}");
+    }
+}
+
+#[test]
+fn recall_file_accuracy_counts_queries_and_matches_the_float() {
+    use super::mqar::{MqarConfig, generate};
+    let cfg = MqarConfig::with_pairs(16, 4).expect("fits");
+    let split = Split::recall(generate(&cfg, 20, 5).expect("generates"));
+    assert_eq!((split.scored(), split.scored_on()), (80, "queries"));
+    let mut m = random_model(40, dims(), 1, 80);
+    m.pool = super::model::Pool::Last;
+    m.classes = 16;
+    let mut rng = XorShift32(41);
+    m.w_head = (0..16 * 8).map(|_| rng.next_f32() - 0.5).collect();
+    m.b_head = vec![0.0; 16];
+    for (target, mixer) in [
+        (Target::Gla, Mixer::Gla),
+        (Target::Liger { window: 4 }, Mixer::Liger { window: 4 }),
+    ] {
+        let bytes = to_mote(&m, target, WeightScheme::F32).expect("converts");
+        let file = AlignedModel::new(&bytes);
+        let parsed = file.parse().expect("parses");
+        let f = super::train::file_accuracy(&parsed, &split).expect("file");
+        // by hand: the file's logits at each query token
+        let mut correct = 0;
+        for (s, qs) in split
+            .ds
+            .series
+            .iter()
+            .zip(split.queries.as_ref().expect("queries"))
+        {
+            let per = file_logits(&bytes, &s.values);
+            correct += qs
+                .iter()
+                .filter(|q| mote_core::kernels::argmax(&per[q.token]) == q.value)
+                .count();
+        }
+        assert_eq!(f, correct as f64 / 80.0);
+        let float = super::train::batched_accuracy(&m, mixer, &split).expect("float");
+        assert!(
+            (float - f).abs() <= 1.0 / 80.0,
+            "{target:?}: {float} vs {f}"
+        );
+    }
+}
+
+#[test]
+fn mini_batches_are_deterministic_and_train() {
+    use super::train::Batches;
+    // every series once per pass, the same order for a seed
+    let mut a = Batches::new(10, 4, 7);
+    let mut b = Batches::new(10, 4, 7);
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let x = a.next_batch().to_vec();
+        assert_eq!(x, b.next_batch());
+        seen.extend(x);
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 8);
+    let mut full = Batches::new(10, 0, 7);
+    assert!(full.full());
+    assert_eq!(full.next_batch(), (0..10).collect::<Vec<_>>());
+    // recall with per-query loss, mini-batches of 16: softmax attention learns it
+    use super::mqar::{MqarConfig, generate};
+    let cfg = MqarConfig::with_pairs(16, 2).expect("fits");
+    let (tr, te) = (
+        Split::recall(generate(&cfg, 512, 1).expect("train")),
+        Split::recall(generate(&cfg, 64, 2).expect("test")),
+    );
+    let acfg = AttentionConfig {
+        d_model: 16,
+        heads: 1,
+        d_head: 16,
+        pool: super::model::Pool::Last,
+        epochs: 300,
+        batch: 16,
+        lr: 1e-2,
+        standardize: false,
+        ..AttentionConfig::default()
+    };
+    let (_, rep) = train(&tr, &te, &acfg, |_, _| {}).expect("trains");
+    let (_, again) = train(&tr, &te, &acfg, |_, _| {}).expect("trains");
+    assert_eq!(rep.final_loss, again.final_loss, "deterministic");
+    // chance is 1/16; 0.883 on this run (train 0.995)
+    assert!(rep.test_accuracy >= 0.8, "{rep:?}");
 }
 
 #[test]
@@ -978,7 +1186,10 @@ fn lora_specs_and_ranks() {
         assert!(parse_spec(bad).is_err(), "{bad}");
     }
     let m = random_model(3, dims(), 1, 2);
-    let (tr, te) = (toy_set(1, 4, 8), toy_set(2, 4, 8));
+    let (tr, te) = (
+        Split::series(toy_set(1, 4, 8)),
+        Split::series(toy_set(2, 4, 8)),
+    );
     let mut m2 = m.clone();
     m2.classes = 2;
     m2.w_head.truncate(2 * 8);
@@ -987,6 +1198,7 @@ fn lora_specs_and_ranks() {
         rank: 7,
         alpha: 7.0,
         steps: 1,
+        batch: 0,
         lr: 1e-3,
         seed: 1,
     };

@@ -9,12 +9,11 @@ use serde::Serialize;
 use super::Config;
 use crate::attention::Mixer;
 use crate::attention::linearize::{Target, to_mote};
+use crate::attention::model::Pool;
 use crate::attention::safetensors::to_safetensors;
-use crate::attention::train::{AttentionConfig, FitReport, train};
+use crate::attention::train::{AttentionConfig, FitReport, file_accuracy, load_task, train};
 use crate::model::AlignedModel;
 use crate::output::outln;
-use crate::recurrent::classifier::file_accuracy;
-use crate::recurrent::streams::load_splits;
 use crate::recurrent::weights::WeightScheme;
 
 /// The token mixer `mote attention-train` trains through.
@@ -31,8 +30,9 @@ pub enum MixerArg {
 /// Arguments of `mote attention-train`.
 #[derive(Debug, clap::Args)]
 pub struct AttentionTrainArgs {
-    /// `basicmotions` (default: the bundled split), `mqar:LENGTH` (synthetic associative recall,
-    /// with `--pool last`), a directory holding BasicMotions_TRAIN.ts and
+    /// `basicmotions` (default: the bundled split), `mqar:LENGTH[:PAIRS]` (synthetic multi-query
+    /// associative recall, scored per query; `--pool last` by default), a directory holding
+    /// BasicMotions_TRAIN.ts and
     /// BasicMotions_TEST.ts, or a data file (a `.ts` archive, or a recording cut into series by
     /// `--window`/`--hop`, see the data-file flags).
     #[arg(long)]
@@ -60,9 +60,10 @@ pub struct AttentionTrainArgs {
     /// Query/key and value size per head (even: RoPE rotates pairs).
     #[arg(long, default_value_t = AttentionConfig::default().d_head)]
     pub head_dim: usize,
-    /// Pooling before the head: the running mean, or the last token (associative recall).
-    #[arg(long, value_enum, default_value_t = crate::attention::model::Pool::Mean)]
-    pub pool: crate::attention::model::Pool,
+    /// Pooling before the head: the running mean, or the current token (associative recall)
+    /// [default: last for mqar:…, mean otherwise].
+    #[arg(long, value_enum)]
+    pub pool: Option<Pool>,
     /// RoPE base θ.
     #[arg(long, default_value_t = AttentionConfig::default().rope_theta)]
     pub rope_theta: f32,
@@ -72,13 +73,17 @@ pub struct AttentionTrainArgs {
     /// SWA window of `--mixer liger`.
     #[arg(long, default_value_t = 64)]
     pub swa_window: usize,
-    /// Full-batch AdamW steps.
+    /// AdamW steps (each on one mini-batch of `--batch` series).
     #[arg(long, default_value_t = AttentionConfig::default().epochs)]
     pub epochs: usize,
+    /// Series per mini-batch, in a deterministic shuffled order (`--seed`); 0: the whole
+    /// training split at every step.
+    #[arg(long, default_value_t = AttentionConfig::default().batch)]
+    pub batch: usize,
     /// AdamW learning rate.
     #[arg(long, default_value_t = AttentionConfig::default().lr)]
     pub lr: f64,
-    /// Seed of the weight initialisation.
+    /// Seed of the weight initialisation and of the mini-batch order.
     #[arg(long, default_value_t = AttentionConfig::default().seed)]
     pub seed: u32,
     /// Write the model here (safetensors, f32, PyTorch key names).
@@ -94,7 +99,12 @@ pub struct AttentionTrainArgs {
 pub struct AttentionTrainOutput {
     /// Hyper-parameters.
     pub config: AttentionConfig,
-    /// Float (candle, causal softmax attention) results.
+    /// What the accuracies count: `series` (one label per series, read after its last token)
+    /// or `queries` (associative recall: each query answered at its own token).
+    pub scored_on: &'static str,
+    /// Series or queries in the test split.
+    pub test_scored: usize,
+    /// Float (candle, the trained mixer) results.
     pub float: FitReport,
     /// Test accuracy of the model file streaming the same weights token by token (mote-core's
     /// executor, f32). Softmax: an SWA cell whose window is the series length, i.e. the softmax
@@ -107,7 +117,7 @@ pub struct AttentionTrainOutput {
 }
 
 impl AttentionTrainArgs {
-    fn config(&self) -> AttentionConfig {
+    fn config(&self, recall: bool) -> AttentionConfig {
         AttentionConfig {
             d_model: self.d_model,
             heads: self.heads,
@@ -115,8 +125,12 @@ impl AttentionTrainArgs {
             blocks: self.blocks,
             ffn: self.ffn,
             rope_theta: self.rope_theta,
-            pool: self.pool,
+            pool: self
+                .pool
+                .unwrap_or(if recall { Pool::Last } else { Pool::Mean }),
             epochs: self.epochs,
+            batch: self.batch,
+            standardize: !recall,
             lr: self.lr,
             seed: self.seed,
             mixer: match self.mixer {
@@ -135,13 +149,14 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
     if let Some(p) = &args.out {
         crate::output::claim_stdout_for_output(p, args.json)?;
     }
-    let (train_ds, test_ds) = load_splits(
+    let (train_split, test_split) = load_task(
         &config.catalog,
         args.data.as_deref(),
         &args.file.options(!args.json),
         &args.channels,
     )?;
-    let cfg = args.config();
+    let cfg = args.config(test_split.queries.is_some());
+    let (train_ds, test_ds) = (&train_split.ds, &test_split.ds);
     let target = match cfg.mixer {
         Mixer::Softmax { .. } => Target::Swa {
             window: test_ds.length,
@@ -159,7 +174,7 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
     } else {
         indicatif::ProgressBar::new(cfg.epochs as u64)
     };
-    let (model, float) = train(&train_ds, &test_ds, &cfg, |_, loss| {
+    let (model, float) = train(&train_split, &test_split, &cfg, |_, loss| {
         bar.set_message(format!("loss {loss:.4}"));
         bar.inc(1);
     })?;
@@ -169,8 +184,10 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
     let parsed = file.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let out = AttentionTrainOutput {
         config: cfg,
+        scored_on: test_split.scored_on(),
+        test_scored: test_split.scored(),
         float,
-        simulator_test_accuracy: file_accuracy(&parsed, &test_ds)?,
+        simulator_test_accuracy: file_accuracy(&parsed, &test_split)?,
         simulator_cell: target.cell().name(),
         length: test_ds.length,
     };
@@ -180,16 +197,27 @@ pub fn run(args: &AttentionTrainArgs, config: &Config) -> Result<()> {
     if args.json {
         return crate::output::print_json(&out);
     }
+    let batch = match cfg.batch {
+        0 => "full batch".to_string(),
+        b => format!("batch {b}"),
+    };
     outln!(
-        "{}, {} block(s) (d={}, {} heads × {}, RoPE θ {}), {} epochs, seed {}",
+        "{}, {} block(s) (d={}, {} heads × {}, RoPE θ {}, {} pooling), {} steps ({batch}), lr {}, seed {}",
         cfg.mixer.name(),
         cfg.blocks,
         cfg.d_model,
         cfg.heads,
         cfg.d_head,
         cfg.rope_theta,
+        cfg.pool.name(),
         cfg.epochs,
+        cfg.lr,
         cfg.seed
+    )?;
+    outln!(
+        "accuracy = fraction of {} answered correctly ({} in the test split)",
+        out.scored_on,
+        out.test_scored
     )?;
     outln!(
         "float (candle): train loss {:.4}, train acc {:.3}, test acc {:.3}",

@@ -12,11 +12,9 @@ use crate::attention::linearize::{Target, to_mote};
 use crate::attention::lora::{LoraConfig, LoraReport, finetune, parse_spec};
 use crate::attention::net::Mixer;
 use crate::attention::safetensors::load;
-use crate::attention::train::batched_accuracy;
+use crate::attention::train::{Split, batched_accuracy, file_accuracy, load_task};
 use crate::model::AlignedModel;
 use crate::output::outln;
-use crate::recurrent::classifier::file_accuracy;
-use crate::recurrent::streams::load_splits;
 use crate::recurrent::weights::WeightScheme;
 
 /// The recurrent cell the attention blocks become.
@@ -56,17 +54,21 @@ pub struct LinearizeArgs {
     /// LoRA α (the update is scaled by α/RANK) [default: RANK].
     #[arg(long)]
     pub lora_alpha: Option<f64>,
-    /// Full-batch AdamW steps of the fine-tune.
+    /// AdamW steps of the fine-tune (each on one mini-batch of `--batch` series).
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
+    /// Series per mini-batch of the fine-tune, in a deterministic shuffled order (`--seed`);
+    /// 0: the whole training split at every step.
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
     /// AdamW learning rate of the fine-tune.
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Seed of the LoRA initialisation.
+    /// Seed of the LoRA initialisation and of the mini-batch order.
     #[arg(long, default_value_t = 1)]
     pub seed: u32,
-    /// Series to evaluate and fine-tune on: `basicmotions` (default), `mqar:LENGTH`
-    /// (synthetic associative recall), a directory with BasicMotions_TRAIN.ts / _TEST.ts, or a
+    /// Series to evaluate and fine-tune on: `basicmotions` (default), `mqar:LENGTH[:PAIRS]`
+    /// (synthetic multi-query associative recall, scored per query), a directory with BasicMotions_TRAIN.ts / _TEST.ts, or a
     /// `.ts` file (its `_TEST.ts` partner is the test split).
     #[arg(long)]
     pub data: Option<PathBuf>,
@@ -106,6 +108,11 @@ pub struct LinearizeOutput {
     pub scheme: WeightScheme,
     /// Samples per test series.
     pub length: usize,
+    /// What the accuracies count: `series` (one label per series, read after its last token)
+    /// or `queries` (associative recall: each query answered at its own token).
+    pub scored_on: &'static str,
+    /// Series or queries in the test split.
+    pub test_scored: usize,
     /// Test accuracy of the unconverted model (candle, causal softmax attention).
     pub softmax_test_accuracy: f64,
     /// The conversion with no training.
@@ -145,7 +152,7 @@ fn convert(
     model: &crate::attention::AttentionModel,
     target: Target,
     scheme: WeightScheme,
-    test: &crate::data::basicmotions::SeriesSet,
+    test: &Split,
 ) -> Result<(Vec<u8>, Converted)> {
     let bytes = to_mote(model, target, scheme)?;
     let file = AlignedModel::new(&bytes);
@@ -186,6 +193,7 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
                     rank,
                     alpha: args.lora_alpha.unwrap_or(rank as f64),
                     steps: args.steps,
+                    batch: args.batch,
                     lr: args.lr,
                     seed: args.seed,
                 },
@@ -193,12 +201,13 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
         }
     };
     let model = load(&args.model)?;
-    let (train_ds, test_ds) = load_splits(
+    let (train_split, test_split) = load_task(
         &config.catalog,
         args.data.as_deref(),
         &crate::data::file::FileOptions::default(),
         &args.channels,
     )?;
+    let (train_ds, test_ds) = (&train_split.ds, &test_split.ds);
     ensure!(
         model.channels == test_ds.channels && model.classes == test_ds.classes.len(),
         "{} takes {} channels and predicts {} classes; the data has {} channels and {} classes \
@@ -211,8 +220,8 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
     );
     target.validate(Some(test_ds.length.min(train_ds.length)))?;
     let softmax_test_accuracy =
-        batched_accuracy(&model, Mixer::Softmax { window: None }, &test_ds)?;
-    let (mut bytes, zero_step) = convert(&model, target, args.scheme, &test_ds)?;
+        batched_accuracy(&model, Mixer::Softmax { window: None }, &test_split)?;
+    let (mut bytes, zero_step) = convert(&model, target, args.scheme, &test_split)?;
     let finetuned = match lora {
         None => None,
         Some((mixer, cfg)) => {
@@ -221,12 +230,13 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
             } else {
                 indicatif::ProgressBar::new(cfg.steps as u64)
             };
-            let (merged, report) = finetune(&model, mixer, &train_ds, &test_ds, &cfg, |_, l| {
-                bar.set_message(format!("loss {l:.4}"));
-                bar.inc(1);
-            })?;
+            let (merged, report) =
+                finetune(&model, mixer, &train_split, &test_split, &cfg, |_, l| {
+                    bar.set_message(format!("loss {l:.4}"));
+                    bar.inc(1);
+                })?;
             bar.finish_and_clear();
-            let (b, converted) = convert(&merged, target, args.scheme, &test_ds)?;
+            let (b, converted) = convert(&merged, target, args.scheme, &test_split)?;
             bytes = b;
             Some(Finetuned {
                 lora: report,
@@ -241,6 +251,8 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
         target,
         scheme: args.scheme,
         length: test_ds.length,
+        scored_on: test_split.scored_on(),
+        test_scored: test_split.scored(),
         softmax_test_accuracy,
         zero_step,
         finetuned,
@@ -258,10 +270,13 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
         )
     };
     outln!(
-        "{}: softmax attention test acc {:.3} (float, {}-sample series)",
+        "{}: softmax attention test acc {:.3} (float, {}-sample series; accuracy = fraction of \
+         {} {} answered correctly)",
         args.model.display(),
         out.softmax_test_accuracy,
-        out.length
+        out.length,
+        out.test_scored,
+        out.scored_on
     )?;
     outln!(
         "{} ({}), zero-step: {}",
@@ -271,11 +286,15 @@ pub fn run(args: &LinearizeArgs, config: &Config) -> Result<()> {
     )?;
     if let Some(f) = &out.finetuned {
         outln!(
-            "after LoRA rank {} (α {}, {} trainable parameters, {} steps, lr {}): train loss {:.4}, {}",
+            "after LoRA rank {} (α {}, {} trainable parameters, {} steps, batch {}, lr {}): train loss {:.4}, {}",
             f.lora.config.rank,
             f.lora.config.alpha,
             f.lora.parameters,
             f.lora.config.steps,
+            match f.lora.config.batch {
+                0 => "full".to_string(),
+                b => b.to_string(),
+            },
             f.lora.config.lr,
             f.lora.fit.final_loss,
             show(&f.converted)
@@ -338,6 +357,7 @@ mod tests {
             finetune: None,
             lora_alpha: None,
             steps: 1,
+            batch: 0,
             lr: 1e-3,
             seed: 1,
             data: None,

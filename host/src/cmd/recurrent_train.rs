@@ -261,7 +261,7 @@ fn train_gated(
     progress: impl FnMut(usize, f32),
 ) -> Result<TrainOutput> {
     use crate::attention::linearize::{Target, to_mote};
-    use crate::attention::train::{AttentionConfig, train as train_attention};
+    use crate::attention::train::{AttentionConfig, Split, train as train_attention};
     use crate::attention::{Mixer, model::Pool};
     let (mixer, target) = match args.cell {
         CellArg::Liger => (
@@ -301,7 +301,11 @@ fn train_gated(
         mixer,
         ..AttentionConfig::default()
     };
-    let (mut model, fit) = train_attention(train_ds, test_ds, &acfg, progress)?;
+    let (train_split, test_split) = (
+        Split::series(train_ds.clone()),
+        Split::series(test_ds.clone()),
+    );
+    let (mut model, fit) = train_attention(&train_split, &test_split, &acfg, progress)?;
     if args.fast_math {
         model.dims.math = Math::Fast;
     }

@@ -462,6 +462,16 @@ pub fn to_mote(model: &OwnedModel) -> Result<Vec<u8>> {
 /// from a reset state; returns the last token's output (the logits of the whole series) and the
 /// FNV-1a digest of every token's output bits (what the firmware logs).
 pub fn stream_series(m: &Model<'_>, values: &[f32]) -> Result<(Vec<f32>, u32)> {
+    stream_tokens(m, values, |_, _| {})
+}
+
+/// [`stream_series`], also handing every token's output (its index and the logits after it)
+/// to `each`.
+pub fn stream_tokens(
+    m: &Model<'_>,
+    values: &[f32],
+    mut each: impl FnMut(usize, &[f32]),
+) -> Result<(Vec<f32>, u32)> {
     let n = m.input_len();
     if values.is_empty() || !values.len().is_multiple_of(n) {
         bail!(
@@ -488,6 +498,7 @@ pub fn stream_series(m: &Model<'_>, values: &[f32]) -> Result<(Vec<f32>, u32)> {
             .step(x, &mut ws, &mut y)
             .map_err(|e| anyhow!("token {t}: {e}"))?;
         y.iter().for_each(|v| digest.word(v.to_bits()));
+        each(t, &y);
     }
     Ok((y, digest.0))
 }

@@ -219,7 +219,8 @@ pub fn test_series(
 
 /// The train and test series of a stream task: `data` is `None` or `basicmotions` (the bundled
 /// BasicMotions split), a directory holding `BasicMotions_TRAIN.ts` and `BasicMotions_TEST.ts`,
-/// `mqar:LENGTH` (synthetic associative recall, [`crate::attention::mqar`]), or a data file (a
+/// `mqar:LENGTH[:PAIRS]` (synthetic associative recall, [`crate::attention::mqar`]; each series
+/// labelled with its last token's answer, its other queries left out), or a data file (a
 /// `.ts` archive, or a recording cut into series as `opts` says); then only `channels` are kept
 /// (all when empty).
 pub fn load_splits(
@@ -228,14 +229,12 @@ pub fn load_splits(
     opts: &crate::data::file::FileOptions,
     channels: &[usize],
 ) -> Result<(SeriesSet, SeriesSet)> {
-    if let Some(len) = data
+    if let Some(cfg) = data
         .and_then(|d| d.to_str())
-        .and_then(|d| d.strip_prefix("mqar:"))
+        .and_then(crate::attention::mqar::parse_spec)
     {
-        let length = len
-            .parse::<usize>()
-            .map_err(|_| anyhow!("--data mqar:{len}: expected mqar:LENGTH, e.g. mqar:64"))?;
-        let (mut train, mut test) = crate::attention::mqar::splits(length)?;
+        let (train, test) = crate::attention::mqar::splits(&cfg?)?;
+        let (mut train, mut test) = (train.streams, test.streams);
         if !channels.is_empty() {
             train = train.select_channels(channels)?;
             test = test.select_channels(channels)?;
