@@ -286,7 +286,7 @@ mod tests {
         assert!(matches!(
             cli.command,
             Command::Linearize(ref a) if a.to == crate::cmd::linearize::To::Liger
-                && a.window == 32 && a.finetune.as_deref() == Some("lora:8")
+                && a.sizes.window == 32 && a.finetune.as_deref() == Some("lora:8")
                 && a.steps == 200 && a.model == std::path::Path::new("att.safetensors")
         ));
         assert!(Cli::try_parse_from(["mote", "linearize", "m", "--to", "lstm"]).is_err());

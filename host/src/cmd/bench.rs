@@ -105,6 +105,20 @@ pub enum StreamModel {
     Swa,
 }
 
+impl StreamModel {
+    /// The `mote linearize` target of a conversion (`None` for the softmax model itself).
+    fn conversion(self) -> Option<super::linearize::To> {
+        use super::linearize::To;
+        match self {
+            StreamModel::Softmax => None,
+            StreamModel::Gla => Some(To::Gla),
+            StreamModel::Liger => Some(To::Liger),
+            StreamModel::Mom => Some(To::Mom),
+            StreamModel::Swa => Some(To::Swa),
+        }
+    }
+}
+
 /// `mote bench linearized` arguments.
 #[derive(Debug, clap::Args)]
 pub struct LinearizedBenchArgs {
@@ -118,15 +132,9 @@ pub struct LinearizedBenchArgs {
         default_value = "softmax,gla,liger"
     )]
     pub to: Vec<StreamModel>,
-    /// Attention window of `liger` and `swa`.
-    #[arg(long, default_value_t = 64)]
-    pub window: usize,
-    /// Memories of `mom`.
-    #[arg(long, default_value_t = 4)]
-    pub memories: usize,
-    /// Memories each token updates, for `mom`.
-    #[arg(long, default_value_t = 2)]
-    pub top_k: usize,
+    /// Sizes of the conversions.
+    #[command(flatten)]
+    pub sizes: super::linearize::CellSizes,
     /// Numeric scheme of every projection.
     #[arg(long, value_enum, default_value_t = WeightScheme::F32)]
     pub scheme: WeightScheme,
@@ -364,31 +372,21 @@ fn run_linearized(a: &LinearizedBenchArgs, json: bool, config: &Config) -> Resul
         model.channels,
         test.channels
     );
-    let targets: Vec<(String, Target)> =
-        a.to.iter()
-            .map(|m| match m {
-                StreamModel::Softmax => (
-                    "softmax (KV cache)".to_string(),
-                    Target::Swa { window: a.tokens },
-                ),
-                StreamModel::Gla => ("gla".into(), Target::Gla),
-                StreamModel::Liger => (
-                    format!("liger w{}", a.window),
-                    Target::Liger { window: a.window },
-                ),
-                StreamModel::Mom => (
-                    format!("mom {} top-{}", a.memories, a.top_k),
-                    Target::Mom {
-                        memories: a.memories,
-                        top_k: a.top_k,
-                    },
-                ),
-                StreamModel::Swa => (
-                    format!("swa w{}", a.window),
-                    Target::Swa { window: a.window },
-                ),
-            })
-            .collect();
+    let targets: Vec<(String, Target)> = a
+        .to
+        .iter()
+        .map(|m| match m.conversion().map(|to| a.sizes.target(to)) {
+            None => (
+                "softmax (KV cache)".to_string(),
+                Target::Swa { window: a.tokens },
+            ),
+            Some(t @ Target::Gla) => ("gla".into(), t),
+            Some(t @ (Target::Liger { window } | Target::Swa { window })) => {
+                (format!("{} w{window}", t.cell().name()), t)
+            }
+            Some(t @ Target::Mom { memories, top_k }) => (format!("mom {memories} top-{top_k}"), t),
+        })
+        .collect();
     for (_, t) in &targets {
         t.validate(Some(a.tokens))?;
     }

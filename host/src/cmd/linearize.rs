@@ -38,15 +38,9 @@ pub struct LinearizeArgs {
     /// Target cell.
     #[arg(long, value_enum)]
     pub to: To,
-    /// Attention window of `liger` and `swa` (at most the series length).
-    #[arg(long, default_value_t = 64)]
-    pub window: usize,
-    /// Memories of `mom`.
-    #[arg(long, default_value_t = 4)]
-    pub memories: usize,
-    /// Memories each token updates, for `mom`.
-    #[arg(long, default_value_t = 2)]
-    pub top_k: usize,
+    /// Sizes of the target cell.
+    #[command(flatten)]
+    pub sizes: CellSizes,
     /// Fine-tune LoRA adapters of this rank on q_proj, k_proj, v_proj through the converted
     /// mixer before export (`lora:RANK`; gla, liger, swa).
     #[arg(long, value_name = "lora:RANK")]
@@ -130,9 +124,24 @@ pub struct Finetuned {
     pub converted: Converted,
 }
 
-impl LinearizeArgs {
-    fn target(&self) -> Target {
-        match self.to {
+/// The sizes a target cell takes (`mote linearize`, `mote bench linearized`).
+#[derive(Debug, clap::Args)]
+pub struct CellSizes {
+    /// Attention window of `liger` and `swa` (at most the series length).
+    #[arg(long, default_value_t = 64)]
+    pub window: usize,
+    /// Memories of `mom`.
+    #[arg(long, default_value_t = 4)]
+    pub memories: usize,
+    /// Memories each token updates, for `mom`.
+    #[arg(long, default_value_t = 2)]
+    pub top_k: usize,
+}
+
+impl CellSizes {
+    /// `to` with these sizes.
+    pub fn target(&self, to: To) -> Target {
+        match to {
             To::Gla => Target::Gla,
             To::Liger => Target::Liger {
                 window: self.window,
@@ -145,6 +154,12 @@ impl LinearizeArgs {
                 window: self.window,
             },
         }
+    }
+}
+
+impl LinearizeArgs {
+    fn target(&self) -> Target {
+        self.sizes.target(self.to)
     }
 }
 
@@ -351,9 +366,11 @@ mod tests {
         LinearizeArgs {
             model,
             to,
-            window,
-            memories: 4,
-            top_k: 2,
+            sizes: CellSizes {
+                window,
+                memories: 4,
+                top_k: 2,
+            },
             finetune: None,
             lora_alpha: None,
             steps: 1,
