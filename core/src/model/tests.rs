@@ -15,6 +15,15 @@ fn encode(layers: &[LayerInfo<'_>], input_len: usize) -> Box<Aligned> {
     buf
 }
 
+/// Recomputes both CRCs of the file `f` (after a test edits it), so that the fault under test is
+/// the one the parser reports.
+fn reseal(f: &mut [u8]) {
+    let body = crc32(&f[64..]);
+    f[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
+    let head = crc32(&f[..h::HEADER_CRC32]);
+    f[h::HEADER_CRC32..h::HEADER_CRC32 + 4].copy_from_slice(&head.to_le_bytes());
+}
+
 fn file_len(b: &Aligned) -> usize {
     u32::from_le_bytes(b.0[h::FILE_BYTES..h::FILE_BYTES + 4].try_into().unwrap()) as usize
 }
@@ -335,10 +344,7 @@ fn distinct_errors_for_distinct_faults() {
         c.0[..n].copy_from_slice(good);
         f(&mut c.0[..n]);
         // Re-seal both CRCs so the fault under test is the one reported.
-        let body = crc32(&c.0[64..n]);
-        c.0[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
-        let head = crc32(&c.0[..60]);
-        c.0[60..64].copy_from_slice(&head.to_le_bytes());
+        reseal(&mut c.0[..n]);
         Model::parse(&c.0[..n]).err()
     };
     assert_eq!(with(&|b| b[0] = b'X'), Some(ParseError::BadMagic));
@@ -475,10 +481,7 @@ proptest! {
         }
         // Re-seal the CRCs half of the time so validation past the checksums is exercised.
         if cut % 2 == 0 {
-            let body = crc32(&c.0[64..n]);
-            c.0[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
-            let head = crc32(&c.0[..60]);
-            c.0[60..64].copy_from_slice(&head.to_le_bytes());
+            reseal(&mut c.0[..n]);
         }
         let len = if cut < n { cut } else { n };
         if let Ok(m) = Model::parse(&c.0[..len]) {
@@ -767,10 +770,7 @@ fn residual_branches_must_pair_and_norms_must_be_sane() {
     let mut with = |f: &dyn Fn(&mut [u8])| {
         c.0[..n].copy_from_slice(&ok.0[..n]);
         f(&mut c.0[..n]);
-        let body = crc32(&c.0[64..n]);
-        c.0[h::CRC32..h::CRC32 + 4].copy_from_slice(&body.to_le_bytes());
-        let head = crc32(&c.0[..60]);
-        c.0[60..64].copy_from_slice(&head.to_le_bytes());
+        reseal(&mut c.0[..n]);
         Model::parse(&c.0[..n]).err()
     };
     let kind_at = |b: &mut [u8], i: usize, k: u16| {
