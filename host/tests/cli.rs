@@ -217,6 +217,7 @@ fn bad_cell_sizes_are_refused_before_training_and_nothing_is_written() {
             "--swa-window 200",
         ),
         (&["--cell", "liger", "--head-dim", "3"][..], "--head-dim 3"),
+        (&["--cell", "gla", "--head-dim", "3"][..], "--head-dim 3"),
         (&["--cell", "gla", "--heads", "0"][..], "--heads 0"),
     ] {
         let run = std::process::Command::new(env!("CARGO_BIN_EXE_mote"))

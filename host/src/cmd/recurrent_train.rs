@@ -284,10 +284,14 @@ fn train_gated(
         );
     }
     target.validate(Some(length))?;
+    // checked before training: the attention family's heads are even for both cells (its
+    // softmax form, and Liger's attention branch, rotate pairs with RoPE)
     anyhow::ensure!(
-        cfg.d_head.is_multiple_of(2) || args.cell != CellArg::Liger,
-        "--head-dim {}: Liger's attention branch uses RoPE, which rotates pairs (choose an even size)",
-        cfg.d_head
+        cfg.d_head.is_multiple_of(2),
+        "--head-dim {}: the {} cell comes from the attention family, whose RoPE rotates pairs \
+         (choose an even size)",
+        cfg.d_head,
+        args.cell.describe()
     );
     let acfg = AttentionConfig {
         d_model: cfg.d_model,
